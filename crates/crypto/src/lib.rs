@@ -1,0 +1,22 @@
+//! Everything in callhook that touches key material lives here, and nowhere else:
+//! RSA signing keys and the JWTs they sign (access tokens, later validation tokens),
+//! random secrets and their hashes, HMAC sealing of opaque page tokens, and the
+//! self-signed TLS certificate of `--tls`.
+//!
+//! The primitives come from aws-lc-rs (constant-time); JWT encoding and verification
+//! from `jsonwebtoken` on the same backend.
+
+mod page_token;
+mod secret;
+mod signing;
+mod tls;
+
+pub use page_token::PageTokenSealer;
+pub use secret::{hash_secret, random_secret, random_uuid, secrets_equal, verify_secret};
+pub use signing::{KeySet, SigningKey, TokenError};
+pub use tls::{generate_self_signed, SelfSignedCertificate};
+
+/// A failure of the crypto backend itself (not of the caller's input).
+#[derive(Debug, thiserror::Error)]
+#[error("crypto backend failure: {0}")]
+pub struct CryptoError(pub String);
