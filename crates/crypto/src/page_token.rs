@@ -45,7 +45,11 @@ mod tests {
         let s = PageTokenSealer::new(b"k1");
         let t = s.seal(b"{\"after\":5}");
         assert_eq!(s.open(&t).as_deref(), Some(&b"{\"after\":5}"[..]));
-        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(b"{\"after\":0}"), t.split_once('.').unwrap().1);
+        let forged = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(b"{\"after\":0}"),
+            t.split_once('.').unwrap().1
+        );
         assert!(s.open(&forged).is_none());
         assert!(PageTokenSealer::new(b"k2").open(&t).is_none());
         assert!(s.open("").is_none());

@@ -66,7 +66,11 @@ fn digest_hex(salt: &str, secret: &str) -> String {
     ctx.update(salt.as_bytes());
     ctx.update(b"$");
     ctx.update(secret.as_bytes());
-    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -24,7 +24,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,32 +215,68 @@ mod tests {
         let key = SigningKey::generate("k1").unwrap();
         let reloaded = SigningKey::from_pkcs8("k1", key.pkcs8_der()).unwrap();
         let set = KeySet::new(vec![reloaded]).unwrap();
-        let claims = Claims { aud: "a".into(), exp: now() + 60, nbf: now() - 1, tid: "t".into() };
+        let claims = Claims {
+            aud: "a".into(),
+            exp: now() + 60,
+            nbf: now() - 1,
+            tid: "t".into(),
+        };
         let token = key.sign(&claims).unwrap();
         assert_eq!(set.verify::<Claims>(&token, &["a"], 0).unwrap(), claims);
-        assert_eq!(set.verify::<Claims>(&token, &["b"], 0), Err(TokenError::WrongAudience));
+        assert_eq!(
+            set.verify::<Claims>(&token, &["b"], 0),
+            Err(TokenError::WrongAudience)
+        );
 
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
-        let forged = Claims { tid: "other".into(), ..claims };
+        let forged = Claims {
+            tid: "other".into(),
+            ..claims
+        };
         parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(set.verify::<Claims>(&parts.join("."), &["a"], 0), Err(TokenError::BadSignature));
+        assert_eq!(
+            set.verify::<Claims>(&parts.join("."), &["a"], 0),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn expired_unknown_key_and_alg_none_are_refused() {
         let key = SigningKey::generate("k1").unwrap();
         let set = KeySet::new(vec![SigningKey::generate("k2").unwrap()]).unwrap();
-        let claims = Claims { aud: "a".into(), exp: now() + 60, nbf: now(), tid: "t".into() };
-        assert_eq!(set.verify::<Claims>(&key.sign(&claims).unwrap(), &["a"], 0), Err(TokenError::UnknownKey));
+        let claims = Claims {
+            aud: "a".into(),
+            exp: now() + 60,
+            nbf: now(),
+            tid: "t".into(),
+        };
+        assert_eq!(
+            set.verify::<Claims>(&key.sign(&claims).unwrap(), &["a"], 0),
+            Err(TokenError::UnknownKey)
+        );
 
-        let own = KeySet::new(vec![SigningKey::from_pkcs8("k1", key.pkcs8_der()).unwrap()]).unwrap();
-        let old = Claims { aud: "a".into(), exp: now() - 120, nbf: now() - 600, tid: "t".into() };
-        assert_eq!(own.verify::<Claims>(&key.sign(&old).unwrap(), &["a"], 0), Err(TokenError::Expired));
+        let own =
+            KeySet::new(vec![SigningKey::from_pkcs8("k1", key.pkcs8_der()).unwrap()]).unwrap();
+        let old = Claims {
+            aud: "a".into(),
+            exp: now() - 120,
+            nbf: now() - 600,
+            tid: "t".into(),
+        };
+        assert_eq!(
+            own.verify::<Claims>(&key.sign(&old).unwrap(), &["a"], 0),
+            Err(TokenError::Expired)
+        );
 
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
-        let err = own.verify::<Claims>(&format!("{none_header}.{body}."), &["a"], 0).unwrap_err();
-        assert!(matches!(err, TokenError::Malformed | TokenError::WrongAlgorithm));
+        let err = own
+            .verify::<Claims>(&format!("{none_header}.{body}."), &["a"], 0)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TokenError::Malformed | TokenError::WrongAlgorithm
+        ));
     }
 
     #[test]

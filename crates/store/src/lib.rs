@@ -1,1 +1,91 @@
-//! placeholder
+//! callhook's storage. [`Store`] is the only way the rest of callhook reads or writes durable
+//! state; [`SqliteStore`] is the embedded default (a file in the data directory, WAL mode).
+//!
+//! The store knows rows, ids, times and JSON bodies; it does not know Graph's types (bodies are
+//! opaque JSON text validated by the API before they get here). Every write method is one
+//! transaction: it happens whole or not at all, and once it returns `Ok` it survives `kill -9`.
+
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A storage failure. Callers answer it with a 500/503; it never carries client data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unknown tenant")]
+    UnknownTenant,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable state of a callhook installation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- installation ---
+    /// The setting `name`, inserting `value` first if there is none (race-free across nodes).
+    async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+
+    // --- tenants and apps ---
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
+    async fn insert_app(&self, app: &App) -> StoreResult<()>;
+    async fn app(&self, client_id: &str) -> StoreResult<Option<App>>;
+
+    // --- call records ---
+    /// Inserts or replaces each record of the batch in one transaction: a new id gets
+    /// version 1, an existing one is replaced with version + 1. Results are in input order.
+    async fn put_call_records(
+        &self,
+        tenant_id: &str,
+        records: &[CallRecordWrite],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<CallRecordWritten>>;
+    async fn call_record(&self, tenant_id: &str, id: &str)
+        -> StoreResult<Option<StoredCallRecord>>;
+    /// Records in `seq` order after the query's cursor, at most `limit`.
+    async fn list_call_records(
+        &self,
+        query: &CallRecordQuery,
+    ) -> StoreResult<Vec<StoredCallRecord>>;
+    /// Deletes records whose call started before `cutoff`; returns how many.
+    async fn purge_call_records(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+
+    // --- report rows ---
+    async fn put_report_rows(
+        &self,
+        tenant_id: &str,
+        report: ReportKind,
+        rows: &[ReportRowWrite],
+    ) -> StoreResult<()>;
+    /// Row bodies of the range in (time, id) order, skipping `offset`, at most `limit`.
+    async fn list_report_rows(&self, query: &ReportQuery) -> StoreResult<Vec<String>>;
+
+    // --- directory users ---
+    async fn put_users(&self, tenant_id: &str, users: &[UserWrite]) -> StoreResult<()>;
+    async fn user(&self, tenant_id: &str, id: &str) -> StoreResult<Option<String>>;
+    /// User bodies in id order after `after_id`, at most `limit`.
+    async fn list_users(
+        &self,
+        tenant_id: &str,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+}

@@ -1,0 +1,148 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An app registration: a client id, its secrets (hashed) and its application permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub client_id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    pub secret_hashes: Vec<String>,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub created_at: DateTime<Utc>,
+    pub pkcs8: Vec<u8>,
+}
+
+/// A validated call record ready to store. `body` is its Graph JSON without `version` and
+/// `lastModifiedDateTime`, which the store owns.
+#[derive(Debug, Clone)]
+pub struct CallRecordWrite {
+    pub id: String,
+    pub start: DateTime<Utc>,
+    /// Distinct participant ids, for `participants_v2/any(p:p/id eq '…')`.
+    pub participant_ids: Vec<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecordWritten {
+    pub id: String,
+    pub version: i64,
+    pub last_modified: DateTime<Utc>,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredCallRecord {
+    /// Position in the tenant's list order; fixed at first insert.
+    pub seq: i64,
+    pub id: String,
+    pub version: i64,
+    pub last_modified: DateTime<Utc>,
+    pub start: DateTime<Utc>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallRecordQuery {
+    pub tenant_id: String,
+    /// Only records after this `seq` (the page cursor).
+    pub after_seq: Option<i64>,
+    /// Conditions on the call's start time (`startDateTime`), all of which must hold.
+    pub start: Vec<(Cmp, DateTime<Utc>)>,
+    /// Every one of these ids must be among the record's participants.
+    pub participant_ids: Vec<String>,
+    pub limit: u32,
+}
+
+/// The report feeds of Graph's call-records functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReportKind {
+    PstnCalls,
+    DirectRoutingCalls,
+    SmsLog,
+    PstnBlockedUsersLog,
+    PstnOnlineMeetingDialout,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 5] = [
+        ReportKind::PstnCalls,
+        ReportKind::DirectRoutingCalls,
+        ReportKind::SmsLog,
+        ReportKind::PstnBlockedUsersLog,
+        ReportKind::PstnOnlineMeetingDialout,
+    ];
+
+    /// The name used in the ingest path and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::PstnCalls => "pstnCalls",
+            ReportKind::DirectRoutingCalls => "directRoutingCalls",
+            ReportKind::SmsLog => "smsLog",
+            ReportKind::PstnBlockedUsersLog => "pstnBlockedUsersLog",
+            ReportKind::PstnOnlineMeetingDialout => "pstnOnlineMeetingDialout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportRowWrite {
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub tenant_id: String,
+    pub report: ReportKind,
+    /// Inclusive lower bound on the row's time key.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub to_inclusive: bool,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserWrite {
+    pub id: String,
+    pub body: String,
+}

@@ -1,0 +1,171 @@
+use callhook_store::*;
+use chrono::{DateTime, Duration, Utc};
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    (dir, s)
+}
+
+fn rec(id: &str, start: DateTime<Utc>, parts: &[&str]) -> CallRecordWrite {
+    CallRecordWrite {
+        id: id.into(),
+        start,
+        participant_ids: parts.iter().map(|s| s.to_string()).collect(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+#[tokio::test]
+async fn replacing_a_record_bumps_version_and_keeps_its_list_position() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let w = s
+        .put_call_records("t1", &[rec("a", now, &["u1"]), rec("b", now, &["u2"])], now)
+        .await
+        .unwrap();
+    assert_eq!((w[0].version, w[0].created), (1, true));
+    let w2 = s
+        .put_call_records("t1", &[rec("a", now, &["u3"])], now)
+        .await
+        .unwrap();
+    assert_eq!((w2[0].version, w2[0].created), (2, false));
+
+    let q = CallRecordQuery {
+        tenant_id: "t1".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    let ids: Vec<_> = s
+        .list_call_records(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    // The participant index follows the latest version only.
+    let by_u1 = CallRecordQuery {
+        participant_ids: vec!["u1".into()],
+        ..q.clone()
+    };
+    assert!(s.list_call_records(&by_u1).await.unwrap().is_empty());
+    let by_u3 = CallRecordQuery {
+        participant_ids: vec!["u3".into()],
+        ..q.clone()
+    };
+    assert_eq!(s.list_call_records(&by_u3).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_records() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.put_call_records("t1", &[rec("a", now, &[])], now)
+        .await
+        .unwrap();
+    assert!(s.call_record("t2", "a").await.unwrap().is_none());
+    let q = CallRecordQuery {
+        tenant_id: "t2".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(s.list_call_records(&q).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn start_time_bounds_and_cursor_filter_the_list() {
+    let (_d, s) = store().await;
+    let t0 = Utc::now() - Duration::hours(10);
+    let recs: Vec<_> = (0..5)
+        .map(|i| rec(&format!("r{i}"), t0 + Duration::hours(i), &[]))
+        .collect();
+    s.put_call_records("t", &recs, Utc::now()).await.unwrap();
+    let q = CallRecordQuery {
+        tenant_id: "t".into(),
+        start: vec![
+            (Cmp::Ge, t0 + Duration::hours(1)),
+            (Cmp::Lt, t0 + Duration::hours(4)),
+        ],
+        limit: 2,
+        ..Default::default()
+    };
+    let page1 = s.list_call_records(&q).await.unwrap();
+    assert_eq!(
+        page1.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r1", "r2"]
+    );
+    let q2 = CallRecordQuery {
+        after_seq: Some(page1[1].seq),
+        ..q
+    };
+    let page2 = s.list_call_records(&q2).await.unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
+}
+
+#[tokio::test]
+async fn purge_removes_only_records_started_before_the_cutoff() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.put_call_records(
+        "t",
+        &[
+            rec("old", now - Duration::days(31), &["u"]),
+            rec("new", now, &["u"]),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.purge_call_records(now - Duration::days(30))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.call_record("t", "old").await.unwrap().is_none());
+    assert!(s.call_record("t", "new").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn report_ranges_honour_inclusive_and_exclusive_upper_bounds() {
+    let (_d, s) = store().await;
+    let t0 = Utc::now();
+    let rows: Vec<_> = (0..3)
+        .map(|i| ReportRowWrite {
+            id: format!("x{i}"),
+            time: t0 + Duration::minutes(i),
+            body: format!("{i}"),
+        })
+        .collect();
+    s.put_report_rows("t", ReportKind::PstnCalls, &rows)
+        .await
+        .unwrap();
+    let mut q = ReportQuery {
+        tenant_id: "t".into(),
+        report: ReportKind::PstnCalls,
+        from: t0,
+        to: t0 + Duration::minutes(2),
+        to_inclusive: true,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(s.list_report_rows(&q).await.unwrap(), ["0", "1", "2"]);
+    q.to_inclusive = false;
+    assert_eq!(s.list_report_rows(&q).await.unwrap(), ["0", "1"]);
+    q.offset = 1;
+    assert_eq!(s.list_report_rows(&q).await.unwrap(), ["1"]);
+    q.report = ReportKind::SmsLog;
+    assert!(s.list_report_rows(&q).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn settings_keep_the_first_value_written() {
+    let (_d, s) = store().await;
+    assert_eq!(s.setting_or_insert("k", b"one").await.unwrap(), b"one");
+    assert_eq!(s.setting_or_insert("k", b"two").await.unwrap(), b"one");
+}
