@@ -180,20 +180,25 @@ impl Json for Endpoint {
             "feedback",
         ];
         const BASE: &str = "microsoft.graph.callRecords.endpoint";
+        enum Kind {
+            Participant,
+            Service,
+            Base,
+        }
         let o = object(v, p)?;
         let kind = match subtype(&o, p)? {
-            Some("microsoft.graph.callRecords.participantEndpoint") => 'p',
-            Some("microsoft.graph.callRecords.serviceEndpoint") => 's',
-            Some(BASE) => 'b',
+            Some("microsoft.graph.callRecords.participantEndpoint") => Kind::Participant,
+            Some("microsoft.graph.callRecords.serviceEndpoint") => Kind::Service,
+            Some(BASE) => Kind::Base,
             Some(other) => return Err(unknown_subtype(other, BASE, p)),
-            None if PARTICIPANT_MARKERS.iter().any(|k| o.contains_key(*k)) => 'p',
-            None => 'b',
+            None if PARTICIPANT_MARKERS.iter().any(|k| o.contains_key(*k)) => Kind::Participant,
+            None => Kind::Base,
         };
         let v = Value::Object(o);
         Ok(match kind {
-            'p' => Self::Participant(Box::new(ParticipantEndpoint::read(v, p)?)),
-            's' => Self::Service(ServiceEndpoint::read(v, p)?),
-            _ => Self::Base(BaseEndpoint::read(v, p)?),
+            Kind::Participant => Self::Participant(Box::new(ParticipantEndpoint::read(v, p)?)),
+            Kind::Service => Self::Service(ServiceEndpoint::read(v, p)?),
+            Kind::Base => Self::Base(BaseEndpoint::read(v, p)?),
         })
     }
 

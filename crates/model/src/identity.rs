@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::enums::EndpointType;
 use crate::error::ModelError;
-use crate::json::{self, dynamic_properties, object, opt, Json, Path};
+use crate::json::{self, object, opt, split_open, Json, Path};
 
 /// Reads `@odata.type` of an open type (kept so that subtypes such as
 /// `#microsoft.graph.userIdentity` are written back as sent).
@@ -35,12 +35,12 @@ pub struct Identity {
 
 impl Json for Identity {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError> {
-        let mut o = object(v, p)?;
+        let (mut o, additional) = split_open(object(v, p)?, &["id", "displayName"]);
         Ok(Self {
             odata_type: odata_type(&mut o, p)?,
             id: opt(&mut o, "id", p)?,
             display_name: opt(&mut o, "displayName", p)?,
-            additional: dynamic_properties(o),
+            additional,
         })
     }
 
@@ -77,12 +77,13 @@ impl UserIdentity {
 
 impl Json for UserIdentity {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError> {
-        let mut o = object(v, p)?;
+        let (mut o, additional) =
+            split_open(object(v, p)?, &["id", "displayName", "userPrincipalName"]);
         Ok(Self {
             id: opt(&mut o, "id", p)?,
             display_name: opt(&mut o, "displayName", p)?,
             user_principal_name: opt(&mut o, "userPrincipalName", p)?,
-            additional: dynamic_properties(o),
+            additional,
         })
     }
 
@@ -117,13 +118,13 @@ pub struct IdentitySet {
 
 impl Json for IdentitySet {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError> {
-        let mut o = object(v, p)?;
+        let (mut o, additional) = split_open(object(v, p)?, &["application", "device", "user"]);
         Ok(Self {
             odata_type: odata_type(&mut o, p)?,
             application: opt(&mut o, "application", p)?,
             device: opt(&mut o, "device", p)?,
             user: opt(&mut o, "user", p)?,
-            additional: dynamic_properties(o),
+            additional,
         })
     }
 
@@ -175,7 +176,22 @@ pub struct CommunicationsIdentitySet {
 
 impl Json for CommunicationsIdentitySet {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError> {
-        let mut o = object(v, p)?;
+        let (mut o, additional) = split_open(
+            object(v, p)?,
+            &[
+                "application",
+                "applicationInstance",
+                "assertedIdentity",
+                "azureCommunicationServicesUser",
+                "device",
+                "encrypted",
+                "endpointType",
+                "guest",
+                "onPremises",
+                "phone",
+                "user",
+            ],
+        );
         Ok(Self {
             odata_type: odata_type(&mut o, p)?,
             application: opt(&mut o, "application", p)?,
@@ -189,7 +205,7 @@ impl Json for CommunicationsIdentitySet {
             on_premises: opt(&mut o, "onPremises", p)?,
             phone: opt(&mut o, "phone", p)?,
             user: opt(&mut o, "user", p)?,
-            additional: dynamic_properties(o),
+            additional,
         })
     }
 
@@ -230,7 +246,7 @@ pub struct FeedbackTokenSet(pub Map<String, Value>);
 
 impl Json for FeedbackTokenSet {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError> {
-        object(v, p).map(|o| Self(dynamic_properties(o)))
+        object(v, p).map(|o| Self(split_open(o, &[]).1))
     }
 
     fn write(&self) -> Value {

@@ -125,9 +125,19 @@ pub(crate) fn check_keys(
     Ok(())
 }
 
-/// Properties of an open type that are neither declared nor annotations.
-pub(crate) fn dynamic_properties(o: Obj) -> Obj {
-    o.into_iter().filter(|(k, _)| !is_annotation(k)).collect()
+/// Splits an open type's members into the declared ones (plus `@odata.type`) and the dynamic
+/// ones, keeping the input order of the dynamic members; other annotations are dropped.
+pub(crate) fn split_open(o: Obj, declared: &[&str]) -> (Obj, Obj) {
+    let mut known = Obj::new();
+    let mut dynamic = Obj::new();
+    for (k, v) in o {
+        if k == "@odata.type" || declared.contains(&k.as_str()) {
+            known.insert(k, v);
+        } else if !is_annotation(&k) {
+            dynamic.insert(k, v);
+        }
+    }
+    (known, dynamic)
 }
 
 fn read_at<T: Json>(key: &'static str, v: Value, p: &mut Path) -> Result<T, ModelError> {
