@@ -56,7 +56,7 @@ impl Path {
         if !path.is_empty() {
             path.push('.');
         }
-        path.push_str(key);
+        path.push_str(&snippet(key));
         ModelError::new(path, message)
     }
 
@@ -95,6 +95,15 @@ pub(crate) fn type_error(expected: &str, v: &Value, p: &Path) -> ModelError {
     p.err(format!("expected {expected}, found {}", kind(v)))
 }
 
+/// `s` shortened for an error message, so that a huge value is not echoed back whole.
+pub(crate) fn snippet(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
 /// OData annotations (`@odata.context`, `sessions@odata.nextLink`, ...) are not properties.
 pub(crate) fn is_annotation(key: &str) -> bool {
     key.contains('@')
@@ -118,7 +127,10 @@ pub(crate) fn check_keys(
         if !is_annotation(k) && !declared.contains(&k.as_str()) {
             return Err(p.err_at(
                 k,
-                format!("property '{k}' does not exist on type '{type_name}'"),
+                format!(
+                    "property '{}' does not exist on type '{type_name}'",
+                    snippet(k)
+                ),
             ));
         }
     }
@@ -299,7 +311,8 @@ impl Json for DateTime<Utc> {
         match v {
             Value::String(s) => values::parse_date_time(&s).ok_or_else(|| {
                 p.err(format!(
-                    "invalid DateTimeOffset '{s}': expected ISO 8601 such as 2020-02-25T18:52:21.2169889Z"
+                    "invalid DateTimeOffset '{}': expected ISO 8601 such as 2020-02-25T18:52:21.2169889Z",
+                    snippet(&s)
                 ))
             }),
             other => Err(type_error("a DateTimeOffset string", &other, p)),

@@ -99,6 +99,7 @@ pub fn parse_list<T: GraphType>(bytes: &[u8]) -> Result<Vec<T>, ModelError> {
         }
     };
     if let Some(k) = o.keys().find(|k| *k != "value" && !json::is_annotation(k)) {
+        let k = json::snippet(k);
         return Err(ModelError::new(
             k.clone(),
             format!("property '{k}' does not exist on a collection body"),

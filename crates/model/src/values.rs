@@ -98,7 +98,10 @@ impl FromStr for GraphDuration {
         parse_duration(s).map(Self).ok_or_else(|| {
             ModelError::new(
                 "",
-                format!("invalid Duration '{s}': expected ISO 8601 such as PT0.016S"),
+                format!(
+                    "invalid Duration '{}': expected ISO 8601 such as PT0.016S",
+                    json::snippet(s)
+                ),
             )
         })
     }
@@ -201,7 +204,8 @@ impl Json for GraphDuration {
         match v {
             Value::String(s) => parse_duration(&s).map(Self).ok_or_else(|| {
                 p.err(format!(
-                    "invalid Duration '{s}': expected ISO 8601 such as PT0.016S"
+                    "invalid Duration '{}': expected ISO 8601 such as PT0.016S",
+                    json::snippet(&s)
                 ))
             }),
             other => Err(json::type_error("a Duration string", &other, p)),
@@ -270,7 +274,8 @@ impl Json for GraphSingle {
                 .ok_or_else(|| p.err("number out of range")),
             Value::String(s) => Self::from_special(s).ok_or_else(|| {
                 p.err(format!(
-                    "invalid number '{s}': expected a JSON number or \"NaN\", \"INF\", \"-INF\""
+                    "invalid number '{}': expected a JSON number or \"NaN\", \"INF\", \"-INF\"",
+                    json::snippet(s)
                 ))
             }),
             other => Err(json::type_error("a number", other, p)),

@@ -225,6 +225,24 @@ fn annotations_are_ignored_but_open_types_keep_dynamic_members() {
 }
 
 #[test]
+fn huge_offending_values_are_not_echoed_whole() {
+    let long = "x".repeat(100_000);
+    let err = err_after("/sessions/0", |o| {
+        o.insert("startDateTime".into(), json!(long.clone()));
+    });
+    assert_eq!(err.path, "sessions[0].startDateTime");
+    assert!(err.message.len() < 300, "{} bytes", err.message.len());
+    let err = err_after("/sessions/0", |o| {
+        o.insert(long.clone(), json!(1));
+    });
+    assert!(
+        err.to_string().len() < 500,
+        "{} bytes",
+        err.to_string().len()
+    );
+}
+
+#[test]
 fn bad_ids_are_refused_with_their_path() {
     for bad in ["", "a/b", "a?b", "a#b", "it's", "a\\b", "tab\there"] {
         let err = err_after("/sessions/0/segments/1", |o| {
