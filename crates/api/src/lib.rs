@@ -1,1 +1,121 @@
-//! placeholder
+//! callhook's HTTP surface, built with axum:
+//!
+//! - `graph/` — the Graph-compatible routes under `/v1.0` and `/beta` (call records, report
+//!   functions, users), each module named after the Graph resource it serves;
+//! - `ingest/` — callhook's own ingest API under `/ingest/v1` for calling platforms;
+//! - `token` — the Entra-shaped token endpoint and its discovery documents;
+//! - `error`, `context`, `auth` — Graph's error body, request ids and bearer-token checks, shared
+//!   by every route.
+//!
+//! The crate owns no durable state: everything goes through [`callhook_store::Store`].
+
+pub mod auth;
+pub mod clock;
+pub mod context;
+pub mod error;
+mod graph;
+mod ingest;
+pub mod permissions;
+mod router;
+pub mod token;
+
+use std::sync::{Arc, RwLock};
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+
+pub use clock::Clock;
+pub use router::router;
+
+use callhook_crypto::{KeySet, PageTokenSealer};
+use callhook_store::Store;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Base URL used in links (`@odata.nextLink`, context URLs); derived from the request's
+    /// `Host` when unset.
+    pub public_base_url: Option<String>,
+    /// Whether the listener is HTTPS (for links derived from `Host`).
+    pub tls: bool,
+    pub token_lifetime_secs: i64,
+    /// Records whose call started longer ago than this are gone (Graph keeps 30 days).
+    pub retention_days: i64,
+    /// Until this instant the deprecated `organizer`, `participants` and endpoint `identity`
+    /// are emitted; afterwards they are `null`, as Graph announced.
+    pub legacy_identity_until: DateTime<Utc>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            public_base_url: None,
+            tls: false,
+            token_lifetime_secs: 3599,
+            retention_days: 30,
+            legacy_identity_until: DateTime::parse_from_rfc3339("2026-06-30T00:00:00Z")
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_default(),
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    keys: Arc<RwLock<Arc<KeySet>>>,
+    pub sealer: PageTokenSealer,
+    /// Hash of the installation's ingest key.
+    pub ingest_key_hash: Arc<str>,
+    pub config: Arc<ApiConfig>,
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: KeySet,
+        sealer: PageTokenSealer,
+        ingest_key_hash: String,
+        config: ApiConfig,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            sealer,
+            ingest_key_hash: ingest_key_hash.into(),
+            config: Arc::new(config),
+            clock,
+        }
+    }
+
+    /// The current signing and verification keys.
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The base URL clients reach this server at, for links in responses.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(base) = &self.config.public_base_url {
+            return base.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+            })
+            .unwrap_or("localhost");
+        let scheme = if self.config.tls { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
+}

@@ -1,1 +1,195 @@
-fn main() {}
+//! The `callhook` command: flags and environment variables mapped onto the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use callhook::server::{self, ServeOptions, TlsMode};
+
+#[derive(Parser)]
+#[command(
+    name = "callhook",
+    version,
+    about = "A self-hosted Microsoft Graph call-records server, simulator and benchmark"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Directory holding the embedded database, credentials.json and generated certificates.
+    #[arg(long, env = "CALLHOOK_DATA_DIR", default_value = "./callhook-data")]
+    data_dir: PathBuf,
+    /// Database URL; default: SQLite in the data directory.
+    #[arg(long, env = "CALLHOOK_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on. Use 0.0.0.0 only if other machines must reach it.
+        #[arg(long, env = "CALLHOOK_LISTEN", default_value = "127.0.0.1:8480")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Serve HTTPS with a certificate generated into DATA_DIR/tls on first start.
+        #[arg(long, env = "CALLHOOK_TLS")]
+        tls: bool,
+        /// HTTPS certificate chain (PEM); implies --tls.
+        #[arg(long, env = "CALLHOOK_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// HTTPS private key (PEM); implies --tls.
+        #[arg(long, env = "CALLHOOK_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Base URL clients use to reach this server (for links in responses), e.g. behind a proxy.
+        #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Print an access token for the development app.
+    Token {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CALLHOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let data_dir = opts.data_dir.clone();
+    let mut running = server::start(opts).await?;
+    let base = &running.base_url;
+    let creds_path = data_dir.join(callhook::bootstrap::CREDENTIALS_FILE);
+    println!("callhook {} listening on {base}", env!("CARGO_PKG_VERSION"));
+    if running.created.is_some() {
+        println!(
+            "First start: created a development tenant and app; credentials in {}",
+            creds_path.display()
+        );
+    }
+    if let Ok(c) = callhook::bootstrap::read_credentials(&data_dir) {
+        println!();
+        println!("  Graph base URL   {base}/v1.0   (and {base}/beta)");
+        println!(
+            "  Token endpoint   {base}/{}/oauth2/v2.0/token",
+            c.tenant_id
+        );
+        println!("  tenantId         {}", c.tenant_id);
+        println!("  clientId         {}", c.client_id);
+        println!("  clientSecret     (in {})", creds_path.display());
+        println!(
+            "  Get a token      callhook token --data-dir {}",
+            data_dir.display()
+        );
+        println!(
+            "  Fill it          callhook simulate --url {base} --data-dir {}",
+            data_dir.display()
+        );
+    }
+    if let Some(cert) = &running.tls_cert {
+        println!();
+        println!("  HTTPS certificate {}", cert.display());
+        println!("  Trust it with e.g. curl --cacert {0}, SSL_CERT_FILE={0} (Python), NODE_EXTRA_CA_CERTS={0} (Node.js)", cert.display());
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            running.shutdown().await
+        }
+        r = running.wait() => r,
+    }
+}
+
+async fn token(data: DataArgs) -> anyhow::Result<()> {
+    let creds = callhook::bootstrap::read_credentials(&data.data_dir)?;
+    let opened = callhook::bootstrap::open(&data.data_dir, data.database_url.as_deref()).await?;
+    let app = opened.store.app(&creds.client_id).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the development app {} is not in the database",
+            creds.client_id
+        )
+    })?;
+    let state = callhook_api::AppState::new(
+        opened.store.clone(),
+        opened.keys,
+        opened.sealer,
+        opened.ingest_key_hash,
+        callhook_api::ApiConfig::default(),
+        callhook_api::Clock::system(),
+    );
+    let (token, _) = callhook_api::token::mint_access_token(&state, "http://127.0.0.1:8480", &app)?;
+    println!("{token}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve {
+                listen,
+                data,
+                tls,
+                tls_cert,
+                tls_key,
+                public_url,
+            } => {
+                let mut opts = ServeOptions::new(listen, data.data_dir);
+                opts.database_url = data.database_url;
+                opts.public_url = public_url;
+                opts.tls = match (tls_cert, tls_key) {
+                    (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                    _ if tls => TlsMode::SelfSigned,
+                    _ => TlsMode::Off,
+                };
+                serve(opts).await
+            }
+            Command::Token { data } => token(data).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Bearer tokens on Graph routes: the claims callhook issues and the middleware that checks them.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::GraphError;
+use crate::AppState;
+
+/// Graph's resource ids, as `aud` of an access token.
+pub const GRAPH_AUDIENCES: &[&str] = &[
+    "https://graph.microsoft.com",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+/// Claims of an application access token, in Entra's shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub tid: String,
+    pub appid: String,
+    pub azp: String,
+    #[serde(default)]
+    pub app_displayname: Option<String>,
+    #[serde(default)]
+    pub idtyp: Option<String>,
+    pub oid: String,
+    pub sub: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub uti: String,
+    pub ver: String,
+}
+
+/// Who is calling: set by [`require_token`] for every Graph route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub app_id: String,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    /// `Ok` if the caller holds any of `roles`; Graph's 403 otherwise.
+    pub fn require_any(&self, roles: &[&str]) -> Result<(), GraphError> {
+        if self.roles.iter().any(|r| roles.contains(&r.as_str())) {
+            Ok(())
+        } else {
+            Err(GraphError::forbidden())
+        }
+    }
+}
+
+fn bearer(req: &Request) -> Result<String, GraphError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| GraphError::unauthenticated("Access token is empty."))?;
+    let value = value.to_str().map_err(|_| {
+        GraphError::unauthenticated("Access token validation failure. Invalid audience.")
+    })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if token.is_empty() {
+        return Err(GraphError::unauthenticated("Access token is empty."));
+    }
+    Ok(token.to_string())
+}
+
+/// Checks the bearer token and records the [`Caller`]; answers Graph's 401 otherwise.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let token = match bearer(&req) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    match authenticate(&state, &token).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<Caller, GraphError> {
+    use callhook_crypto::TokenError as T;
+    let claims: AccessClaims = state
+        .keys()
+        .verify(token, GRAPH_AUDIENCES, 0)
+        .map_err(|e| {
+            GraphError::unauthenticated(match e {
+                T::Expired => "Lifetime validation failed, the token is expired.",
+                T::NotYetValid => "Lifetime validation failed, the token is not yet valid.",
+                T::WrongAudience => "Access token validation failure. Invalid audience.",
+                T::BadSignature | T::UnknownKey => {
+                    "Access token validation failure. Invalid signature."
+                }
+                T::Malformed | T::WrongAlgorithm => {
+                    "Invalid JWT token. The token is not well formed."
+                }
+            })
+        })?;
+    // A token outlives neither its tenant nor its app registration.
+    let app = state.store.app(&claims.appid).await?;
+    match app {
+        Some(app) if app.tenant_id == claims.tid => Ok(Caller {
+            tenant_id: claims.tid,
+            app_id: claims.appid,
+            roles: claims.roles,
+        }),
+        _ => Err(GraphError::unauthenticated(
+            "Access token validation failure. The application or its tenant no longer exists.",
+        )),
+    }
+}

@@ -1,0 +1,128 @@
+//! `PUT /ingest/v1/tenants/{tenant}/callRecords/{id}` and the batch `POST …/callRecords`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use callhook_model::{CallRecord, GraphType};
+use callhook_store::{CallRecordWrite, CallRecordWritten};
+
+use super::{json_body, model_error, require_tenant};
+use crate::error::{GraphError, GraphResult};
+use crate::AppState;
+
+/// Records per batch request.
+pub const MAX_BATCH: usize = 100;
+
+/// Checks what the model cannot (times against the clock) and prepares the row.
+fn prepare(
+    state: &AppState,
+    mut rec: CallRecord,
+    at: &str,
+    now: DateTime<Utc>,
+) -> GraphResult<CallRecordWrite> {
+    let cutoff = now - Duration::days(state.config.retention_days);
+    if rec.start_date_time < cutoff {
+        return Err(GraphError::bad_request(format!(
+            "{at}startDateTime: the call started more than {} days ago; Graph no longer serves such records",
+            state.config.retention_days
+        )));
+    }
+    if rec.end_date_time < rec.start_date_time {
+        return Err(GraphError::bad_request(format!(
+            "{at}endDateTime: must not be earlier than startDateTime"
+        )));
+    }
+    // The server owns these.
+    rec.version = None;
+    rec.last_modified_date_time = None;
+    let mut participant_ids: Vec<String> =
+        rec.participants_v2.iter().map(|p| p.id.clone()).collect();
+    if let Some(o) = &rec.organizer_v2 {
+        participant_ids.push(o.id.clone());
+    }
+    participant_ids.sort();
+    participant_ids.dedup();
+    let body = serde_json::to_string(&rec.to_graph_value()).map_err(|_| GraphError::internal())?;
+    Ok(CallRecordWrite {
+        id: rec.id,
+        start: rec.start_date_time,
+        participant_ids,
+        body,
+    })
+}
+
+fn written(w: &CallRecordWritten) -> Value {
+    json!({
+        "id": w.id,
+        "version": w.version,
+        "lastModifiedDateTime": callhook_model::format_date_time(&w.last_modified),
+    })
+}
+
+pub async fn put_one(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    require_tenant(&state, &tenant).await?;
+    let bytes = json_body(&state, &headers, body)?;
+    callhook_model::validate_id(&id)
+        .map_err(|m| GraphError::bad_request(format!("id (path): {m}")))?;
+    let mut doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
+    if let Value::Object(m) = &mut doc {
+        match m.get("id") {
+            None | Some(Value::Null) => {
+                m.insert("id".into(), Value::String(id.clone()));
+            }
+            Some(Value::String(body_id)) if *body_id == id => {}
+            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
+        }
+    }
+    let rec = callhook_model::from_value::<CallRecord>(doc).map_err(model_error)?;
+    let now = state.clock.now();
+    let write = prepare(&state, rec, "", now)?;
+    let out = state
+        .store
+        .put_call_records(&tenant, std::slice::from_ref(&write), now)
+        .await?;
+    let w = out.first().ok_or_else(GraphError::internal)?;
+    let status = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(written(w))).into_response())
+}
+
+pub async fn put_batch(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    require_tenant(&state, &tenant).await?;
+    let bytes = json_body(&state, &headers, body)?;
+    let records = callhook_model::parse_list::<CallRecord>(&bytes).map_err(model_error)?;
+    if records.len() > MAX_BATCH {
+        return Err(GraphError::bad_request(format!(
+            "value: at most {MAX_BATCH} records per request, got {}",
+            records.len()
+        )));
+    }
+    let now = state.clock.now();
+    let writes = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| prepare(&state, r, &format!("value[{i}]."), now))
+        .collect::<GraphResult<Vec<_>>>()?;
+    let out = state.store.put_call_records(&tenant, &writes, now).await?;
+    Ok(Json(json!({ "value": out.iter().map(written).collect::<Vec<_>>() })).into_response())
+}

@@ -1,0 +1,108 @@
+//! callhook's own ingest API (`/ingest/v1`), through which a calling platform or the simulator
+//! feeds calls in. Authenticated with the installation's ingest key. See `docs/ingest-api.md`.
+
+mod call_records;
+mod openapi;
+mod reports;
+mod users;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::error::{GraphError, GraphResult};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let authed = Router::new()
+        .route(
+            "/tenants/{tenant}/callRecords",
+            post(call_records::put_batch),
+        )
+        .route(
+            "/tenants/{tenant}/callRecords/{id}",
+            put(call_records::put_one),
+        )
+        .route(
+            "/tenants/{tenant}/reports/{report}",
+            post(reports::post_rows),
+        )
+        .route("/tenants/{tenant}/users", post(users::put_batch))
+        .route("/tenants/{tenant}/users/{id}", put(users::put_one))
+        .layer(middleware::from_fn_with_state(state, require_ingest_key));
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .merge(authed)
+}
+
+async fn require_ingest_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if presented.is_empty() || !callhook_crypto::verify_secret(presented, &state.ingest_key_hash) {
+        return GraphError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "The ingest key is missing or invalid. Send it as 'Authorization: Bearer {ingestKey}'.",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The request body, with Graph-shaped errors for oversized or non-JSON bodies.
+pub(crate) fn json_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Bytes> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            return Err(GraphError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "The request body must be JSON (Content-Type: application/json).",
+            ));
+        }
+    }
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            GraphError::payload_too_large(state.config.max_body_bytes)
+        } else {
+            GraphError::bad_request(format!("The request body could not be read: {rejection}"))
+        }
+    })
+}
+
+/// A model error as a 400 that names the field.
+pub(crate) fn model_error(e: callhook_model::ModelError) -> GraphError {
+    if e.path.is_empty() {
+        GraphError::bad_request(e.message)
+    } else {
+        GraphError::bad_request(format!("{}: {}", e.path, e.message))
+    }
+}
+
+pub(crate) async fn require_tenant(state: &AppState, tenant: &str) -> GraphResult<()> {
+    match state.store.tenant(tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(GraphError::not_found(format!(
+            "Tenant '{}' does not exist.",
+            tenant.escape_default()
+        ))),
+    }
+}

@@ -1,0 +1,69 @@
+//! `PUT /ingest/v1/tenants/{tenant}/users/{id}` and the batch `POST …/users`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use callhook_model::{DirectoryUser, GraphType};
+use callhook_store::UserWrite;
+
+use super::{json_body, model_error, require_tenant};
+use crate::error::{GraphError, GraphResult};
+use crate::AppState;
+
+pub const MAX_USERS: usize = 1000;
+
+fn write(user: &DirectoryUser) -> GraphResult<UserWrite> {
+    Ok(UserWrite {
+        id: user.id.clone(),
+        body: serde_json::to_string(&user.to_graph_value()).map_err(|_| GraphError::internal())?,
+    })
+}
+
+pub async fn put_one(
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    require_tenant(&state, &tenant).await?;
+    let bytes = json_body(&state, &headers, body)?;
+    let mut doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
+    if let Value::Object(m) = &mut doc {
+        match m.get("id") {
+            None | Some(Value::Null) => {
+                m.insert("id".into(), Value::String(id.clone()));
+            }
+            Some(Value::String(b)) if *b == id => {}
+            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
+        }
+    }
+    let user = callhook_model::from_value::<DirectoryUser>(doc).map_err(model_error)?;
+    state.store.put_users(&tenant, &[write(&user)?]).await?;
+    Ok(Json(user.to_graph_value()).into_response())
+}
+
+pub async fn put_batch(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    require_tenant(&state, &tenant).await?;
+    let bytes = json_body(&state, &headers, body)?;
+    let users = callhook_model::parse_list::<DirectoryUser>(&bytes).map_err(model_error)?;
+    if users.len() > MAX_USERS {
+        return Err(GraphError::bad_request(format!(
+            "value: at most {MAX_USERS} users per request, got {}",
+            users.len()
+        )));
+    }
+    let writes = users.iter().map(write).collect::<GraphResult<Vec<_>>>()?;
+    state.store.put_users(&tenant, &writes).await?;
+    Ok(Json(json!({ "accepted": writes.len() })).into_response())
+}

@@ -1,0 +1,105 @@
+//! The whole route table in one place.
+
+use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+
+use crate::error::GraphError;
+use crate::graph::{call_records, users, ApiVersion};
+use crate::{auth, context, ingest, token, AppState};
+
+/// Every route callhook serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::issue_token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(token::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(token::jwks))
+        .nest("/v1.0", graph_routes(&state, ApiVersion::V1))
+        .nest("/beta", graph_routes(&state, ApiVersion::Beta))
+        .nest("/ingest/v1", ingest::router(state.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(context::request_ids))
+        .layer(middleware::map_response(version_header))
+        .with_state(state)
+}
+
+fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
+    Router::new()
+        .route("/communications/callRecords", get(call_records::list))
+        .route(
+            "/communications/callRecords/{segment}",
+            get(call_records::get),
+        )
+        .route(
+            "/communications/callRecords/{id}/sessions",
+            get(call_records::sessions),
+        )
+        .route(
+            "/communications/callRecords/{id}/participants_v2",
+            get(call_records::participants),
+        )
+        .route("/users", get(users::list))
+        .route("/users/{id}", get(users::get))
+        .fallback(unknown_segment)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(version))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn version_header(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "x-callhook-version",
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    resp
+}
+
+/// Graph answers an unknown path under a version with 400 naming the first unknown segment.
+async fn unknown_segment(OriginalUri(uri): OriginalUri) -> Response {
+    let known = ["v1.0", "beta", "communications", "callRecords"];
+    let segment = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .find(|s| !known.contains(s))
+        .unwrap_or("");
+    let segment = percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned();
+    GraphError::bad_request(format!("Resource not found for the segment '{segment}'."))
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    GraphError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "The requested URL does not exist on this server.",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    GraphError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
+    .into_response()
+}

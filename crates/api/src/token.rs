@@ -1,0 +1,246 @@
+//! The Entra-shaped token endpoint (`POST /{tenant}/oauth2/v2.0/token`, client credentials) and
+//! the discovery documents (OpenID configuration, JWKS) that let standard clients use it.
+//! Errors here use Entra's OAuth error shape, not Graph's, because OAuth clients parse that.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+
+use crate::auth::AccessClaims;
+use crate::AppState;
+
+/// An OAuth 2.0 error answer as Entra ID writes it.
+fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+    let ids = crate::context::current();
+    let body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {description} Trace ID: {} Correlation ID: {} Timestamp: {}",
+            ids.request_id, ids.client_request_id, chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ")),
+        "error_codes": [code],
+        "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        "trace_id": ids.request_id,
+        "correlation_id": ids.client_request_id,
+    });
+    (status, Json(body)).into_response()
+}
+
+fn invalid_request(code: u32, description: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        code,
+        description,
+    )
+}
+
+/// `client_secret_basic`: credentials in the Authorization header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = v.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((unescape(id), unescape(secret)))
+}
+
+fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded_parse(body)
+}
+
+mod url {
+    use std::collections::HashMap;
+
+    /// `application/x-www-form-urlencoded` parsing; a repeated key keeps its first value.
+    pub fn form_urlencoded_parse(body: &[u8]) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for pair in body.split(|b| *b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let mut kv = pair.splitn(2, |b| *b == b'=');
+            let k = decode(kv.next().unwrap_or_default());
+            let v = decode(kv.next().unwrap_or_default());
+            out.entry(k).or_insert(v);
+        }
+        out
+    }
+
+    fn decode(raw: &[u8]) -> String {
+        let spaced: Vec<u8> = raw
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+}
+
+pub async fn issue_token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if grant.is_empty() {
+        return invalid_request(
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        );
+    }
+    if grant != "client_credentials" {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type. callhook issues tokens with the client_credentials grant only.",
+        );
+    }
+    let (client_id, secret) = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+        _ => match basic_credentials(&headers) {
+            Some(c) => c,
+            None if form.contains_key("client_id") => {
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                )
+            }
+            None => return invalid_request(900144, "The request body must contain the following parameter: 'client_id'."),
+        },
+    };
+    let Some(scope) = form.get("scope") else {
+        return invalid_request(
+            900144,
+            "The request body must contain the following parameter: 'scope'.",
+        );
+    };
+    let scope_ok = scope.split(' ').filter(|s| !s.is_empty()).all(|s| {
+        matches!(
+            s,
+            "https://graph.microsoft.com/.default"
+                | "https://graph.microsoft.com//.default"
+                | "00000003-0000-0000-c000-000000000000/.default"
+        )
+    });
+    if !scope_ok || scope.trim().is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+        );
+    }
+    let tenant_row = match state.store.tenant(&tenant).await {
+        Ok(t) => t,
+        Err(_) => return crate::error::GraphError::unavailable().into_response(),
+    };
+    if tenant_row.is_none() {
+        return invalid_request(90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."));
+    }
+    let app = match state.store.app(&client_id).await {
+        Ok(a) => a.filter(|a| a.tenant_id == tenant),
+        Err(_) => return crate::error::GraphError::unavailable().into_response(),
+    };
+    let Some(app) = app else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
+        );
+    };
+    if !app
+        .secret_hashes
+        .iter()
+        .any(|h| callhook_crypto::verify_secret(&secret, h))
+    {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+        );
+    }
+    match mint_access_token(&state, &state.base_url(&headers), &app) {
+        Ok((token, lifetime)) => Json(json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        }))
+        .into_response(),
+        Err(_) => crate::error::GraphError::internal().into_response(),
+    }
+}
+
+/// A signed application access token for `app`, and its lifetime in seconds.
+pub fn mint_access_token(
+    state: &AppState,
+    base_url: &str,
+    app: &callhook_store::App,
+) -> Result<(String, i64), callhook_crypto::CryptoError> {
+    let now = state.clock.now().timestamp();
+    let lifetime = state.config.token_lifetime_secs;
+    let claims = AccessClaims {
+        aud: "https://graph.microsoft.com".into(),
+        iss: format!("{base_url}/{}/v2.0", app.tenant_id),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        tid: app.tenant_id.clone(),
+        appid: app.client_id.clone(),
+        azp: app.client_id.clone(),
+        app_displayname: Some(app.display_name.clone()),
+        idtyp: Some("app".into()),
+        oid: app.client_id.clone(),
+        sub: app.client_id.clone(),
+        roles: app.roles.clone(),
+        uti: callhook_crypto::random_secret(16)?,
+        ver: "2.0".into(),
+    };
+    Ok((state.keys().current().sign(&claims)?, lifetime))
+}
+
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let base = state.base_url(&headers);
+    Json(json!({
+        "issuer": format!("{base}/{tenant}/v2.0"),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "azp", "appid", "roles"],
+        "tenant_region_scope": "NA",
+        "cloud_instance_name": "callhook.local",
+    }))
+    .into_response()
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    Json(state.keys().jwks()).into_response()
+}

@@ -1,0 +1,9 @@
+//! Wiring of the callhook crates into a server: first-start bootstrap of the data directory
+//! (development tenant, app, ingest key, signing key), the listener (HTTP or HTTPS), background
+//! jobs (retention purge) and clean shutdown. `main.rs` maps command-line flags onto this.
+
+pub mod bootstrap;
+pub mod server;
+
+pub use bootstrap::Credentials;
+pub use server::{RunningServer, ServeOptions};

@@ -1,0 +1,184 @@
+//! Running the server: listener, TLS, background jobs, shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use callhook_api::{ApiConfig, AppState, Clock};
+
+use crate::bootstrap::{self, Credentials};
+
+#[derive(Debug, Clone)]
+pub enum TlsMode {
+    Off,
+    /// A certificate generated into `DATA_DIR/tls/` on first start.
+    SelfSigned,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub tls: TlsMode,
+    pub public_url: Option<String>,
+    pub api: ApiConfig,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            database_url: None,
+            tls: TlsMode::Off,
+            public_url: None,
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+/// A started server. Dropping it does not stop it: call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    /// The credentials written on this start, if it was the first.
+    pub created: Option<Credentials>,
+    /// PEM path of the certificate clients must trust, when serving HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub state: AppState,
+    handle: axum_server::Handle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    purge: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.purge.abort();
+        self.task.await.context("server task failed")??;
+        Ok(())
+    }
+
+    /// Waits until the server stops on its own (it only does on error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task failed")??;
+        Ok(())
+    }
+}
+
+fn self_signed_files(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = data_dir.join("tls");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    if !cert.exists() || !key.exists() {
+        bootstrap::ensure_data_dir(&dir)?;
+        let generated = callhook_crypto::generate_self_signed(&[])?;
+        bootstrap::write_private_file(&key, generated.key_pem.as_bytes())?;
+        bootstrap::write_private_file(&cert, generated.cert_pem.as_bytes())?;
+    }
+    Ok((cert, key))
+}
+
+/// Opens (or creates) the installation and starts serving.
+pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
+    // Both rustls providers are linked in (reqwest brings ring); pick aws-lc-rs explicitly.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let opened = bootstrap::open(&opts.data_dir, opts.database_url.as_deref()).await?;
+    let tls = match &opts.tls {
+        TlsMode::Off => None,
+        TlsMode::SelfSigned => Some(self_signed_files(&opts.data_dir)?),
+        TlsMode::Files { cert, key } => Some((cert.clone(), key.clone())),
+    };
+    let mut api = opts.api.clone();
+    api.tls = tls.is_some();
+    api.public_base_url = opts.public_url.clone().or(api.public_base_url);
+    let clock = Clock::system();
+    let state = AppState::new(
+        opened.store.clone(),
+        opened.keys,
+        opened.sealer,
+        opened.ingest_key_hash,
+        api.clone(),
+        clock.clone(),
+    );
+    let app = callhook_api::router(state.clone());
+
+    let listener = std::net::TcpListener::bind(opts.listen)
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let service = app.into_make_service();
+    let task = match &tls {
+        None => {
+            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+        Some((cert, key)) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} / key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+    };
+    handle
+        .listening()
+        .await
+        .context("the listener did not start")?;
+
+    let purge = {
+        let store = opened.store.clone();
+        let retention = api.retention_days;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let cutoff = clock.now() - chrono::Duration::days(retention);
+                match store.purge_call_records(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "removed call records past retention"),
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+                }
+            }
+        })
+    };
+
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    let base_url = api
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{host}:{}", addr.port()));
+    Ok(RunningServer {
+        addr,
+        base_url,
+        created: opened.created,
+        tls_cert: tls.map(|(c, _)| c),
+        state,
+        handle,
+        task,
+        purge,
+    })
+}
