@@ -56,6 +56,66 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Feed realistic calls into a running server through its ingest API.
+    Simulate(SimulateArgs),
+    /// Measure ingest and read performance on a fresh in-process server.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Base URL of the server.
+    #[arg(long, env = "CALLHOOK_URL", default_value = "http://127.0.0.1:8480")]
+    url: String,
+    /// The server's data directory (its credentials.json is read).
+    #[arg(long, env = "CALLHOOK_DATA_DIR", default_value = "./callhook-data")]
+    data_dir: PathBuf,
+    /// Number of calls.
+    #[arg(long, default_value_t = 200)]
+    calls: usize,
+    /// Random seed: the same seed makes the same data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of directory users.
+    #[arg(long, default_value_t = 50)]
+    users: usize,
+    /// Spread call start times over the last D days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Share of records that later get a corrected version 2 or 3.
+    #[arg(long, default_value_t = 0.2)]
+    update_fraction: f64,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Extra CA certificate (PEM) to trust, for a server started with --tls.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Records to store before measuring reads (each 2 sessions × 2 streams).
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Records per ingest request (1–100).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Ingest requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Requests per latency scenario.
+    #[arg(long, default_value_t = 2000)]
+    samples: usize,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "bench-report.json")]
+    out: PathBuf,
+    /// Data directory of the server under test (default: a fresh temporary one).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn init_tracing() {
@@ -152,6 +212,71 @@ async fn token(data: DataArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let mut opts = callhook_sim::SimulateOptions {
+        url: args.url.trim_end_matches('/').to_string(),
+        data_dir: args.data_dir,
+        ca_cert: args.ca_cert,
+        progress: std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    opts.calls = args.calls;
+    opts.seed = args.seed;
+    opts.users = args.users;
+    opts.days = args.days;
+    opts.update_fraction = args.update_fraction;
+    opts.concurrency = args.concurrency.max(1);
+    let summary = callhook_sim::run(opts).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let running =
+        server::start(ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone())).await?;
+    let creds = callhook::bootstrap::read_credentials(&data_dir)?;
+    let app = running
+        .state
+        .store
+        .app(&creds.client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("development app missing"))?;
+    let (token, _) =
+        callhook_api::token::mint_access_token(&running.state, &running.base_url, &app)?;
+    let opts = callhook_bench::BenchOptions {
+        base_url: running.base_url.clone(),
+        tenant_id: creds.tenant_id,
+        ingest_key: creds.ingest_key,
+        access_token: token,
+        records: args.records,
+        batch: args.batch,
+        concurrency: args.concurrency.max(1),
+        samples: args.samples.max(1),
+    };
+    eprintln!(
+        "benchmark server at {} (data in {})",
+        running.base_url,
+        data_dir.display()
+    );
+    let report = callhook_bench::run(&opts, |step| eprintln!("… {step}")).await;
+    running.shutdown().await?;
+    let report = report?;
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    println!("{}", report.table());
+    println!("JSON report: {}", args.out.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -183,6 +308,8 @@ fn main() -> ExitCode {
                 serve(opts).await
             }
             Command::Token { data } => token(data).await,
+            Command::Simulate(args) => simulate(args).await,
+            Command::Bench(args) => bench(args).await,
         }
     });
     match result {
