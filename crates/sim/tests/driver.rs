@@ -55,7 +55,12 @@ async fn handle(
         let left = state.throttle.load(Ordering::SeqCst);
         if left > 0 {
             state.throttle.store(left - 1, Ordering::SeqCst);
-            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "slow down").into_response();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                "slow down",
+            )
+                .into_response();
         }
     }
     if rest.starts_with("reports/") && state.reject_reports {
@@ -63,7 +68,11 @@ async fn handle(
             "message": "value[0].startDateTime: missing required property"}});
         return (StatusCode::BAD_REQUEST, axum::Json(err)).into_response();
     }
-    let n = body.get("value").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+    let n = body
+        .get("value")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
     let answer = if rest == "callRecords" {
         let ids: Vec<Value> = body["value"]
             .as_array()
@@ -77,7 +86,18 @@ async fn handle(
     } else {
         json!({})
     };
-    state.seen.lock().map(|mut s| s.push(Seen { method, path: rest, auth, body })).ok();
+    state
+        .seen
+        .lock()
+        .map(|mut s| {
+            s.push(Seen {
+                method,
+                path: rest,
+                auth,
+                body,
+            })
+        })
+        .ok();
     axum::Json(answer).into_response()
 }
 
@@ -87,8 +107,12 @@ async fn start(server: Server) -> String {
         .fallback(handle)
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
         .with_state(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     format!("http://{addr}")
 }
@@ -97,7 +121,8 @@ fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("callhook-sim-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let creds = json!({"tenantId": TENANT, "clientId": "c", "clientSecret": "s", "ingestKey": KEY});
-    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("credentials.json"), creds.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
     dir
 }
 
@@ -117,7 +142,10 @@ fn options(url: String, dir: PathBuf) -> SimulateOptions {
 
 #[tokio::test]
 async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
-    let server = Server { throttle: Arc::new(AtomicUsize::new(2)), ..Server::default() };
+    let server = Server {
+        throttle: Arc::new(AtomicUsize::new(2)),
+        ..Server::default()
+    };
     let url = start(server.clone()).await;
     let opts = options(url, data_dir("ok"));
     let summary = run(opts.clone()).await.unwrap_or_else(|e| panic!("{e:#}"));
@@ -133,7 +161,12 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     };
     assert!(seen.windows(2).all(|w| phase(&w[0]) <= phase(&w[1])));
 
-    let batches = |p: &str| seen.iter().filter(|s| s.path == p).map(|s| s.body["value"].as_array().map(Vec::len).unwrap_or(0)).collect::<Vec<_>>();
+    let batches = |p: &str| {
+        seen.iter()
+            .filter(|s| s.path == p)
+            .map(|s| s.body["value"].as_array().map(Vec::len).unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     let mut users = batches("users");
     users.sort_unstable();
     assert_eq!(users, vec![100, 1000]);
@@ -158,7 +191,11 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
         .flat_map(|s| s.body["value"].as_array().into_iter().flatten())
         .filter_map(|r| r["id"].as_str())
         .collect();
-    let mut plan_ids: Vec<&str> = plan.call_records.iter().filter_map(|r| r["id"].as_str()).collect();
+    let mut plan_ids: Vec<&str> = plan
+        .call_records
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
     sent_ids.sort_unstable();
     plan_ids.sort_unstable();
     assert_eq!(sent_ids, plan_ids);
@@ -166,7 +203,10 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     let puts: Vec<&Seen> = seen.iter().filter(|s| s.method == Method::PUT).collect();
     assert_eq!(puts.len(), plan.updates.len());
     for p in &puts {
-        assert_eq!(p.path, format!("callRecords/{}", p.body["id"].as_str().unwrap_or_default()));
+        assert_eq!(
+            p.path,
+            format!("callRecords/{}", p.body["id"].as_str().unwrap_or_default())
+        );
     }
     // A record's corrections arrive in the order they were generated.
     for (i, u) in plan.updates.iter().enumerate() {
@@ -192,19 +232,33 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
 
 #[tokio::test]
 async fn a_client_error_stops_the_run_and_reports_the_server_body() {
-    let server = Server { reject_reports: true, ..Server::default() };
+    let server = Server {
+        reject_reports: true,
+        ..Server::default()
+    };
     let url = start(server.clone()).await;
-    let err = run(options(url, data_dir("bad"))).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    let err = run(options(url, data_dir("bad")))
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
     assert!(err.contains("400"), "{err}");
     assert!(err.contains("missing required property"), "{err}");
     let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
-    assert!(!seen.iter().any(|s| s.method == Method::PUT), "corrections sent after a failure");
+    assert!(
+        !seen.iter().any(|s| s.method == Method::PUT),
+        "corrections sent after a failure"
+    );
 }
 
 #[tokio::test]
 async fn missing_credentials_are_reported_with_their_path() {
     let dir = std::env::temp_dir().join(format!("callhook-sim-none-{}", std::process::id()));
     let opts = options("http://127.0.0.1:9".into(), dir);
-    let err = run(opts).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    let err = run(opts)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
     assert!(err.contains("credentials.json"), "{err}");
 }

@@ -66,7 +66,7 @@ impl Gen<'_> {
             .get(i)
             .or_else(|| self.users.first())
             .cloned()
-            .unwrap_or_else(|| super::unreachable_empty())
+            .unwrap_or_else(super::unreachable_empty)
     }
 
     fn audio_codec(&mut self, d: &Device) -> &'static str {
@@ -147,11 +147,11 @@ impl Gen<'_> {
             (start, end),
             Side {
                 endpoint: &caller,
-                leg: Leg::Client(da),
+                leg: Leg::Client(Box::new(da)),
             },
             Side {
                 endpoint: &callee,
-                leg: Leg::Client(db),
+                leg: Leg::Client(Box::new(db)),
             },
             &spec,
             false,
@@ -244,7 +244,7 @@ impl Gen<'_> {
             (join, leave),
             Side {
                 endpoint: &caller,
-                leg: Leg::Client(dev),
+                leg: Leg::Client(Box::new(dev)),
             },
             Side {
                 endpoint: &callee,
@@ -486,7 +486,7 @@ impl Gen<'_> {
             };
             let client_side = Side {
                 endpoint: &client,
-                leg: Leg::Client(dev.clone()),
+                leg: Leg::Client(Box::new(dev.clone())),
             };
             let far_side = Side {
                 endpoint: hop,

@@ -15,7 +15,7 @@ const POOR_SHARE: f64 = 0.10;
 /// One side of a segment, as far as media is concerned.
 #[derive(Clone)]
 pub(super) enum Leg {
-    Client(Device),
+    Client(Box<Device>),
     /// A Microsoft service (conference server, mediation server).
     Service,
     /// A customer's session border controller.
@@ -256,7 +256,7 @@ impl Gen<'_> {
         let mut n = Map::new();
         let corp_egress = ["203.0.113.10", "203.0.113.11", "198.51.100.24"];
         let dev = match leg {
-            Leg::Client(d) => d.clone(),
+            Leg::Client(d) => (**d).clone(),
             Leg::Service | Leg::Sbc => {
                 let (ip, subnet) = if matches!(leg, Leg::Sbc) {
                     ("203.0.113.50".to_string(), "203.0.113.0".to_string())

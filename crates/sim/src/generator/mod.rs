@@ -110,7 +110,7 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
             updates.push((arrival, i, k, d.render(k + 1)));
         }
     }
-    updates.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    updates.sort_by_key(|u| (u.0, u.1, u.2));
     g.make_sms_rows();
     g.make_blocked_users();
     SimPlan {
@@ -235,7 +235,7 @@ impl<'a> Gen<'a> {
             .get(i)
             .or(items.first())
             .copied()
-            .unwrap_or_else(|| unreachable_empty())
+            .unwrap_or_else(unreachable_empty)
     }
 
     fn weighted<T: Copy>(&mut self, items: &[(T, u32)]) -> T {
@@ -250,7 +250,7 @@ impl<'a> Gen<'a> {
         items
             .first()
             .map(|(i, _)| *i)
-            .unwrap_or_else(|| unreachable_empty())
+            .unwrap_or_else(unreachable_empty)
     }
 
     fn digits(&mut self, n: usize) -> String {
