@@ -90,14 +90,21 @@ pub async fn open_store(
     match database_url {
         None | Some("") => {
             let path = data_dir.join("callhook.db");
+            // SQLite gives its -wal and -shm files the database file's mode: create it 0600 first.
+            if !path.exists() {
+                let mut opts = fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(false);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                opts.open(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+            }
             let store = SqliteStore::open(&path)
                 .await
                 .context("cannot open the SQLite database")?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
-            }
             Ok(Arc::new(store))
         }
         Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(

@@ -262,7 +262,7 @@ impl RecordView<'_> {
                         Value::String(callhook_model::format_date_time(&stored.last_modified)),
                     );
                 }
-                "organizer_v2" => {
+                "organizer_v2" if !v.is_null() => {
                     out.insert(
                         "organizer_v2@odata.context".into(),
                         Value::String(format!(
