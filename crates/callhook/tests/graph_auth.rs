@@ -1,0 +1,208 @@
+//! Bearer-token checks on the Graph routes, Graph's 401 body, and request ids.
+
+mod common;
+
+use callhook_api::auth::AccessClaims;
+use common::*;
+use serde_json::json;
+
+const LIST: &str = "/v1.0/communications/callRecords";
+
+/// Claims exactly like the server's own, for forging tokens.
+fn claims_like(s: &TestServer, now: i64) -> AccessClaims {
+    AccessClaims {
+        aud: "https://graph.microsoft.com".into(),
+        iss: format!("{}/{}/v2.0", s.base(), s.tenant()),
+        iat: now,
+        nbf: now,
+        exp: now + 3600,
+        tid: s.creds.tenant_id.clone(),
+        appid: s.creds.client_id.clone(),
+        azp: s.creds.client_id.clone(),
+        app_displayname: None,
+        idtyp: Some("app".into()),
+        oid: s.creds.client_id.clone(),
+        sub: s.creds.client_id.clone(),
+        roles: vec!["CallRecords.Read.All".into()],
+        uti: "forged".into(),
+        ver: "2.0".into(),
+    }
+}
+
+async fn assert_unauthenticated(s: &TestServer, token: Option<&str>) -> Answer {
+    let mut req = s.http.get(s.url(LIST));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let a = Answer::from(req.send().await.expect("GET")).await;
+    assert_graph_error(&a, 401, "InvalidAuthenticationToken");
+    assert!(!a.message().is_empty());
+    a
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_graph_error_body() {
+    let s = start().await;
+    let a = assert_unauthenticated(&s, None).await;
+    assert!(a.header("www-authenticate").is_some());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_token_is_401() {
+    let s = start().await;
+    assert_unauthenticated(&s, Some("not.a.jwt")).await;
+    assert_unauthenticated(&s, Some("garbage")).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_signed_by_another_key_is_401() {
+    let s = start().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = claims_like(&s, now);
+    // An unknown kid.
+    let other = callhook_crypto::SigningKey::generate("someone-else").expect("key");
+    assert_unauthenticated(&s, Some(&other.sign(&claims).expect("sign"))).await;
+    // The server's kid, but another private key.
+    let good = s.token().await;
+    let (header, _) = jwt_parts(&good);
+    let kid = header["kid"].as_str().expect("kid").to_string();
+    let impostor = callhook_crypto::SigningKey::generate(kid).expect("key");
+    let a = assert_unauthenticated(&s, Some(&impostor.sign(&claims).expect("sign"))).await;
+    assert!(a.message().contains("signature"), "{}", a.message());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn alg_none_token_is_401() {
+    let s = start().await;
+    let good = s.token().await;
+    let (mut header, payload) = jwt_parts(&good);
+    header["alg"] = json!("none");
+    let forged = format!(
+        "{}.{}.",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(payload.to_string().as_bytes())
+    );
+    assert_unauthenticated(&s, Some(&forged)).await;
+    // Same with the real signature left on.
+    let sig = good.rsplit('.').next().expect("sig");
+    assert_unauthenticated(&s, Some(&format!("{forged}{sig}"))).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_with_tampered_payload_is_401() {
+    let s = start().await;
+    let good = s.token().await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let (_, mut payload) = jwt_parts(&good);
+    payload["roles"] = json!(["CallRecords.Read.All", "Extra.Role"]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64url_encode(payload.to_string().as_bytes()),
+        parts[2]
+    );
+    assert_unauthenticated(&s, Some(&forged)).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "bug: token exp/nbf are checked against the system clock, not AppState.clock; an expired token still gets 200"]
+async fn token_is_refused_once_server_clock_passes_its_expiry() {
+    let s = start().await;
+    let token = s.token().await;
+    s.get(LIST, &token).await.expect_status(200);
+    s.server.state.clock.advance(chrono::Duration::hours(2));
+    let a = assert_unauthenticated(&s, Some(&token)).await;
+    assert!(a.message().contains("expired"), "{}", a.message());
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "bug: tokens are minted with AppState.clock but verified against system time; after clock.advance a fresh token is 401 'not yet valid'"]
+async fn token_issued_after_server_clock_moved_forward_is_accepted() {
+    let s = start().await;
+    s.server.state.clock.advance(chrono::Duration::hours(1));
+    let token = s.token().await;
+    let a = s.get(LIST, &token).await;
+    a.expect_status(200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn expired_forged_token_signed_by_the_server_key_is_401() {
+    // Independent of the server clock: a token whose exp is in the real past.
+    let s = start().await;
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = claims_like(&s, now - 7200);
+    claims.exp = now - 3600;
+    let token = s.server.state.keys().current().sign(&claims).expect("sign");
+    let a = assert_unauthenticated(&s, Some(&token)).await;
+    assert!(a.message().contains("expired"), "{}", a.message());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn client_request_id_is_echoed_in_header_and_error_body() {
+    let s = start().await;
+    let resp = s
+        .http
+        .get(s.url(LIST))
+        .header("client-request-id", "my-correlation-42")
+        .send()
+        .await
+        .expect("GET");
+    let a = Answer::from(resp).await;
+    assert_graph_error(&a, 401, "InvalidAuthenticationToken");
+    assert_eq!(a.header("client-request-id"), Some("my-correlation-42"));
+    assert_eq!(
+        a.json["error"]["innerError"]["client-request-id"],
+        "my-correlation-42"
+    );
+    // And on a success.
+    let token = s.token().await;
+    let ok = s
+        .get_with(LIST, &token, &[("client-request-id", "ok-77")])
+        .await;
+    ok.expect_status(200);
+    assert_eq!(ok.header("client-request-id"), Some("ok-77"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_header() {
+    let s = start().await;
+    let token = s.token().await;
+    let id = uuid_like(0x4e9, 1);
+    s.put_record(&id, &record(&id)).await.expect_status(201);
+    let mut seen = Vec::new();
+    for (path, tok) in [
+        ("/healthz", ""),
+        (LIST, token.as_str()),
+        (LIST, ""),
+        ("/v1.0/communications/callRecords/11111111-1111-1111-1111-111111111111", token.as_str()),
+        ("/v1.0/foo", token.as_str()),
+        ("/nope", ""),
+        ("/ingest/v1/openapi.json", ""),
+    ] {
+        let a = s.get(path, tok).await;
+        let rid = a
+            .header("request-id")
+            .unwrap_or_else(|| panic!("no request-id on {path} ({})", a.status))
+            .to_string();
+        assert!(!rid.is_empty());
+        seen.push(rid);
+    }
+    let a = s.token_request(s.tenant(), &[("grant_type", "password")]).await;
+    assert!(a.header("request-id").is_some(), "token endpoint error");
+    let a = s.put_record(&id, &record(&id)).await;
+    assert!(a.header("request-id").is_some(), "ingest");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "request ids must be fresh per request");
+    s.stop().await;
+}

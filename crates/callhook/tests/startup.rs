@@ -1,0 +1,83 @@
+//! First start and restart of a data directory: credentials.json, health, persistence.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn first_start_writes_credentials_with_exactly_four_keys_readable_by_owner_only() {
+    let s = start().await;
+    let created = s
+        .server
+        .created
+        .clone()
+        .expect("first start creates credentials");
+    let path = s.dir.path().join("credentials.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let mut keys: Vec<&str> = doc
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["clientId", "clientSecret", "ingestKey", "tenantId"]);
+    for k in &keys {
+        assert!(
+            doc[k].as_str().is_some_and(|v| !v.is_empty()),
+            "{k} must be a non-empty string"
+        );
+    }
+    assert_eq!(doc["tenantId"], created.tenant_id.as_str());
+    assert_eq!(doc["ingestKey"], created.ingest_key.as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "credentials.json mode is {mode:o}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_answers_200_without_authentication() {
+    let s = start().await;
+    let resp = s
+        .http
+        .get(format!("{}/healthz", s.base()))
+        .send()
+        .await
+        .expect("GET /healthz");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("request-id").is_some());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn restart_on_the_same_data_dir_keeps_credentials_and_data() {
+    let s = start().await;
+    let first = s.creds.clone();
+    let id = uuid_like(0x5747, 1);
+    s.put_record(&id, &record(&id)).await.expect_status(201);
+    let dir = s.stop().await;
+
+    let s = start_in(dir).await;
+    assert!(
+        s.server.created.is_none(),
+        "a restart must not create a new tenant"
+    );
+    assert_eq!(s.creds, first, "credentials.json changed on restart");
+    // The old secret still gets a token, and the record is still there with its version.
+    let token = s.token().await;
+    let a = s
+        .get(&format!("/v1.0/communications/callRecords/{id}"), &token)
+        .await;
+    a.expect_status(200);
+    assert_eq!(a.json["version"], 1);
+    // Re-ingesting the same id continues the version sequence.
+    let a = s.put_record(&id, &record(&id)).await;
+    a.expect_status(200);
+    assert_eq!(a.json["version"], 2);
+    s.stop().await;
+}
