@@ -617,7 +617,7 @@ pub async fn get(
         out.extend(std::mem::take(m));
         entity = Value::Object(out);
     }
-    let mut applied = prefs.clone();
+    let mut applied = prefs;
     applied.max_page_size = applied
         .max_page_size
         .filter(|_| expansion.sessions.is_some() || expansion.participants.is_some());
@@ -697,7 +697,7 @@ pub async fn sessions(
         Value::Array(a) => a,
         _ => Vec::new(),
     };
-    let mut applied = prefs.clone();
+    let mut applied = prefs;
     applied.max_page_size = applied.max_page_size.filter(|_| honoured);
     Ok(ok_json(&collection(context, items, next), &applied))
 }
@@ -760,7 +760,7 @@ pub async fn participants(
         Value::Array(a) => a,
         _ => Vec::new(),
     };
-    let mut applied = prefs.clone();
+    let mut applied = prefs;
     applied.max_page_size = applied.max_page_size.filter(|_| honoured);
     Ok(ok_json(&collection(context, items, next), &applied))
 }
