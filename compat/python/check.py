@@ -19,6 +19,7 @@ import ssl
 import sys
 import time
 import traceback
+import uuid
 import urllib.parse
 import urllib.request
 
@@ -49,7 +50,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.tasks.page_iterator import PageIterator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from feed import PARTICIPANTS_140_ID, SERVICE_ID, SESSIONS_70_ID  # noqa: E402
+from feed import NS, PARTICIPANTS_140_ID, SERVICE_ID, SESSIONS_70_ID  # noqa: E402
 
 SCOPES = ["https://graph.microsoft.com/.default"]
 FAILED = []
@@ -190,7 +191,7 @@ def additional_data_keys(obj, path="", out=None, seen=None):
         return out
     seen.add(id(obj))
     if isinstance(obj, list):
-        for i, x in enumerate(obj[:3]):
+        for i, x in enumerate(obj):
             additional_data_keys(x, "%s[%d]" % (path, i), out, seen)
     elif dataclasses.is_dataclass(obj):
         extra = getattr(obj, "additional_data", None) or {}
@@ -332,6 +333,34 @@ async def get_expanded(client, raw):
     judge_additional_data("python get callRecord expanded", rec)
 
 
+@check("python get every listed record (up to 150) expanded: models parse, nothing unmodelled")
+async def get_all_expanded(client, raw):
+    # Covers whatever else is in the server (e.g. `callhook simulate` data), not only feed.py's.
+    first = await client.communications.call_records.get()
+    listed = (await collect(first, client.request_adapter))[:150]
+    q = CallRecordItemRequestBuilder.CallRecordItemRequestBuilderGetQueryParameters(
+        expand=["sessions($expand=segments)"]
+    )
+    cfg = RequestConfiguration(query_parameters=q)
+    recs = []
+    for r in listed:
+        rec = await client.communications.call_records.by_call_record_id(r.id).get(request_configuration=cfg)
+        assert rec and rec.id == r.id, "get %s" % r.id
+        recs.append(rec)
+    kinds = {}
+    for rec in recs:
+        for s in rec.sessions or []:
+            for ep in (s.caller, s.callee):
+                ua = getattr(ep, "user_agent", None)
+                key = "%s/%s" % (type(ep).__name__, type(ua).__name__)
+                kinds[key] = kinds.get(key, 0) + 1
+    note("endpoint/userAgent classes seen: %s" % kinds)
+    unknown = [k for k in kinds if k.split("/")[0] not in ("ParticipantEndpoint", "ServiceEndpoint")]
+    assert not unknown, "endpoints not resolved to a subtype: %s" % unknown
+    report(True, "python get every listed record (up to 150) expanded: models parse, nothing unmodelled", "%d records" % len(recs))
+    judge_additional_data("python every record expanded", recs)
+
+
 @check("python get callRecord with 70 sessions: first 60 inline, sessions@odata.nextLink followed")
 async def get_expanded_paged_sessions(client, raw):
     q = CallRecordItemRequestBuilder.CallRecordItemRequestBuilderGetQueryParameters(
@@ -401,13 +430,26 @@ async def page_rows(client, raw, builder, fn, kind, at_least):
     assert len(rows) == expected, "SDK saw %d rows, raw HTTP %d" % (len(rows), expected)
     assert len(rows) >= at_least, "only %d rows (feed.py stores %d)" % (len(rows), at_least)
     assert len({r.id for r in rows}) == len(rows), "duplicate ids across pages"
-    r = rows[0]
-    assert isinstance(r.start_date_time, dt.datetime) and isinstance(r.duration, int), "typed fields"
+    # Types on every row (other data, e.g. from `callhook simulate`, may be present); values on a
+    # row feed.py wrote.
+    for r in rows:
+        assert isinstance(r.start_date_time, dt.datetime) and isinstance(r.duration, int), "typed %s" % r.id
+        assert not r.additional_data, "unmodelled %s on %s" % (sorted(r.additional_data), r.id)
+        if kind == "pstn":
+            assert r.charge is None or isinstance(r.charge, float), "charge %r" % r.charge
+        else:
+            assert isinstance(r.successful_call, bool) and isinstance(r.final_sip_code, int), "dr %s" % r.id
+    fed_id = str(uuid.uuid5(NS, ("pstn-%d" if kind == "pstn" else "dr-%d") % 1))
+    fed = [r for r in rows if r.id == fed_id]
+    assert fed, "feed.py row %s not returned" % fed_id
+    r = fed[0]
     if kind == "pstn":
-        assert isinstance(r.charge, float) and r.currency == "USD" and r.call_id, "pstn fields"
+        assert r.charge == 0.05 and r.currency == "USD" and r.call_type == "user_in", "pstn values"
+        assert r.call_duration_source and r.call_duration_source.value == "microsoft", "callDurationSource"
     else:
-        assert r.successful_call is True and r.final_sip_code == 0 and r.call_end_sub_reason == 540000, "dr fields"
+        assert r.successful_call is True and r.final_sip_code == 0 and r.call_end_sub_reason == 540000, "dr values"
         assert isinstance(r.invite_date_time, dt.datetime), "inviteDateTime"
+        assert r.failure_date_time.year == 1, "failureDateTime 0001-01-01"
     return rows
 
 
@@ -527,6 +569,7 @@ async def main():
         list_all,
         list_filtered_small_pages,
         get_expanded,
+        get_all_expanded,
         get_expanded_paged_sessions,
         sessions_builder,
         participants,
