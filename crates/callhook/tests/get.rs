@@ -44,7 +44,9 @@ async fn plain_get_has_no_sessions_or_participants_but_organizer_inline() {
         assert!(a.json["organizer_v2"]["id"].is_string());
         let ctx = a.json["@odata.context"].as_str().expect("context");
         assert!(
-            ctx.ends_with(&format!("/{version}/$metadata#communications/callRecords/$entity")),
+            ctx.ends_with(&format!(
+                "/{version}/$metadata#communications/callRecords/$entity"
+            )),
             "{ctx}"
         );
         assert!(a
@@ -58,7 +60,10 @@ async fn plain_get_has_no_sessions_or_participants_but_organizer_inline() {
 async fn expand_sessions_with_segments_includes_segments() {
     let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 2)).sessions(3)).await;
     let a = s
-        .get(&rec_path("v1.0", &id, "?$expand=sessions($expand=segments)"), &token)
+        .get(
+            &rec_path("v1.0", &id, "?$expand=sessions($expand=segments)"),
+            &token,
+        )
         .await;
     a.expect_status(200);
     let sessions = a.json["sessions"].as_array().expect("sessions");
@@ -66,7 +71,10 @@ async fn expand_sessions_with_segments_includes_segments() {
     for sess in sessions {
         let segs = sess["segments"].as_array().expect("segments");
         assert_eq!(segs.len(), 1);
-        assert_eq!(segs[0]["media"][0]["streams"][0]["streamDirection"], "callerToCallee");
+        assert_eq!(
+            segs[0]["media"][0]["streams"][0]["streamDirection"],
+            "callerToCallee"
+        );
     }
     assert!(a.json.get("sessions@odata.nextLink").is_none());
     assert!(a.json["@odata.context"]
@@ -78,19 +86,24 @@ async fn expand_sessions_with_segments_includes_segments() {
 #[tokio::test]
 async fn expand_sessions_alone_omits_segments() {
     let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 3)).sessions(2)).await;
-    let a = s.get(&rec_path("beta", &id, "?$expand=sessions"), &token).await;
+    let a = s
+        .get(&rec_path("beta", &id, "?$expand=sessions"), &token)
+        .await;
     a.expect_status(200);
     let sessions = a.json["sessions"].as_array().expect("sessions");
     assert_eq!(sessions.len(), 2);
-    assert!(sessions.iter().all(|x| x.get("segments").is_none()), "{}", a.text);
+    assert!(
+        sessions.iter().all(|x| x.get("segments").is_none()),
+        "{}",
+        a.text
+    );
     assert!(sessions.iter().all(|x| x["modalities"][0] == "audio"));
     s.stop().await;
 }
 
 #[tokio::test]
 async fn expand_participants_includes_participants_only() {
-    let (s, token, id) =
-        server_with(RecordBuilder::new(uuid_like(0x200, 4)).participants(5)).await;
+    let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 4)).participants(5)).await;
     let a = s
         .get(&rec_path("v1.0", &id, "?$expand=participants_v2"), &token)
         .await;
@@ -103,10 +116,12 @@ async fn expand_participants_includes_participants_only() {
 
 #[tokio::test]
 async fn record_with_150_sessions_pages_sessions_by_60_through_next_links() {
-    let (s, token, id) =
-        server_with(RecordBuilder::new(uuid_like(0x200, 5)).sessions(150)).await;
+    let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 5)).sessions(150)).await;
     let a = s
-        .get(&rec_path("v1.0", &id, "?$expand=sessions($expand=segments)"), &token)
+        .get(
+            &rec_path("v1.0", &id, "?$expand=sessions($expand=segments)"),
+            &token,
+        )
         .await;
     a.expect_status(200);
     let mut all = a.json["sessions"].as_array().cloned().expect("sessions");
@@ -116,13 +131,17 @@ async fn record_with_150_sessions_pages_sessions_by_60_through_next_links() {
         .expect("sessions@odata.nextLink")
         .to_string();
     assert!(
-        link.starts_with(&format!("{}/v1.0/communications/callRecords/{id}/sessions?", s.base())),
+        link.starts_with(&format!(
+            "{}/v1.0/communications/callRecords/{id}/sessions?",
+            s.base()
+        )),
         "{link}"
     );
     let (rest, pages) = s.collect_pages(&link, &token, &[]).await;
     assert_eq!(pages, 2);
     assert!(
-        rest.iter().all(|x| x["segments"].as_array().is_some_and(|v| v.len() == 1)),
+        rest.iter()
+            .all(|x| x["segments"].as_array().is_some_and(|v| v.len() == 1)),
         "segments must stay expanded on later pages"
     );
     all.extend(rest);
@@ -143,7 +162,10 @@ async fn record_with_200_participants_pages_participants_by_130() {
         .get(&rec_path("v1.0", &id, "?$expand=participants_v2"), &token)
         .await;
     a.expect_status(200);
-    let mut all = a.json["participants_v2"].as_array().cloned().expect("participants");
+    let mut all = a.json["participants_v2"]
+        .as_array()
+        .cloned()
+        .expect("participants");
     assert_eq!(all.len(), 130);
     let link = a.json["participants_v2@odata.nextLink"]
         .as_str()
@@ -158,8 +180,7 @@ async fn record_with_200_participants_pages_participants_by_130() {
 
 #[tokio::test]
 async fn sessions_collection_with_expand_segments_and_maxpagesize() {
-    let (s, token, id) =
-        server_with(RecordBuilder::new(uuid_like(0x200, 7)).sessions(10)).await;
+    let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 7)).sessions(10)).await;
     let a = s
         .get(&rec_path("v1.0", &id, "/sessions?$expand=segments"), &token)
         .await;
@@ -189,7 +210,9 @@ async fn sessions_collection_with_expand_segments_and_maxpagesize() {
 async fn participants_collection_lists_every_participant() {
     let (s, token, id) =
         server_with(RecordBuilder::new(uuid_like(0x200, 8)).participants(12)).await;
-    let a = s.get(&rec_path("v1.0", &id, "/participants_v2"), &token).await;
+    let a = s
+        .get(&rec_path("v1.0", &id, "/participants_v2"), &token)
+        .await;
     a.expect_status(200);
     assert_eq!(a.values().len(), 12);
     assert!(a.next_link().is_none());
@@ -236,11 +259,17 @@ async fn record_past_retention_is_404_and_gone_from_the_list() {
 #[tokio::test]
 async fn unknown_expand_is_400() {
     let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 11))).await;
-    for q in ["?$expand=foo", "?$expand=sessions($expand=bar)", "?$filter=id eq 'x'"] {
+    for q in [
+        "?$expand=foo",
+        "?$expand=sessions($expand=bar)",
+        "?$filter=id eq 'x'",
+    ] {
         let a = s.get(&rec_path("v1.0", &id, q), &token).await;
         assert_graph_error(&a, 400, "BadRequest");
     }
-    let a = s.get(&rec_path("v1.0", &id, "/sessions?$expand=media"), &token).await;
+    let a = s
+        .get(&rec_path("v1.0", &id, "/sessions?$expand=media"), &token)
+        .await;
     assert_graph_error(&a, 400, "BadRequest");
     s.stop().await;
 }
@@ -249,7 +278,10 @@ async fn unknown_expand_is_400() {
 async fn select_on_get_keeps_only_selected_properties() {
     let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 12))).await;
     let a = s
-        .get(&rec_path("v1.0", &id, &format!("?$select={}", enc("id,type"))), &token)
+        .get(
+            &rec_path("v1.0", &id, &format!("?$select={}", enc("id,type"))),
+            &token,
+        )
         .await;
     a.expect_status(200);
     let mut keys: Vec<&str> = a

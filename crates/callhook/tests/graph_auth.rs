@@ -183,7 +183,10 @@ async fn every_response_carries_a_request_id_header() {
         ("/healthz", ""),
         (LIST, token.as_str()),
         (LIST, ""),
-        ("/v1.0/communications/callRecords/11111111-1111-1111-1111-111111111111", token.as_str()),
+        (
+            "/v1.0/communications/callRecords/11111111-1111-1111-1111-111111111111",
+            token.as_str(),
+        ),
         ("/v1.0/foo", token.as_str()),
         ("/nope", ""),
         ("/ingest/v1/openapi.json", ""),
@@ -196,13 +199,19 @@ async fn every_response_carries_a_request_id_header() {
         assert!(!rid.is_empty());
         seen.push(rid);
     }
-    let a = s.token_request(s.tenant(), &[("grant_type", "password")]).await;
+    let a = s
+        .token_request(s.tenant(), &[("grant_type", "password")])
+        .await;
     assert!(a.header("request-id").is_some(), "token endpoint error");
     let a = s.put_record(&id, &record(&id)).await;
     assert!(a.header("request-id").is_some(), "ingest");
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), seen.len(), "request ids must be fresh per request");
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "request ids must be fresh per request"
+    );
     s.stop().await;
 }

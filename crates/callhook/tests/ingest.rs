@@ -14,7 +14,9 @@ async fn put_of_a_new_id_is_201_with_version_1() {
     a.expect_status(201);
     assert_eq!(a.json["id"], id.as_str());
     assert_eq!(a.json["version"], 1);
-    let lm = a.json["lastModifiedDateTime"].as_str().expect("lastModifiedDateTime");
+    let lm = a.json["lastModifiedDateTime"]
+        .as_str()
+        .expect("lastModifiedDateTime");
     assert!(chrono::DateTime::parse_from_rfc3339(lm).is_ok(), "{lm}");
     s.stop().await;
 }
@@ -45,8 +47,15 @@ async fn put_of_an_existing_id_is_200_with_next_version_and_new_last_modified() 
         .await;
     got.expect_status(200);
     assert_eq!(got.json["version"], 2);
-    assert_eq!(got.json["lastModifiedDateTime"], second.json["lastModifiedDateTime"]);
-    assert_eq!(got.json["sessions"].as_array().map(Vec::len), Some(3), "replaced whole");
+    assert_eq!(
+        got.json["lastModifiedDateTime"],
+        second.json["lastModifiedDateTime"]
+    );
+    assert_eq!(
+        got.json["sessions"].as_array().map(Vec::len),
+        Some(3),
+        "replaced whole"
+    );
     s.stop().await;
 }
 
@@ -107,7 +116,8 @@ async fn batch_with_one_bad_record_stores_none() {
     let a = s.post_records(&recs).await;
     assert_graph_error(&a, 400, "BadRequest");
     assert!(
-        a.message().starts_with("value[1].sessions[0].startDateTime"),
+        a.message()
+            .starts_with("value[1].sessions[0].startDateTime"),
         "{}",
         a.message()
     );
@@ -123,7 +133,11 @@ async fn batch_with_one_bad_record_stores_none() {
     recs[2]["startDateTime"] = json!(ts(ago(60 * 24 * 31)));
     let a = s.post_records(&recs).await;
     assert_graph_error(&a, 400, "BadRequest");
-    assert!(a.message().starts_with("value[2].startDateTime"), "{}", a.message());
+    assert!(
+        a.message().starts_with("value[2].startDateTime"),
+        "{}",
+        a.message()
+    );
     let (listed, _) = s
         .collect_pages("/v1.0/communications/callRecords", &token, &[])
         .await;
@@ -173,7 +187,11 @@ async fn unknown_tenant_is_404() {
     let other = uuid_like(0xbad, 1);
     let url = format!("{}/ingest/v1/tenants/{other}/callRecords/{id}", s.base());
     let a = s
-        .ingest_raw(Method::PUT, &url, serde_json::to_vec(&record(&id)).expect("json"))
+        .ingest_raw(
+            Method::PUT,
+            &url,
+            serde_json::to_vec(&record(&id)).expect("json"),
+        )
         .await;
     assert_graph_error(&a, 404, "NotFound");
     let url = format!("{}/ingest/v1/tenants/{other}/callRecords", s.base());
@@ -191,7 +209,11 @@ async fn unknown_tenant_is_404() {
 /// PUTs `body` (bytes) and expects a 400 whose message starts with `path`.
 async fn expect_400_naming(s: &TestServer, id: &str, body: Vec<u8>, path: &str) -> Answer {
     let a = s
-        .ingest_raw(Method::PUT, &s.ingest_url(&format!("callRecords/{id}")), body)
+        .ingest_raw(
+            Method::PUT,
+            &s.ingest_url(&format!("callRecords/{id}")),
+            body,
+        )
         .await;
     assert_graph_error(&a, 400, "BadRequest");
     assert!(
@@ -228,11 +250,19 @@ async fn malformed_json_is_400() {
 async fn wrong_json_type_is_400_naming_the_path() {
     let s = start().await;
     let id = uuid_like(0x7, 2);
-    expect_400_naming(&s, &id, edited(&id, |r| r["modalities"] = json!("audio")), "modalities").await;
     expect_400_naming(
         &s,
         &id,
-        edited(&id, |r| r["sessions"][0]["segments"][0]["media"][0]["streams"][0]["streamId"] = json!({"a": 1})),
+        edited(&id, |r| r["modalities"] = json!("audio")),
+        "modalities",
+    )
+    .await;
+    expect_400_naming(
+        &s,
+        &id,
+        edited(&id, |r| {
+            r["sessions"][0]["segments"][0]["media"][0]["streams"][0]["streamId"] = json!({"a": 1})
+        }),
         "sessions[0].segments[0].media[0].streams[0].streamId",
     )
     .await;
@@ -255,7 +285,11 @@ async fn missing_required_property_is_400_naming_the_path() {
         "sessions[0].segments[0].media[0].streams[0].streamDirection",
     )
     .await;
-    assert!(a.message().contains("missing required property"), "{}", a.message());
+    assert!(
+        a.message().contains("missing required property"),
+        "{}",
+        a.message()
+    );
     expect_400_naming(
         &s,
         &id,
@@ -276,7 +310,10 @@ async fn enum_of_the_wrong_json_type_is_400_but_unknown_member_is_kept() {
     expect_400_naming(
         &s,
         &id,
-        edited(&id, |r| r["sessions"][0]["segments"][0]["media"][0]["streams"][0]["streamDirection"] = json!(true)),
+        edited(&id, |r| {
+            r["sessions"][0]["segments"][0]["media"][0]["streams"][0]["streamDirection"] =
+                json!(true)
+        }),
         "sessions[0].segments[0].media[0].streams[0].streamDirection",
     )
     .await;
@@ -296,11 +333,19 @@ async fn enum_of_the_wrong_json_type_is_400_but_unknown_member_is_kept() {
 async fn invalid_date_is_400_naming_the_path() {
     let s = start().await;
     let id = uuid_like(0x7, 5);
-    expect_400_naming(&s, &id, edited(&id, |r| r["startDateTime"] = json!("yesterday")), "startDateTime").await;
     expect_400_naming(
         &s,
         &id,
-        edited(&id, |r| r["sessions"][0]["segments"][0]["endDateTime"] = json!("2024-02-30T00:00:00Z")),
+        edited(&id, |r| r["startDateTime"] = json!("yesterday")),
+        "startDateTime",
+    )
+    .await;
+    expect_400_naming(
+        &s,
+        &id,
+        edited(&id, |r| {
+            r["sessions"][0]["segments"][0]["endDateTime"] = json!("2024-02-30T00:00:00Z")
+        }),
         "sessions[0].segments[0].endDateTime",
     )
     .await;
@@ -311,7 +356,13 @@ async fn invalid_date_is_400_naming_the_path() {
 async fn unknown_property_is_400_naming_the_path() {
     let s = start().await;
     let id = uuid_like(0x7, 6);
-    expect_400_naming(&s, &id, edited(&id, |r| r["sessions"][0]["foo"] = json!(1)), "sessions[0].foo").await;
+    expect_400_naming(
+        &s,
+        &id,
+        edited(&id, |r| r["sessions"][0]["foo"] = json!(1)),
+        "sessions[0].foo",
+    )
+    .await;
     s.stop().await;
 }
 
@@ -324,7 +375,11 @@ async fn body_over_8_mib_is_413_with_graph_error() {
     body.extend(std::iter::repeat_n(b'a', 9 << 20));
     body.extend_from_slice(br#""}"#);
     let a = s
-        .ingest_raw(Method::PUT, &s.ingest_url(&format!("callRecords/{id}")), body)
+        .ingest_raw(
+            Method::PUT,
+            &s.ingest_url(&format!("callRecords/{id}")),
+            body,
+        )
         .await;
     assert_graph_error(&a, 413, "RequestEntityTooLarge");
     s.stop().await;
@@ -335,7 +390,13 @@ async fn path_and_body_id_mismatch_is_400() {
     let s = start().await;
     let id = uuid_like(0x7, 8);
     let other = uuid_like(0x7, 9);
-    expect_400_naming(&s, &id, serde_json::to_vec(&record(&other)).expect("json"), "id").await;
+    expect_400_naming(
+        &s,
+        &id,
+        serde_json::to_vec(&record(&other)).expect("json"),
+        "id",
+    )
+    .await;
     s.stop().await;
 }
 
@@ -344,7 +405,13 @@ async fn record_older_than_30_days_is_400() {
     let s = start().await;
     let id = uuid_like(0x7, 10);
     let old = RecordBuilder::new(&id).start(ago(60 * 24 * 31)).build();
-    let a = expect_400_naming(&s, &id, serde_json::to_vec(&old).expect("json"), "startDateTime").await;
+    let a = expect_400_naming(
+        &s,
+        &id,
+        serde_json::to_vec(&old).expect("json"),
+        "startDateTime",
+    )
+    .await;
     assert!(a.message().contains("30 days"), "{}", a.message());
     s.stop().await;
 }
@@ -393,6 +460,9 @@ async fn published_graph_example_is_accepted_once_its_dates_are_recent() {
     let stream = &g.json["sessions"][0]["segments"][0]["media"][0]["streams"][0];
     assert_eq!(stream["streamDirection"], "callerToCallee");
     assert_eq!(stream["averageJitter"], "PT0.016S");
-    assert_eq!(g.json["organizer_v2"]["id"], "821809f5-0000-0000-0000-3b5136c0e777");
+    assert_eq!(
+        g.json["organizer_v2"]["id"],
+        "821809f5-0000-0000-0000-3b5136c0e777"
+    );
     s.stop().await;
 }

@@ -35,7 +35,10 @@ async fn default_page_is_60_records_with_a_next_link() {
     first.expect_status(200);
     assert_eq!(first.values().len(), 60);
     let next = first.next_link().expect("@odata.nextLink on a full page");
-    assert!(next.starts_with(&format!("{}/v1.0/communications/callRecords?", s.base())), "{next}");
+    assert!(
+        next.starts_with(&format!("{}/v1.0/communications/callRecords?", s.base())),
+        "{next}"
+    );
     assert!(next.contains("$skiptoken="), "{next}");
     assert!(first.json["@odata.context"]
         .as_str()
@@ -57,7 +60,10 @@ async fn maxpagesize_preference_pages_by_7() {
     let first = s.get_with(LIST, &token, &prefer).await;
     first.expect_status(200);
     assert_eq!(first.values().len(), 7);
-    assert_eq!(first.header("preference-applied"), Some("odata.maxpagesize=7"));
+    assert_eq!(
+        first.header("preference-applied"),
+        Some("odata.maxpagesize=7")
+    );
     let mut sizes = Vec::new();
     let mut next = Some(LIST.to_string());
     while let Some(url) = next {
@@ -68,7 +74,9 @@ async fn maxpagesize_preference_pages_by_7() {
     }
     assert_eq!(sizes, [7, 7, 6]);
     // The page size also travels in the nextLink when the header is not repeated.
-    let (all, pages) = s.collect_pages(&first.next_link().expect("next"), &token, &[]).await;
+    let (all, pages) = s
+        .collect_pages(&first.next_link().expect("next"), &token, &[])
+        .await;
     assert_eq!((all.len(), pages), (13, 2));
     s.stop().await;
 }
@@ -211,14 +219,24 @@ async fn select_keeps_only_the_selected_properties_on_every_page() {
 async fn list_items_carry_organizer_inline_but_never_sessions_or_participants() {
     let s = start().await;
     let token = s.token().await;
-    ingest(&s, &[RecordBuilder::new(uuid_like(0x106, 1)).sessions(3).participants(4).build()]).await;
+    ingest(
+        &s,
+        &[RecordBuilder::new(uuid_like(0x106, 1))
+            .sessions(3)
+            .participants(4)
+            .build()],
+    )
+    .await;
     let a = s.get(LIST, &token).await;
     a.expect_status(200);
     let item = a.values().pop().expect("one record");
     assert!(item.get("sessions").is_none(), "{item}");
     assert!(item.get("participants_v2").is_none(), "{item}");
     assert!(item.get("sessions@odata.nextLink").is_none());
-    assert_eq!(item["organizer_v2"]["id"], uuid_like(0x0a11_0000, 0).as_str());
+    assert_eq!(
+        item["organizer_v2"]["id"],
+        uuid_like(0x0a11_0000, 0).as_str()
+    );
     assert_eq!(item["version"], 1);
     s.stop().await;
 }
@@ -245,7 +263,11 @@ async fn filter_syntax_error_is_400_saying_where() {
 async fn filter_on_an_unsupported_property_is_400() {
     let s = start().await;
     let token = s.token().await;
-    for bad in ["type eq 'groupCall'", "endDateTime ge 2024-01-01T00:00:00Z", "startDateTime eq 2024-01-01T00:00:00Z"] {
+    for bad in [
+        "type eq 'groupCall'",
+        "endDateTime ge 2024-01-01T00:00:00Z",
+        "startDateTime eq 2024-01-01T00:00:00Z",
+    ] {
         let a = s.get(&format!("{LIST}?$filter={}", enc(bad)), &token).await;
         assert_graph_error(&a, 400, "BadRequest");
     }
@@ -256,7 +278,12 @@ async fn filter_on_an_unsupported_property_is_400() {
 async fn unsupported_query_options_are_400() {
     let s = start().await;
     let token = s.token().await;
-    for (q, name) in [("$top=5", "$top"), ("$orderby=startDateTime", "$orderby"), ("$expand=sessions", "$expand"), ("$count=true", "$count")] {
+    for (q, name) in [
+        ("$top=5", "$top"),
+        ("$orderby=startDateTime", "$orderby"),
+        ("$expand=sessions", "$expand"),
+        ("$count=true", "$count"),
+    ] {
         let a = s.get(&format!("{LIST}?{q}"), &token).await;
         assert_graph_error(&a, 400, "BadRequest");
         assert!(a.message().contains(name), "{q}: {}", a.message());
@@ -284,7 +311,10 @@ async fn forged_or_garbled_skiptoken_is_400() {
         format!("{head}$skiptoken=abc"),
         format!("{head}$skiptoken="),
         format!("{head}$skiptoken={}", &tok[..tok.len() / 2]),
-        format!("{head}$skiptoken={}", b64url_encode(br#"{"k":"r","t":"x","a":0,"f":null,"s":[],"n":2}"#)),
+        format!(
+            "{head}$skiptoken={}",
+            b64url_encode(br#"{"k":"r","t":"x","a":0,"f":null,"s":[],"n":2}"#)
+        ),
     ] {
         let a = s.get(&bad, &token).await;
         assert_graph_error(&a, 400, "BadRequest");
@@ -323,6 +353,8 @@ async fn beta_lists_the_same_records() {
     let a = s.get("/beta/communications/callRecords", &token).await;
     a.expect_status(200);
     assert_eq!(a.values().len(), 3);
-    assert!(a.json["@odata.context"].as_str().is_some_and(|c| c.contains("/beta/$metadata#")));
+    assert!(a.json["@odata.context"]
+        .as_str()
+        .is_some_and(|c| c.contains("/beta/$metadata#")));
     s.stop().await;
 }

@@ -13,7 +13,11 @@ fn grant<'a>(creds: &'a callhook::Credentials) -> Vec<(&'a str, &'a str)> {
     ]
 }
 
-fn with<'a>(mut pairs: Vec<(&'a str, &'a str)>, key: &str, value: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+fn with<'a>(
+    mut pairs: Vec<(&'a str, &'a str)>,
+    key: &str,
+    value: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
     let pos = pairs.iter().position(|(k, _)| *k == key);
     match (pos, value) {
         (Some(i), Some(v)) => pairs[i].1 = v,
@@ -31,7 +35,9 @@ async fn client_credentials_grant_returns_a_bearer_jwt_with_app_claims() {
     let a = s.token_request(s.tenant(), &grant(&s.creds)).await;
     a.expect_status(200);
     assert_eq!(a.json["token_type"], "Bearer");
-    let expires = a.json["expires_in"].as_i64().expect("expires_in is a number");
+    let expires = a.json["expires_in"]
+        .as_i64()
+        .expect("expires_in is a number");
     assert!(expires > 0 && expires <= 86_400, "expires_in {expires}");
     let token = a.json["access_token"].as_str().expect("access_token");
     let (header, payload) = jwt_parts(token);
@@ -41,7 +47,10 @@ async fn client_credentials_grant_returns_a_bearer_jwt_with_app_claims() {
     assert_eq!(payload["appid"], s.creds.client_id.as_str());
     assert_eq!(payload["azp"], s.creds.client_id.as_str());
     let roles = payload["roles"].as_array().expect("roles array");
-    assert!(roles.iter().any(|r| r == "CallRecords.Read.All"), "{roles:?}");
+    assert!(
+        roles.iter().any(|r| r == "CallRecords.Read.All"),
+        "{roles:?}"
+    );
     let exp = payload["exp"].as_i64().expect("exp");
     let iat = payload["iat"].as_i64().expect("iat");
     assert_eq!(exp - iat, expires);
@@ -52,11 +61,16 @@ async fn client_credentials_grant_returns_a_bearer_jwt_with_app_claims() {
 async fn wrong_client_secret_is_401_invalid_client() {
     let s = start().await;
     let a = s
-        .token_request(s.tenant(), &with(grant(&s.creds), "client_secret", Some("not-the-secret")))
+        .token_request(
+            s.tenant(),
+            &with(grant(&s.creds), "client_secret", Some("not-the-secret")),
+        )
         .await;
     a.expect_status(401);
     assert_eq!(a.json["error"], "invalid_client");
-    assert!(a.json["error_description"].as_str().is_some_and(|d| d.starts_with("AADSTS")));
+    assert!(a.json["error_description"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("AADSTS")));
     assert!(a.json["error_codes"].is_array());
     s.stop().await;
 }
@@ -66,7 +80,10 @@ async fn unknown_client_id_is_refused() {
     let s = start().await;
     let unknown = uuid_like(0xdead, 1);
     let a = s
-        .token_request(s.tenant(), &with(grant(&s.creds), "client_id", Some(&unknown)))
+        .token_request(
+            s.tenant(),
+            &with(grant(&s.creds), "client_id", Some(&unknown)),
+        )
         .await;
     assert!(a.status.is_client_error(), "{}", a.text);
     assert_eq!(a.json["error"], "unauthorized_client", "{}", a.text);
@@ -79,7 +96,10 @@ async fn unknown_client_id_is_refused() {
 async fn grant_other_than_client_credentials_is_400_unsupported_grant_type() {
     let s = start().await;
     let a = s
-        .token_request(s.tenant(), &with(grant(&s.creds), "grant_type", Some("password")))
+        .token_request(
+            s.tenant(),
+            &with(grant(&s.creds), "grant_type", Some("password")),
+        )
         .await;
     a.expect_status(400);
     assert_eq!(a.json["error"], "unsupported_grant_type");
@@ -94,7 +114,10 @@ async fn missing_scope_is_400_invalid_request() {
         .await;
     a.expect_status(400);
     assert_eq!(a.json["error"], "invalid_request");
-    assert!(a.json["error_description"].as_str().unwrap_or("").contains("'scope'"));
+    assert!(a.json["error_description"]
+        .as_str()
+        .unwrap_or("")
+        .contains("'scope'"));
     s.stop().await;
 }
 
@@ -110,7 +133,11 @@ async fn scope_without_default_suffix_is_400_invalid_scope() {
             .token_request(s.tenant(), &with(grant(&s.creds), "scope", Some(bad)))
             .await;
         a.expect_status(400);
-        assert_eq!(a.json["error"], "invalid_scope", "scope {bad:?}: {}", a.text);
+        assert_eq!(
+            a.json["error"], "invalid_scope",
+            "scope {bad:?}: {}",
+            a.text
+        );
     }
     s.stop().await;
 }
@@ -136,7 +163,10 @@ async fn client_secret_basic_authentication_works() {
         .post(s.token_url(s.tenant()))
         .header("authorization", format!("Basic {basic}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("grant_type", "client_credentials"), ("scope", GRAPH_SCOPE)]))
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", GRAPH_SCOPE),
+        ]))
         .send()
         .await
         .expect("token request");
@@ -156,7 +186,10 @@ async fn discovery_documents_exist_and_jwks_kid_matches_the_token_kid() {
     let tenant = s.tenant().to_string();
     let conf = Answer::from(
         s.http
-            .get(format!("{}/{tenant}/v2.0/.well-known/openid-configuration", s.base()))
+            .get(format!(
+                "{}/{tenant}/v2.0/.well-known/openid-configuration",
+                s.base()
+            ))
             .send()
             .await
             .expect("openid configuration"),
@@ -164,7 +197,10 @@ async fn discovery_documents_exist_and_jwks_kid_matches_the_token_kid() {
     .await;
     conf.expect_status(200);
     assert_eq!(conf.json["token_endpoint"], s.token_url(&tenant).as_str());
-    let jwks_uri = conf.json["jwks_uri"].as_str().expect("jwks_uri").to_string();
+    let jwks_uri = conf.json["jwks_uri"]
+        .as_str()
+        .expect("jwks_uri")
+        .to_string();
     let jwks = Answer::from(s.http.get(&jwks_uri).send().await.expect("jwks")).await;
     jwks.expect_status(200);
     let keys = jwks.json["keys"].as_array().expect("keys");

@@ -1,0 +1,201 @@
+//! A 2xx from the ingest API means durable: acknowledged writes survive `kill -9` of the real
+//! binary while other writes are still in flight.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// Starts `callhook serve` on an ephemeral port and returns the child and its base URL, parsed
+/// from the `listening on …` line.
+async fn spawn_server(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callhook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("CALLHOOK_DATABASE_URL")
+        .env_remove("CALLHOOK_TLS")
+        .env_remove("CALLHOOK_TLS_CERT")
+        .env_remove("CALLHOOK_TLS_KEY")
+        .env_remove("CALLHOOK_PUBLIC_URL")
+        .env("CALLHOOK_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn callhook");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stdout")
+            .expect("callhook exited before printing its address");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_records_survive_sigkill_of_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, base) = spawn_server(dir.path()).await;
+    let creds = read_credentials(dir.path());
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, u64)>();
+    let mut writers = Vec::new();
+    // Single-record writers, each rewriting its own 15 ids so versions climb.
+    for w in 0..6u32 {
+        let (tx, base, creds, http) = (tx.clone(), base.clone(), creds.clone(), client());
+        writers.push(tokio::spawn(async move {
+            for i in 0u64.. {
+                let id = uuid_like(0xd00 + w, i % 15);
+                let url = format!(
+                    "{base}/ingest/v1/tenants/{}/callRecords/{id}",
+                    creds.tenant_id
+                );
+                let body = RecordBuilder::new(&id)
+                    .sessions(1 + (i % 3) as usize)
+                    .build();
+                let Ok(resp) = http
+                    .put(url)
+                    .bearer_auth(&creds.ingest_key)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if !resp.status().is_success() {
+                    return;
+                }
+                let Ok(ack) = resp.json::<serde_json::Value>().await else {
+                    return;
+                };
+                let version = ack["version"].as_u64().expect("version");
+                if tx.send((id, version)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    // Batch writers: 10 new records per request.
+    for w in 0..2u32 {
+        let (tx, base, creds, http) = (tx.clone(), base.clone(), creds.clone(), client());
+        writers.push(tokio::spawn(async move {
+            for b in 0u64.. {
+                let recs: Vec<_> = (0..10)
+                    .map(|i| record(&uuid_like(0xb00 + w, b * 10 + i)))
+                    .collect();
+                let url = format!("{base}/ingest/v1/tenants/{}/callRecords", creds.tenant_id);
+                let Ok(resp) = http
+                    .post(url)
+                    .bearer_auth(&creds.ingest_key)
+                    .json(&json!({ "value": recs }))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if !resp.status().is_success() {
+                    return;
+                }
+                let Ok(ack) = resp.json::<serde_json::Value>().await else {
+                    return;
+                };
+                for w in ack["value"].as_array().expect("value") {
+                    let id = w["id"].as_str().expect("id").to_string();
+                    if tx
+                        .send((id, w["version"].as_u64().expect("version")))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+
+    // Collect acknowledgements until enough arrived, then kill -9 with writes still in flight.
+    let mut acked: HashMap<String, u64> = HashMap::new();
+    let mut n = 0;
+    // Wait for rewrites too, so versions above 1 are part of what must survive.
+    while n < 300 || !acked.values().any(|v| *v > 2) {
+        let (id, v) = rx.recv().await.expect("writers stopped early");
+        let e = acked.entry(id).or_insert(0);
+        *e = (*e).max(v);
+        n += 1;
+    }
+    child.kill().await.expect("SIGKILL");
+    for w in writers {
+        w.await.expect("writer task");
+    }
+    while let Some((id, v)) = rx.recv().await {
+        let e = acked.entry(id).or_insert(0);
+        *e = (*e).max(v);
+    }
+    assert!(
+        acked.values().any(|v| *v > 1),
+        "some records were rewritten"
+    );
+
+    // Restart on the same data directory and check every acknowledged write.
+    let (mut child, base) = spawn_server(dir.path()).await;
+    let http = client();
+    let token: serde_json::Value = http
+        .post(format!("{base}/{}/oauth2/v2.0/token", creds.tenant_id))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &creds.client_id),
+            ("client_secret", &creds.client_secret),
+            ("scope", GRAPH_SCOPE),
+        ]))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token json");
+    let token = token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    for (id, version) in &acked {
+        let resp = http
+            .get(format!("{base}/v1.0/communications/callRecords/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 200, "acknowledged record {id} lost");
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let stored = body["version"].as_u64().expect("version");
+        assert!(
+            stored >= *version,
+            "{id}: acknowledged version {version}, found {stored} after restart"
+        );
+    }
+    child.kill().await.expect("stop second server");
+}
