@@ -298,3 +298,63 @@ async fn select_on_get_keeps_only_selected_properties() {
     assert_graph_error(&bad, 400, "BadRequest");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn sessions_skiptoken_of_one_record_is_refused_for_another() {
+    let s = start().await;
+    let token = s.token().await;
+    let a_id = uuid_like(0x200, 13);
+    let b_id = uuid_like(0x200, 14);
+    s.put_record(&a_id, &RecordBuilder::new(&a_id).sessions(5).build())
+        .await
+        .expect_status(201);
+    s.put_record(&b_id, &RecordBuilder::new(&b_id).sessions(5).build())
+        .await
+        .expect_status(201);
+    let first = s
+        .get_with(
+            &rec_path("v1.0", &a_id, "/sessions"),
+            &token,
+            &[("prefer", "odata.maxpagesize=2")],
+        )
+        .await;
+    let next = first.next_link().expect("next");
+    let (_, tok) = next.split_once("$skiptoken=").expect("skiptoken");
+    let a = s
+        .get(
+            &rec_path("v1.0", &b_id, &format!("/sessions?$skiptoken={tok}")),
+            &token,
+        )
+        .await;
+    assert_graph_error(&a, 400, "BadRequest");
+    let a = s
+        .get(
+            &rec_path("v1.0", &a_id, &format!("/participants_v2?$skiptoken={tok}")),
+            &token,
+        )
+        .await;
+    assert_graph_error(&a, 400, "BadRequest");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn omit_values_nulls_drops_null_members() {
+    let (s, token, id) = server_with(RecordBuilder::new(uuid_like(0x200, 15))).await;
+    let plain = s.get(&rec_path("v1.0", &id, ""), &token).await;
+    plain.expect_status(200);
+    assert!(plain.json["joinWebUrl"].is_null() && plain.json.get("joinWebUrl").is_some());
+    let a = s
+        .get_with(
+            &rec_path("v1.0", &id, ""),
+            &token,
+            &[("prefer", "omit-values=nulls")],
+        )
+        .await;
+    a.expect_status(200);
+    assert!(a.json.get("joinWebUrl").is_none(), "{}", a.text);
+    assert_eq!(a.json["id"], id.as_str());
+    assert!(a
+        .header("preference-applied")
+        .is_some_and(|p| p.contains("omit-values=nulls")));
+    s.stop().await;
+}

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 
-fn grant<'a>(creds: &'a callhook::Credentials) -> Vec<(&'a str, &'a str)> {
+fn grant(creds: &callhook::Credentials) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "client_credentials"),
         ("client_id", &creds.client_id),

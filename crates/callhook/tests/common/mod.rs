@@ -576,8 +576,7 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
 /// Standard base64 (with padding), for `client_secret_basic`.
 pub fn b64_std(bytes: &[u8]) -> String {
     let mut s = b64url_encode(bytes).replace('-', "+").replace('_', "/");
-    while s.len() % 4 != 0 {
-        s.push('=');
-    }
+    let pad = (4 - s.len() % 4) % 4;
+    s.push_str(&"=".repeat(pad));
     s
 }
