@@ -99,7 +99,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, GraphErro
     use callhook_crypto::TokenError as T;
     let claims: AccessClaims = state
         .keys()
-        .verify(token, GRAPH_AUDIENCES, 0)
+        .verify(token, GRAPH_AUDIENCES, state.clock.now().timestamp(), 0)
         .map_err(|e| {
             GraphError::unauthenticated(match e {
                 T::Expired => "Lifetime validation failed, the token is expired.",

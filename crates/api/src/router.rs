@@ -47,6 +47,10 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
             "/communications/callRecords/{id}/participants_v2",
             get(call_records::participants),
         )
+        .route(
+            "/communications/callRecords/{id}/organizer_v2",
+            get(call_records::organizer),
+        )
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get))
         .fallback(unknown_segment)
@@ -72,18 +76,52 @@ async fn version_header(mut resp: Response) -> Response {
 
 /// Graph answers an unknown path under a version with 400 naming the first unknown segment.
 async fn unknown_segment(OriginalUri(uri): OriginalUri) -> Response {
-    let known = ["v1.0", "beta", "communications", "callRecords"];
-    let segment = uri
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .find(|s| !known.contains(s))
-        .unwrap_or("");
-    let segment = percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned();
-    GraphError::bad_request(format!("Resource not found for the segment '{segment}'."))
-        .into_response()
+    GraphError::bad_request(format!(
+        "Resource not found for the segment '{}'.",
+        first_unknown_segment(uri.path())
+    ))
+    .into_response()
+}
+
+/// The first segment of `path` that is not part of a known route shape (a segment after a
+/// collection name counts as a key).
+fn first_unknown_segment(path: &str) -> String {
+    const NAMES: &[&str] = &[
+        "communications",
+        "callRecords",
+        "users",
+        "sessions",
+        "participants_v2",
+        "organizer_v2",
+    ];
+    const COLLECTIONS: &[&str] = &["callRecords", "users"];
+    let mut previous = "";
+    for segment in path.split('/').filter(|s| !s.is_empty()).skip(1) {
+        let known = NAMES.contains(&segment) || COLLECTIONS.contains(&previous);
+        if !known {
+            return percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned();
+        }
+        previous = segment;
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_unknown_segment;
+
+    #[test]
+    fn the_unknown_segment_is_the_first_that_fits_no_route() {
+        assert_eq!(first_unknown_segment("/v1.0/foo"), "foo");
+        assert_eq!(
+            first_unknown_segment("/v1.0/communications/callRecords/abc/nope"),
+            "nope"
+        );
+        assert_eq!(first_unknown_segment("/beta/communications/calls"), "calls");
+        assert_eq!(first_unknown_segment("/v1.0/users/u1/manager"), "manager");
+    }
 }
 
 async fn not_found() -> Response {

@@ -154,13 +154,16 @@ impl KeySet {
         serde_json::json!({ "keys": self.keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>() })
     }
 
-    /// Verifies signature, `exp`/`nbf` (with `leeway_secs`) and that `aud` is one of `audiences`,
-    /// then returns the claims. Only RS256 with a known `kid` is accepted (never `alg: none`).
+    /// Verifies signature, that `aud` is one of `audiences`, and `exp`/`nbf` against `now`
+    /// (Unix seconds, with `leeway_secs`), then returns the claims. `now` comes from the
+    /// caller so a server with an adjustable clock judges lifetimes by that clock. Only RS256
+    /// with a known `kid` is accepted (never `alg: none`).
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         audiences: &[&str],
-        leeway_secs: u64,
+        now: i64,
+        leeway_secs: i64,
     ) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -170,23 +173,36 @@ impl KeySet {
         let idx = *self.by_kid.get(&kid).ok_or(TokenError::UnknownKey)?;
         let key = self.keys[idx].decoding_key();
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = leeway_secs;
-        validation.validate_nbf = true;
+        // Lifetimes are checked below against the caller's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "aud"]);
-        jsonwebtoken::decode::<T>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
             .map(|d| d.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 match e.kind() {
                     K::InvalidSignature => TokenError::BadSignature,
-                    K::ExpiredSignature => TokenError::Expired,
-                    K::ImmatureSignature => TokenError::NotYetValid,
                     K::InvalidAudience => TokenError::WrongAudience,
                     K::InvalidAlgorithm => TokenError::WrongAlgorithm,
                     _ => TokenError::Malformed,
                 }
-            })
+            })?;
+        let exp = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or(TokenError::Malformed)?;
+        if now - leeway_secs >= exp {
+            return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = nbf.as_i64().ok_or(TokenError::Malformed)?;
+            if now + leeway_secs < nbf {
+                return Err(TokenError::NotYetValid);
+            }
+        }
+        serde_json::from_value(claims).map_err(|_| TokenError::Malformed)
     }
 }
 
@@ -210,6 +226,10 @@ mod tests {
             .unwrap_or(0)
     }
 
+    fn at() -> i64 {
+        now() as i64
+    }
+
     #[test]
     fn signed_tokens_verify_and_tampering_is_caught() {
         let key = SigningKey::generate("k1").unwrap();
@@ -222,9 +242,12 @@ mod tests {
             tid: "t".into(),
         };
         let token = key.sign(&claims).unwrap();
-        assert_eq!(set.verify::<Claims>(&token, &["a"], 0).unwrap(), claims);
         assert_eq!(
-            set.verify::<Claims>(&token, &["b"], 0),
+            set.verify::<Claims>(&token, &["a"], at(), 0).unwrap(),
+            claims
+        );
+        assert_eq!(
+            set.verify::<Claims>(&token, &["b"], at(), 0),
             Err(TokenError::WrongAudience)
         );
 
@@ -235,7 +258,7 @@ mod tests {
         };
         parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(
-            set.verify::<Claims>(&parts.join("."), &["a"], 0),
+            set.verify::<Claims>(&parts.join("."), &["a"], at(), 0),
             Err(TokenError::BadSignature)
         );
     }
@@ -251,7 +274,7 @@ mod tests {
             tid: "t".into(),
         };
         assert_eq!(
-            set.verify::<Claims>(&key.sign(&claims).unwrap(), &["a"], 0),
+            set.verify::<Claims>(&key.sign(&claims).unwrap(), &["a"], at(), 0),
             Err(TokenError::UnknownKey)
         );
 
@@ -264,19 +287,42 @@ mod tests {
             tid: "t".into(),
         };
         assert_eq!(
-            own.verify::<Claims>(&key.sign(&old).unwrap(), &["a"], 0),
+            own.verify::<Claims>(&key.sign(&old).unwrap(), &["a"], at(), 0),
             Err(TokenError::Expired)
         );
 
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
         let err = own
-            .verify::<Claims>(&format!("{none_header}.{body}."), &["a"], 0)
+            .verify::<Claims>(&format!("{none_header}.{body}."), &["a"], at(), 0)
             .unwrap_err();
         assert!(matches!(
             err,
             TokenError::Malformed | TokenError::WrongAlgorithm
         ));
+    }
+
+    #[test]
+    fn lifetimes_are_judged_by_the_callers_clock() {
+        let key = SigningKey::generate("k1").unwrap();
+        let set =
+            KeySet::new(vec![SigningKey::from_pkcs8("k1", key.pkcs8_der()).unwrap()]).unwrap();
+        let claims = Claims {
+            aud: "a".into(),
+            exp: now() + 60,
+            nbf: now(),
+            tid: "t".into(),
+        };
+        let token = key.sign(&claims).unwrap();
+        assert!(set.verify::<Claims>(&token, &["a"], at(), 0).is_ok());
+        assert_eq!(
+            set.verify::<Claims>(&token, &["a"], at() + 3600, 0),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            set.verify::<Claims>(&token, &["a"], at() - 3600, 0),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]

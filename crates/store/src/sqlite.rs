@@ -106,7 +106,10 @@ fn tenant_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Tenant> {
     })
 }
 
-fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<StoredCallRecord> {
+fn record_from_row(
+    r: &sqlx::sqlite::SqliteRow,
+    with_navigations: bool,
+) -> StoreResult<StoredCallRecord> {
     Ok(StoredCallRecord {
         seq: r.try_get("seq")?,
         id: r.try_get("id")?,
@@ -114,6 +117,16 @@ fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<StoredCallRecord>
         last_modified: parse_time(&r.try_get::<String, _>("last_modified")?)?,
         start: from_ns(r.try_get("start_ns")?),
         body: r.try_get("body")?,
+        sessions: if with_navigations {
+            Some(r.try_get("sessions")?)
+        } else {
+            None
+        },
+        participants: if with_navigations {
+            Some(r.try_get("participants")?)
+        } else {
+            None
+        },
     })
 }
 
@@ -234,10 +247,11 @@ impl Store for SqliteStore {
         for rec in records {
             // Upsert keeps `seq` (the list position) and bumps `version` on replace.
             let row = sqlx::query(
-                "INSERT INTO call_records (tenant_id, id, version, start_ns, last_modified, body) \
-                 VALUES (?, ?, 1, ?, ?, ?) \
+                "INSERT INTO call_records (tenant_id, id, version, start_ns, last_modified, body, sessions, participants) \
+                 VALUES (?, ?, 1, ?, ?, ?, ?, ?) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET version = version + 1, \
-                 start_ns = excluded.start_ns, last_modified = excluded.last_modified, body = excluded.body \
+                 start_ns = excluded.start_ns, last_modified = excluded.last_modified, body = excluded.body, \
+                 sessions = excluded.sessions, participants = excluded.participants \
                  RETURNING seq, version",
             )
             .bind(tenant_id)
@@ -245,6 +259,8 @@ impl Store for SqliteStore {
             .bind(to_ns(rec.start))
             .bind(&modified)
             .bind(&rec.body)
+            .bind(&rec.sessions)
+            .bind(&rec.participants)
             .fetch_one(&mut *tx)
             .await?;
             let seq: i64 = row.try_get("seq")?;
@@ -283,14 +299,14 @@ impl Store for SqliteStore {
         id: &str,
     ) -> StoreResult<Option<StoredCallRecord>> {
         let row = sqlx::query(
-            "SELECT seq, id, version, start_ns, last_modified, body FROM call_records \
-             WHERE tenant_id = ? AND id = ?",
+            "SELECT seq, id, version, start_ns, last_modified, body, sessions, participants \
+             FROM call_records WHERE tenant_id = ? AND id = ?",
         )
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&self.reader)
         .await?;
-        row.as_ref().map(record_from_row).transpose()
+        row.as_ref().map(|r| record_from_row(r, true)).transpose()
     }
 
     async fn list_call_records(&self, q: &CallRecordQuery) -> StoreResult<Vec<StoredCallRecord>> {
@@ -317,7 +333,7 @@ impl Store for SqliteStore {
         }
         b.push(" ORDER BY seq LIMIT ").push_bind(i64::from(q.limit));
         let rows = b.build().fetch_all(&self.reader).await?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(|r| record_from_row(r, false)).collect()
     }
 
     async fn purge_call_records(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {

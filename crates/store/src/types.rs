@@ -26,8 +26,9 @@ pub struct StoredSigningKey {
     pub pkcs8: Vec<u8>,
 }
 
-/// A validated call record ready to store. `body` is its Graph JSON without `version` and
-/// `lastModifiedDateTime`, which the store owns.
+/// A validated call record ready to store. `body` is its Graph JSON object without the
+/// `sessions` and `participants_v2` navigations (kept as JSON arrays beside it); its `version`
+/// and `lastModifiedDateTime` are owned by the store.
 #[derive(Debug, Clone)]
 pub struct CallRecordWrite {
     pub id: String,
@@ -35,6 +36,8 @@ pub struct CallRecordWrite {
     /// Distinct participant ids, for `participants_v2/any(p:p/id eq '…')`.
     pub participant_ids: Vec<String>,
     pub body: String,
+    pub sessions: String,
+    pub participants: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +57,10 @@ pub struct StoredCallRecord {
     pub last_modified: DateTime<Utc>,
     pub start: DateTime<Utc>,
     pub body: String,
+    /// The `sessions` array (JSON); `None` from list queries, which do not read it.
+    pub sessions: Option<String>,
+    /// The `participants_v2` array (JSON); `None` from list queries.
+    pub participants: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,8 @@ fn rec(id: &str, start: DateTime<Utc>, parts: &[&str]) -> CallRecordWrite {
         start,
         participant_ids: parts.iter().map(|s| s.to_string()).collect(),
         body: format!("{{\"id\":\"{id}\"}}"),
+        sessions: format!("[\"{id}-session\"]"),
+        participants: "[]".into(),
     }
 }
 

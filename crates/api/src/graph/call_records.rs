@@ -247,9 +247,7 @@ impl RecordView<'_> {
         select: &[String],
         expansion: &Expansion,
     ) -> GraphResult<Value> {
-        let mut body = parse_body(stored)?;
-        let sessions = body.remove("sessions");
-        let participants = body.remove("participants_v2");
+        let body = parse_body(stored)?;
         let mut out = Map::new();
         for (k, v) in body {
             match k.as_str() {
@@ -281,7 +279,7 @@ impl RecordView<'_> {
         apply_select(&mut out, select);
 
         if let Some(p_select) = &expansion.participants {
-            let all = as_items(participants);
+            let all = parse_array(stored.participants.as_deref())?;
             let (n, _) = page_size(self.prefs, PARTICIPANTS_PAGE_MAX);
             let (page, more) = page_of(all, 0, n as usize);
             if more {
@@ -303,7 +301,7 @@ impl RecordView<'_> {
             );
         }
         if let Some(sx) = &expansion.sessions {
-            let all = as_items(sessions);
+            let all = parse_array(stored.sessions.as_deref())?;
             let (n, _) = page_size(self.prefs, SESSIONS_PAGE_MAX);
             let (page, more) = page_of(all, 0, n as usize);
             out.insert("sessions".into(), Value::Array(shape_sessions(page, sx)));
@@ -345,10 +343,15 @@ impl RecordView<'_> {
     }
 }
 
-fn as_items(v: Option<Value>) -> Vec<Value> {
-    match v {
-        Some(Value::Array(a)) => a,
-        _ => Vec::new(),
+/// A stored navigation array (`sessions` or `participants_v2`).
+fn parse_array(text: Option<&str>) -> GraphResult<Vec<Value>> {
+    match text.map(serde_json::from_str::<Value>) {
+        None => Ok(Vec::new()),
+        Some(Ok(Value::Array(a))) => Ok(a),
+        Some(_) => {
+            tracing::error!("stored call record navigation is not a JSON array");
+            Err(GraphError::internal())
+        }
     }
 }
 
@@ -666,8 +669,7 @@ pub async fn sessions(
     if prefs.max_page_size.is_none() {
         n = token_size.unwrap_or(n);
     }
-    let mut body = parse_body(&stored)?;
-    let (page, more) = page_of(as_items(body.remove("sessions")), offset, n as usize);
+    let (page, more) = page_of(parse_array(stored.sessions.as_deref())?, offset, n as usize);
     let base = state.base_url(&headers);
     let v = view(&state, &caller, &base, version, &prefs);
     let sx = SessionsExpansion {
@@ -702,6 +704,47 @@ pub async fn sessions(
     Ok(ok_json(&collection(context, items, next), &applied))
 }
 
+/// `GET communications/callRecords/{id}/organizer_v2`
+pub async fn organizer(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> GraphResult<Response> {
+    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    let q = query_options(raw.as_deref(), &[Opt::Select])?;
+    let prefs = preferences(&headers);
+    let select = parse_select_for(
+        q.get(Opt::Select),
+        Participant::PROPERTIES,
+        "microsoft.graph.callRecords.organizer",
+    )?;
+    let stored = load_record(&state, &caller.tenant_id, &id).await?;
+    let mut organizer = match parse_body(&stored)?.remove("organizer_v2") {
+        Some(Value::Object(m)) => m,
+        _ => return Err(GraphError::not_found("The call record has no organizer.")),
+    };
+    apply_select(&mut organizer, &select);
+    let base = state.base_url(&headers);
+    let v = view(&state, &caller, &base, version, &prefs);
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{}#communications/callRecords('{}')/organizer_v2{}/$entity",
+            v.metadata(),
+            encode_segment(&id),
+            select_suffix(&select)
+        )),
+    );
+    out.extend(organizer);
+    let mut body = Value::Object(out);
+    finish(&state, &mut body, &prefs, v.now);
+    Ok(ok_json(&body, &prefs))
+}
+
 /// `GET communications/callRecords/{id}/participants_v2`
 pub async fn participants(
     State(state): State<AppState>,
@@ -734,8 +777,11 @@ pub async fn participants(
     if prefs.max_page_size.is_none() {
         n = token_size.unwrap_or(n);
     }
-    let mut body = parse_body(&stored)?;
-    let (page, more) = page_of(as_items(body.remove("participants_v2")), offset, n as usize);
+    let (page, more) = page_of(
+        parse_array(stored.participants.as_deref())?,
+        offset,
+        n as usize,
+    );
     let base = state.base_url(&headers);
     let v = view(&state, &caller, &base, version, &prefs);
     let mut items = Value::Array(select_each(page, &select));

@@ -83,7 +83,7 @@ pub async fn call(
     headers: HeaderMap,
     raw_query: Option<String>,
 ) -> GraphResult<Response> {
-    let call = callhook_odata::parse_function_call(&segment)
+    let call = callhook_odata::parse_function_call(&restore_parameter_comma(&segment))
         .map_err(|e| GraphError::bad_request(e.message().to_string()))?;
     let short = call.name.rsplit('.').next().unwrap_or(&call.name);
     let func = FUNCTIONS
@@ -175,11 +175,45 @@ pub async fn call(
     Ok(ok_json(&body, &preferences(&headers)))
 }
 
+/// The Python SDK's URI template library drops the comma between the two parameters, sending
+/// `getPstnCalls(fromDateTime=…toDateTime=…)`. Real Graph refuses that; callhook puts the comma
+/// back so the official SDK works unmodified (see docs/graph-behaviour.md).
+fn restore_parameter_comma(segment: &str) -> String {
+    let lower = segment.to_ascii_lowercase();
+    match lower.find("todatetime=") {
+        Some(i)
+            if i > 0
+                && !matches!(lower.as_bytes()[i - 1], b',' | b'(')
+                && lower.contains("(fromdatetime=") =>
+        {
+            format!("{},{}", &segment[..i], &segment[i..])
+        }
+        _ => segment.to_string(),
+    }
+}
+
 fn fmt(t: DateTime<Utc>) -> String {
     callhook_model::format_date_time(&t)
 }
 
 /// Stored rows hold every (beta) property; v1.0 answers drop the beta-only ones.
+#[cfg(test)]
+mod tests {
+    use super::restore_parameter_comma;
+
+    #[test]
+    fn a_missing_comma_between_parameters_is_restored() {
+        assert_eq!(
+            restore_parameter_comma("getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00toDateTime=2026-11-23T00:00:00Z)"),
+            "getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00,toDateTime=2026-11-23T00:00:00Z)"
+        );
+        let ok = "getPstnCalls(fromDateTime=2026-11-17,toDateTime=2026-11-23)";
+        assert_eq!(restore_parameter_comma(ok), ok);
+        let reversed = "getPstnCalls(toDateTime=2026-11-23,fromDateTime=2026-11-17)";
+        assert_eq!(restore_parameter_comma(reversed), reversed);
+    }
+}
+
 fn row_for_version(report: ReportKind, body: &str, version: ApiVersion) -> GraphResult<Value> {
     let mut v: Value = serde_json::from_str(body).map_err(|_| GraphError::internal())?;
     if !version.is_beta() {

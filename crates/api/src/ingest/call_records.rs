@@ -48,12 +48,20 @@ fn prepare(
     }
     participant_ids.sort();
     participant_ids.dedup();
-    let body = serde_json::to_string(&rec.to_graph_value()).map_err(|_| GraphError::internal())?;
+    let mut value = rec.to_graph_value();
+    let (sessions, participants) = match &mut value {
+        Value::Object(m) => (m.remove("sessions"), m.remove("participants_v2")),
+        _ => (None, None),
+    };
+    let text = |v: &Value| serde_json::to_string(v).map_err(|_| GraphError::internal());
+    let empty = Value::Array(Vec::new());
     Ok(CallRecordWrite {
         id: rec.id,
         start: rec.start_date_time,
         participant_ids,
-        body,
+        body: text(&value)?,
+        sessions: text(sessions.as_ref().unwrap_or(&empty))?,
+        participants: text(participants.as_ref().unwrap_or(&empty))?,
     })
 }
 

@@ -34,7 +34,11 @@ CREATE TABLE call_records (
     version INTEGER NOT NULL,
     start_ns INTEGER NOT NULL,
     last_modified TEXT NOT NULL,
+    -- The record's own properties and organizer_v2; its navigations are kept apart so that
+    -- list pages never read them.
     body TEXT NOT NULL,
+    sessions TEXT NOT NULL,
+    participants TEXT NOT NULL,
     UNIQUE (tenant_id, id)
 );
 CREATE INDEX call_records_by_tenant_seq ON call_records (tenant_id, seq);
