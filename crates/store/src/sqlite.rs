@@ -1,3 +1,4 @@
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -68,6 +69,28 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Rows per multi-row participant insert (3 bound values each, well under SQLite's limit).
+const PARTICIPANT_ROWS_PER_STATEMENT: usize = 5000;
+
+/// Splits a batch into consecutive runs in which no id repeats, keeping input order.
+fn distinct_id_chunks(records: &[CallRecordWrite]) -> Vec<&[CallRecordWrite]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut seen = HashSet::new();
+    for (i, rec) in records.iter().enumerate() {
+        if !seen.insert(rec.id.as_str()) {
+            chunks.push(&records[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert(rec.id.as_str());
+        }
+    }
+    if start < records.len() {
+        chunks.push(&records[start..]);
+    }
+    chunks
 }
 
 /// Nanoseconds since the epoch, saturating outside the representable years (1677–2262).
@@ -242,52 +265,81 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallRecordWritten>> {
         let mut tx = self.writer.begin().await?;
-        let mut out = Vec::with_capacity(records.len());
         let modified = fmt_time(now);
-        for rec in records {
+        // Every statement is a round trip to SQLite's worker thread, so a batch is written with
+        // one statement per table per chunk rather than several per record. A chunk never holds
+        // the same id twice (each upsert must see the previous one's version).
+        let mut out = Vec::with_capacity(records.len());
+        for chunk in distinct_id_chunks(records) {
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO call_records (tenant_id, id, version, start_ns, last_modified, body, sessions, participants) ",
+            );
+            b.push_values(chunk, |mut row, rec| {
+                row.push_bind(tenant_id)
+                    .push_bind(&rec.id)
+                    .push_bind(1_i64)
+                    .push_bind(to_ns(rec.start))
+                    .push_bind(&modified)
+                    .push_bind(&rec.body)
+                    .push_bind(&rec.sessions)
+                    .push_bind(&rec.participants);
+            });
             // Upsert keeps `seq` (the list position) and bumps `version` on replace.
-            let row = sqlx::query(
-                "INSERT INTO call_records (tenant_id, id, version, start_ns, last_modified, body, sessions, participants) \
-                 VALUES (?, ?, 1, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET version = version + 1, \
+            b.push(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET version = version + 1, \
                  start_ns = excluded.start_ns, last_modified = excluded.last_modified, body = excluded.body, \
                  sessions = excluded.sessions, participants = excluded.participants \
-                 RETURNING seq, version",
-            )
-            .bind(tenant_id)
-            .bind(&rec.id)
-            .bind(to_ns(rec.start))
-            .bind(&modified)
-            .bind(&rec.body)
-            .bind(&rec.sessions)
-            .bind(&rec.participants)
-            .fetch_one(&mut *tx)
-            .await?;
-            let seq: i64 = row.try_get("seq")?;
-            let version: i64 = row.try_get("version")?;
-            if version > 1 {
-                sqlx::query("DELETE FROM call_record_participants WHERE seq = ?")
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
+                 RETURNING id, seq, version",
+            );
+            let rows = b.build().fetch_all(&mut *tx).await?;
+            let mut written: HashMap<String, (i64, i64)> = HashMap::with_capacity(rows.len());
+            for r in &rows {
+                written.insert(r.try_get("id")?, (r.try_get("seq")?, r.try_get("version")?));
             }
-            for pid in &rec.participant_ids {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO call_record_participants (tenant_id, participant_id, seq) \
-                     VALUES (?, ?, ?)",
-                )
-                .bind(tenant_id)
-                .bind(pid)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+
+            let replaced: Vec<i64> = written
+                .values()
+                .filter(|(_, v)| *v > 1)
+                .map(|(seq, _)| *seq)
+                .collect();
+            if !replaced.is_empty() {
+                let mut d: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("DELETE FROM call_record_participants WHERE seq IN (");
+                let mut list = d.separated(", ");
+                for seq in &replaced {
+                    list.push_bind(*seq);
+                }
+                d.push(")");
+                d.build().execute(&mut *tx).await?;
             }
-            out.push(CallRecordWritten {
-                id: rec.id.clone(),
-                version,
-                last_modified: now,
-                created: version == 1,
-            });
+
+            let mut links: Vec<(&str, i64)> = Vec::new();
+            let mut versions = Vec::with_capacity(chunk.len());
+            for rec in chunk {
+                let (seq, version) = *written.get(&rec.id).ok_or_else(|| {
+                    StoreError::Database(format!("upsert returned no row for {}", rec.id))
+                })?;
+                links.extend(rec.participant_ids.iter().map(|p| (p.as_str(), seq)));
+                versions.push(version);
+            }
+            for part in links.chunks(PARTICIPANT_ROWS_PER_STATEMENT) {
+                let mut ins: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "INSERT OR IGNORE INTO call_record_participants (tenant_id, participant_id, seq) ",
+                );
+                ins.push_values(part, |mut row, (pid, seq)| {
+                    row.push_bind(tenant_id).push_bind(*pid).push_bind(*seq);
+                });
+                ins.build().execute(&mut *tx).await?;
+            }
+
+            for (rec, version) in chunk.iter().zip(versions) {
+                out.push(CallRecordWritten {
+                    id: rec.id.clone(),
+                    version,
+                    last_modified: now,
+                    created: version == 1,
+                });
+            }
         }
         tx.commit().await?;
         Ok(out)

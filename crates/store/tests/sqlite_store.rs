@@ -61,6 +61,32 @@ async fn replacing_a_record_bumps_version_and_keeps_its_list_position() {
 }
 
 #[tokio::test]
+async fn the_same_id_twice_in_one_batch_is_two_versions() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let batch = [
+        rec("a", now, &["u1"]),
+        rec("b", now, &[]),
+        rec("a", now, &["u2"]),
+    ];
+    let w = s.put_call_records("t", &batch, now).await.unwrap();
+    let got: Vec<_> = w.iter().map(|x| (x.id.as_str(), x.version)).collect();
+    assert_eq!(got, [("a", 1), ("b", 1), ("a", 2)]);
+    let q = CallRecordQuery {
+        tenant_id: "t".into(),
+        participant_ids: vec!["u2".into()],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.list_call_records(&q).await.unwrap().len(), 1);
+    let q1 = CallRecordQuery {
+        participant_ids: vec!["u1".into()],
+        ..q
+    };
+    assert!(s.list_call_records(&q1).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn tenants_never_see_each_others_records() {
     let (_d, s) = store().await;
     let now = Utc::now();
