@@ -209,6 +209,14 @@ impl Json for Endpoint {
             Self::Base(e) => e.write(),
         }
     }
+
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Participant(e) => e.stream(s),
+            Self::Service(e) => e.stream(s),
+            Self::Base(e) => e.stream(s),
+        }
+    }
 }
 
 impl_graph_type!(Endpoint, "microsoft.graph.callRecords.endpoint");
@@ -297,6 +305,13 @@ impl Json for UserAgent {
         match self {
             Self::Client(u) => u.write(),
             Self::Service(u) => u.write(),
+        }
+    }
+
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Client(u) => u.stream(s),
+            Self::Service(u) => u.stream(s),
         }
     }
 }

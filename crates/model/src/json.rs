@@ -72,6 +72,21 @@ impl Path {
 pub(crate) trait Json: Sized {
     fn read(v: Value, p: &mut Path) -> Result<Self, ModelError>;
     fn write(&self) -> Value;
+
+    /// Streams exactly what [`Json::write`] returns, without building the tree. Types with
+    /// many fields override it; leaves keep this default.
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.write(), s)
+    }
+}
+
+/// Adapts a [`Json`] value to `serde::Serialize` through [`Json::stream`].
+pub(crate) struct Streamed<'a, T>(pub &'a T);
+
+impl<T: Json> serde::Serialize for Streamed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.stream(s)
+    }
 }
 
 /// Reads a whole document with an empty root path.
@@ -251,6 +266,9 @@ impl Json for String {
     fn write(&self) -> Value {
         Value::String(self.clone())
     }
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
 }
 
 impl Json for bool {
@@ -333,6 +351,12 @@ impl<T: Json> Json for Option<T> {
     fn write(&self) -> Value {
         self.as_ref().map_or(Value::Null, Json::write)
     }
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            None => s.serialize_none(),
+            Some(v) => v.stream(s),
+        }
+    }
 }
 
 impl<T: Json> Json for Vec<T> {
@@ -348,5 +372,13 @@ impl<T: Json> Json for Vec<T> {
     }
     fn write(&self) -> Value {
         Value::Array(self.iter().map(Json::write).collect())
+    }
+    fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for item in self {
+            seq.serialize_element(&Streamed(item))?;
+        }
+        seq.end()
     }
 }

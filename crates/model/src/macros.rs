@@ -18,7 +18,7 @@ macro_rules! impl_graph_type {
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                serde::Serialize::serialize(&$crate::json::Json::write(self), s)
+                $crate::json::Json::stream(self, s)
             }
         }
 
@@ -90,6 +90,14 @@ macro_rules! graph_struct {
                     );
                 )*
                 serde_json::Value::Object(m)
+            }
+
+            fn stream<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(None)?;
+                $( m.serialize_entry("@odata.type", $odata_type)?; )?
+                $( m.serialize_entry($json_name, &$crate::json::Streamed(&self.$field))?; )*
+                m.end()
             }
         }
 

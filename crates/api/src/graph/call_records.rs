@@ -251,6 +251,8 @@ impl RecordView<'_> {
         let mut out = Map::new();
         for (k, v) in body {
             match k.as_str() {
+                // Stored apart (empty here); expanded below when asked for.
+                "sessions" | "participants_v2" => {}
                 "version" => {
                     out.insert(k, Value::from(stored.version));
                 }

@@ -9,7 +9,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use callhook_model::{CallRecord, GraphType};
+use callhook_model::CallRecord;
 use callhook_store::{CallRecordWrite, CallRecordWritten};
 
 use super::{json_body, model_error, require_tenant};
@@ -48,20 +48,17 @@ fn prepare(
     }
     participant_ids.sort();
     participant_ids.dedup();
-    let mut value = rec.to_graph_value();
-    let (sessions, participants) = match &mut value {
-        Value::Object(m) => (m.remove("sessions"), m.remove("participants_v2")),
-        _ => (None, None),
-    };
-    let text = |v: &Value| serde_json::to_string(v).map_err(|_| GraphError::internal());
-    let empty = Value::Array(Vec::new());
+    // Navigations are stored beside the entity; the streaming serializer writes each in one pass.
+    let sessions = std::mem::take(&mut rec.sessions);
+    let participants = std::mem::take(&mut rec.participants_v2);
+    let text = |r: serde_json::Result<String>| r.map_err(|_| GraphError::internal());
     Ok(CallRecordWrite {
+        body: text(serde_json::to_string(&rec))?,
+        sessions: text(serde_json::to_string(&sessions))?,
+        participants: text(serde_json::to_string(&participants))?,
         id: rec.id,
         start: rec.start_date_time,
         participant_ids,
-        body: text(&value)?,
-        sessions: text(sessions.as_ref().unwrap_or(&empty))?,
-        participants: text(participants.as_ref().unwrap_or(&empty))?,
     })
 }
 
