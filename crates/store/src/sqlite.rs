@@ -27,28 +27,21 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        Self::open_with(options).await
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
     }
 
     /// Opens a `sqlite:` URL such as `sqlite:///var/lib/callhook/callhook.db`.
     pub async fn open_url(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        Self::open_with(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        Self::open_with(options).await
-    }
-
-    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -181,6 +181,17 @@ fn finish(state: &AppState, v: &mut Value, prefs: &Preferences, now: DateTime<Ut
     }
 }
 
+/// [`finish`] for each item of a collection page.
+fn finish_items(
+    state: &AppState,
+    mut items: Vec<Value>,
+    prefs: &Preferences,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    items.iter_mut().for_each(|v| finish(state, v, prefs, now));
+    items
+}
+
 /// Graph stopped filling `organizer`, `participants` and `participantEndpoint.identity`.
 fn null_legacy_identities(v: &mut Value) {
     if let Value::Object(m) = v {
@@ -282,7 +293,7 @@ impl RecordView<'_> {
 
         if let Some(p_select) = &expansion.participants {
             let all = parse_array(stored.participants.as_deref())?;
-            let (n, _) = page_size(self.prefs, PARTICIPANTS_PAGE_MAX);
+            let (n, _) = page_size(self.prefs, PARTICIPANTS_PAGE_MAX, None);
             let (page, more) = page_of(all, 0, n as usize);
             if more {
                 let token = PageToken::Participants {
@@ -304,7 +315,7 @@ impl RecordView<'_> {
         }
         if let Some(sx) = &expansion.sessions {
             let all = parse_array(stored.sessions.as_deref())?;
-            let (n, _) = page_size(self.prefs, SESSIONS_PAGE_MAX);
+            let (n, _) = page_size(self.prefs, SESSIONS_PAGE_MAX, None);
             let (page, more) = page_of(all, 0, n as usize);
             out.insert("sessions".into(), Value::Array(shape_sessions(page, sx)));
             if more {
@@ -422,7 +433,7 @@ pub async fn list(
 ) -> GraphResult<Response> {
     caller.require_any(&[CALL_RECORDS_READ_ALL])?;
     let q = query_options(raw.as_deref(), &[Opt::Filter, Opt::Select, Opt::SkipToken])?;
-    let mut prefs = preferences(&headers);
+    let prefs = preferences(&headers);
     let (after, filter_text, select, token_size) = match q.get(Opt::SkipToken) {
         Some(raw_token) => match open_token(&state, raw_token, &caller.tenant_id)? {
             PageToken::Records { a, f, s, n, .. } => (Some(a), f, s, Some(n)),
@@ -437,11 +448,8 @@ pub async fn list(
         Some(text) => Some(parse_record_filter(text)?),
         None => None,
     };
-    let (mut n, honoured) = page_size(&prefs, LIST_PAGE_MAX);
-    if prefs.max_page_size.is_none() {
-        n = token_size.unwrap_or(n);
-    }
-    prefs.max_page_size = prefs.max_page_size.filter(|_| honoured);
+    let (n, applied) = page_size(&prefs, LIST_PAGE_MAX, token_size);
+    let prefs = applied;
 
     let now = state.clock.now();
     let mut start = vec![(Cmp::Ge, retention_cutoff(&state, now))];
@@ -667,10 +675,7 @@ pub async fn sessions(
         }
     };
     let stored = load_record(&state, &caller.tenant_id, &id).await?;
-    let (mut n, honoured) = page_size(&prefs, SESSIONS_PAGE_MAX);
-    if prefs.max_page_size.is_none() {
-        n = token_size.unwrap_or(n);
-    }
+    let (n, applied) = page_size(&prefs, SESSIONS_PAGE_MAX, token_size);
     let (page, more) = page_of(parse_array(stored.sessions.as_deref())?, offset, n as usize);
     let base = state.base_url(&headers);
     let v = view(&state, &caller, &base, version, &prefs);
@@ -678,8 +683,7 @@ pub async fn sessions(
         segments,
         select: select.clone(),
     };
-    let mut items = Value::Array(shape_sessions(page, &sx));
-    finish(&state, &mut items, &prefs, v.now);
+    let items = finish_items(&state, shape_sessions(page, &sx), &prefs, v.now);
     let next = more.then(|| {
         let token = PageToken::Sessions {
             t: caller.tenant_id.clone(),
@@ -697,12 +701,6 @@ pub async fn sessions(
         encode_segment(&id),
         select_suffix(&select)
     );
-    let items = match items {
-        Value::Array(a) => a,
-        _ => Vec::new(),
-    };
-    let mut applied = prefs;
-    applied.max_page_size = applied.max_page_size.filter(|_| honoured);
     Ok(ok_json(&collection(context, items, next), &applied))
 }
 
@@ -775,10 +773,7 @@ pub async fn participants(
         ),
     };
     let stored = load_record(&state, &caller.tenant_id, &id).await?;
-    let (mut n, honoured) = page_size(&prefs, PARTICIPANTS_PAGE_MAX);
-    if prefs.max_page_size.is_none() {
-        n = token_size.unwrap_or(n);
-    }
+    let (n, applied) = page_size(&prefs, PARTICIPANTS_PAGE_MAX, token_size);
     let (page, more) = page_of(
         parse_array(stored.participants.as_deref())?,
         offset,
@@ -786,8 +781,7 @@ pub async fn participants(
     );
     let base = state.base_url(&headers);
     let v = view(&state, &caller, &base, version, &prefs);
-    let mut items = Value::Array(select_each(page, &select));
-    finish(&state, &mut items, &prefs, v.now);
+    let items = finish_items(&state, select_each(page, &select), &prefs, v.now);
     let next = more.then(|| {
         let token = PageToken::Participants {
             t: caller.tenant_id.clone(),
@@ -804,11 +798,5 @@ pub async fn participants(
         encode_segment(&id),
         select_suffix(&select)
     );
-    let items = match items {
-        Value::Array(a) => a,
-        _ => Vec::new(),
-    };
-    let mut applied = prefs;
-    applied.max_page_size = applied.max_page_size.filter(|_| honoured);
     Ok(ok_json(&collection(context, items, next), &applied))
 }

@@ -77,14 +77,19 @@ pub fn preferences(headers: &HeaderMap) -> Preferences {
     )
 }
 
-/// The page size to use: the client's `odata.maxpagesize` when smaller than the route's maximum.
-/// Returns the size and whether the preference was honoured as asked.
-pub fn page_size(prefs: &Preferences, max: u32) -> (u32, bool) {
-    match prefs.max_page_size {
-        Some(n) if n > 0 && n <= max => (n, true),
-        Some(_) => (max, false),
-        None => (max, false),
-    }
+/// The page size of a request, and the preferences to report as applied: the client's
+/// `odata.maxpagesize` when within `max`, else the size its `$skiptoken` carries, else `max`.
+pub fn page_size(prefs: &Preferences, max: u32, token_size: Option<u32>) -> (u32, Preferences) {
+    let mut applied = *prefs;
+    let n = match prefs.max_page_size {
+        Some(n) if n > 0 && n <= max => n,
+        Some(_) => {
+            applied.max_page_size = None;
+            max
+        }
+        None => token_size.unwrap_or(max),
+    };
+    (n, applied)
 }
 
 /// Keeps only `select`ed members of an entity (annotations such as `@odata.type` stay).

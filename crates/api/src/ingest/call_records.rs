@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use callhook_model::CallRecord;
 use callhook_store::{CallRecordWrite, CallRecordWritten};
 
-use super::{json_body, model_error, require_tenant};
+use super::{body_with_path_id, json_body, model_error, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -80,17 +80,7 @@ pub async fn put_one(
     let bytes = json_body(&state, &headers, body)?;
     callhook_model::validate_id(&id)
         .map_err(|m| GraphError::bad_request(format!("id (path): {m}")))?;
-    let mut doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
-    if let Value::Object(m) = &mut doc {
-        match m.get("id") {
-            None | Some(Value::Null) => {
-                m.insert("id".into(), Value::String(id.clone()));
-            }
-            Some(Value::String(body_id)) if *body_id == id => {}
-            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
-        }
-    }
+    let doc = body_with_path_id(&bytes, &id)?;
     let rec = callhook_model::from_value::<CallRecord>(doc).map_err(model_error)?;
     let now = state.clock.now();
     let write = prepare(&state, rec, "", now)?;

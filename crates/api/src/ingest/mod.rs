@@ -97,6 +97,24 @@ pub(crate) fn model_error(e: callhook_model::ModelError) -> GraphError {
     }
 }
 
+/// The JSON body of a `PUT …/{id}`: the path's id is filled in when the body has none, and a
+/// body id that differs from the path's is a 400.
+pub(crate) fn body_with_path_id(bytes: &[u8], id: &str) -> GraphResult<serde_json::Value> {
+    use serde_json::Value;
+    let mut doc: Value = serde_json::from_slice(bytes)
+        .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
+    if let Value::Object(m) = &mut doc {
+        match m.get("id") {
+            None | Some(Value::Null) => {
+                m.insert("id".into(), Value::String(id.to_string()));
+            }
+            Some(Value::String(body_id)) if body_id == id => {}
+            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
+        }
+    }
+    Ok(doc)
+}
+
 pub(crate) async fn require_tenant(state: &AppState, tenant: &str) -> GraphResult<()> {
     match state.store.tenant(tenant).await? {
         Some(_) => Ok(()),

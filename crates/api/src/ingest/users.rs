@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use callhook_model::{DirectoryUser, GraphType};
 use callhook_store::UserWrite;
 
-use super::{json_body, model_error, require_tenant};
+use super::{body_with_path_id, json_body, model_error, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -32,17 +32,7 @@ pub async fn put_one(
 ) -> GraphResult<Response> {
     require_tenant(&state, &tenant).await?;
     let bytes = json_body(&state, &headers, body)?;
-    let mut doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
-    if let Value::Object(m) = &mut doc {
-        match m.get("id") {
-            None | Some(Value::Null) => {
-                m.insert("id".into(), Value::String(id.clone()));
-            }
-            Some(Value::String(b)) if *b == id => {}
-            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
-        }
-    }
+    let doc = body_with_path_id(&bytes, &id)?;
     let user = callhook_model::from_value::<DirectoryUser>(doc).map_err(model_error)?;
     state.store.put_users(&tenant, &[write(&user)?]).await?;
     Ok(Json(user.to_graph_value()).into_response())
