@@ -199,3 +199,65 @@ async fn acknowledged_records_survive_sigkill_of_the_server() {
     }
     child.kill().await.expect("stop second server");
 }
+
+/// SIGTERM (what service managers send) stops the server cleanly: exit status 0, and the data
+/// written before is there on the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, base) = spawn_server(dir.path()).await;
+    let creds = read_credentials(dir.path());
+    let id = uuid_like(0xe00, 1);
+    let resp = client()
+        .put(format!(
+            "{base}/ingest/v1/tenants/{}/callRecords/{id}",
+            creds.tenant_id
+        ))
+        .bearer_auth(&creds.ingest_key)
+        .json(&RecordBuilder::new(&id).build())
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(resp.status(), 201);
+
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("server stopped within 20 s")
+        .expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+
+    let (mut again, base) = spawn_server(dir.path()).await;
+    let http = client();
+    let token: serde_json::Value = http
+        .post(format!("{base}/{}/oauth2/v2.0/token", creds.tenant_id))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", creds.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token json");
+    let token = token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let got = http
+        .get(format!("{base}/v1.0/communications/callRecords/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.status(), 200);
+    again.kill().await.expect("kill");
+}
