@@ -108,22 +108,6 @@ fn first_unknown_segment(path: &str) -> String {
     String::new()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::first_unknown_segment;
-
-    #[test]
-    fn the_unknown_segment_is_the_first_that_fits_no_route() {
-        assert_eq!(first_unknown_segment("/v1.0/foo"), "foo");
-        assert_eq!(
-            first_unknown_segment("/v1.0/communications/callRecords/abc/nope"),
-            "nope"
-        );
-        assert_eq!(first_unknown_segment("/beta/communications/calls"), "calls");
-        assert_eq!(first_unknown_segment("/v1.0/users/u1/manager"), "manager");
-    }
-}
-
 async fn not_found() -> Response {
     GraphError::new(
         StatusCode::NOT_FOUND,
@@ -140,4 +124,20 @@ async fn method_not_allowed() -> Response {
         "Specified HTTP method is not allowed for the request target.",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_unknown_segment;
+
+    #[test]
+    fn the_unknown_segment_is_the_first_that_fits_no_route() {
+        assert_eq!(first_unknown_segment("/v1.0/foo"), "foo");
+        assert_eq!(
+            first_unknown_segment("/v1.0/communications/callRecords/abc/nope"),
+            "nope"
+        );
+        assert_eq!(first_unknown_segment("/beta/communications/calls"), "calls");
+        assert_eq!(first_unknown_segment("/v1.0/users/u1/manager"), "manager");
+    }
 }

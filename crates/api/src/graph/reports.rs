@@ -197,23 +197,6 @@ fn fmt(t: DateTime<Utc>) -> String {
 }
 
 /// Stored rows hold every (beta) property; v1.0 answers drop the beta-only ones.
-#[cfg(test)]
-mod tests {
-    use super::restore_parameter_comma;
-
-    #[test]
-    fn a_missing_comma_between_parameters_is_restored() {
-        assert_eq!(
-            restore_parameter_comma("getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00toDateTime=2026-11-23T00:00:00Z)"),
-            "getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00,toDateTime=2026-11-23T00:00:00Z)"
-        );
-        let ok = "getPstnCalls(fromDateTime=2026-11-17,toDateTime=2026-11-23)";
-        assert_eq!(restore_parameter_comma(ok), ok);
-        let reversed = "getPstnCalls(toDateTime=2026-11-23,fromDateTime=2026-11-17)";
-        assert_eq!(restore_parameter_comma(reversed), reversed);
-    }
-}
-
 fn row_for_version(report: ReportKind, body: &str, version: ApiVersion) -> GraphResult<Value> {
     let mut v: Value = serde_json::from_str(body).map_err(|_| GraphError::internal())?;
     if !version.is_beta() {
@@ -312,4 +295,21 @@ async fn aggregated_dialout(
         .take(PAGE_SIZE as usize)
         .collect();
     Ok((page, start.saturating_add(PAGE_SIZE as usize) < total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restore_parameter_comma;
+
+    #[test]
+    fn a_missing_comma_between_parameters_is_restored() {
+        assert_eq!(
+            restore_parameter_comma("getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00toDateTime=2026-11-23T00:00:00Z)"),
+            "getPstnCalls(fromDateTime=2026-11-17T19:40:20+00:00,toDateTime=2026-11-23T00:00:00Z)"
+        );
+        let ok = "getPstnCalls(fromDateTime=2026-11-17,toDateTime=2026-11-23)";
+        assert_eq!(restore_parameter_comma(ok), ok);
+        let reversed = "getPstnCalls(toDateTime=2026-11-23,fromDateTime=2026-11-17)";
+        assert_eq!(restore_parameter_comma(reversed), reversed);
+    }
 }
