@@ -52,6 +52,8 @@ pub trait Store: Send + Sync + 'static {
     // --- call records ---
     /// Inserts or replaces each record of the batch in one transaction: a new id gets
     /// version 1, an existing one is replaced with version + 1. Results are in input order.
+    /// In the same transaction, every matching live subscription of the tenant gets its
+    /// notification in the outbox (`created` for a new record, `updated` for every version).
     async fn put_call_records(
         &self,
         tenant_id: &str,
@@ -77,6 +79,75 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Row bodies of the range in (time, id) order, skipping `offset`, at most `limit`.
     async fn list_report_rows(&self, query: &ReportQuery) -> StoreResult<Vec<String>>;
+
+    // --- subscriptions ---
+    /// Creates a subscription unless the tenant's quota for its kind (`quota`) is reached or
+    /// the same app already has one for the same resource and change types; checked and
+    /// inserted in one transaction.
+    async fn create_subscription(
+        &self,
+        row: &SubscriptionRow,
+        quota: u32,
+    ) -> StoreResult<Result<(), SubscriptionRefusal>>;
+    async fn subscription(&self, tenant_id: &str, id: &str)
+        -> StoreResult<Option<SubscriptionRow>>;
+    /// A subscription whatever its tenant (for the delivery engine only).
+    async fn subscription_by_id(&self, id: &str) -> StoreResult<Option<SubscriptionRow>>;
+    /// Subscriptions of `tenant_id` in id order after `after_id`, at most `limit`; only those of
+    /// `app_id` when given.
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &str,
+        app_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SubscriptionRow>>;
+    /// Replaces a subscription's row; false if it no longer exists.
+    async fn update_subscription(&self, row: &SubscriptionRow) -> StoreResult<bool>;
+    /// Deletes a subscription and its pending notifications; false if it did not exist.
+    async fn delete_subscription(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes subscriptions that expired at `now`, with their pending notifications.
+    async fn purge_expired_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SubscriptionRow>>;
+
+    // --- outbox ---
+    /// Due notifications (`due <= now`) in outbox order, at most `limit`, leaving out any that
+    /// has an earlier notification of the same subscription and kind still waiting: a
+    /// subscription's notifications are delivered in order.
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>>;
+    /// The earliest time a notification becomes due, if any is waiting.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Removes delivered (or given-up) notifications.
+    async fn remove_notifications(&self, seqs: &[i64]) -> StoreResult<()>;
+    /// Sets when notifications are tried next and how often they have been tried.
+    async fn reschedule_notifications(
+        &self,
+        seqs: &[i64],
+        due: DateTime<Utc>,
+        attempted_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn enqueue_lifecycle(
+        &self,
+        tenant_id: &str,
+        subscription_id: &str,
+        event: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn record_attempts(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
+    /// A subscription's most recent delivery attempts, newest first.
+    async fn delivery_attempts(
+        &self,
+        subscription_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>>;
+    /// Notifications waiting in the outbox.
+    async fn outbox_len(&self) -> StoreResult<u64>;
 
     // --- directory users ---
     async fn put_users(&self, tenant_id: &str, users: &[UserWrite]) -> StoreResult<()>;

@@ -86,6 +86,119 @@ fn distinct_id_chunks(records: &[CallRecordWrite]) -> Vec<&[CallRecordWrite]> {
     chunks
 }
 
+/// Rows per multi-row outbox insert (8 bound values each).
+const OUTBOX_ROWS_PER_STATEMENT: usize = 2000;
+
+/// What `put_call_records` needs of a live call-record subscription.
+struct Watcher {
+    id: String,
+    created: bool,
+    updated: bool,
+    participants: Vec<String>,
+}
+
+impl Watcher {
+    /// The change type to notify for a record now at `version`, if this subscription wants it.
+    /// A subscription for `updated` is also told of creation (as Graph does), with the change
+    /// type it asked for.
+    fn change_for(&self, version: i64, record_participants: &[String]) -> Option<&'static str> {
+        let matches = self.participants.is_empty()
+            || self
+                .participants
+                .iter()
+                .any(|p| record_participants.contains(p));
+        if !matches {
+            return None;
+        }
+        match (version == 1, self.created, self.updated) {
+            (true, true, _) => Some("created"),
+            (true, false, true) | (false, _, true) => Some("updated"),
+            _ => None,
+        }
+    }
+}
+
+async fn live_call_record_subscriptions(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Watcher>> {
+    let rows = sqlx::query(
+        "SELECT id, notify_created, notify_updated, participant_filter FROM subscriptions \
+         WHERE tenant_id = ? AND resource_kind = 'callRecords' AND expiration_ns > ?",
+    )
+    .bind(tenant_id)
+    .bind(to_ns(now))
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Watcher {
+                id: r.try_get("id")?,
+                created: r.try_get("notify_created")?,
+                updated: r.try_get("notify_updated")?,
+                participants: parse_list(&r.try_get::<String, _>("participant_filter")?)?,
+            })
+        })
+        .collect()
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "id, tenant_id, app_id, resource_kind, resource, change_type, notify_created, \
+     notify_updated, participant_filter, notification_url, lifecycle_url, client_state, expiration_ns, \
+     authorized_until_ns, body";
+
+fn subscription_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        app_id: r.try_get("app_id")?,
+        resource_kind: r.try_get("resource_kind")?,
+        resource: r.try_get("resource")?,
+        change_type: r.try_get("change_type")?,
+        notify_created: r.try_get("notify_created")?,
+        notify_updated: r.try_get("notify_updated")?,
+        participant_filter: parse_list(&r.try_get::<String, _>("participant_filter")?)?,
+        notification_url: r.try_get("notification_url")?,
+        lifecycle_url: r.try_get("lifecycle_url")?,
+        client_state: r.try_get("client_state")?,
+        expiration: from_ns(r.try_get("expiration_ns")?),
+        authorized_until: from_ns(r.try_get("authorized_until_ns")?),
+        body: r.try_get("body")?,
+    })
+}
+
+fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<OutboxRow> {
+    let kind: String = r.try_get("kind")?;
+    Ok(OutboxRow {
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        subscription_id: r.try_get("subscription_id")?,
+        kind: if kind == "lifecycle" {
+            NotificationKind::Lifecycle
+        } else {
+            NotificationKind::Change
+        },
+        event: r.try_get("event")?,
+        resource_id: r.try_get("resource_id")?,
+        created: from_ns(r.try_get("created_ns")?),
+        due: from_ns(r.try_get("due_ns")?),
+        attempts: r.try_get("attempts")?,
+        first_attempt: r
+            .try_get::<Option<i64>, _>("first_attempt_ns")?
+            .map(from_ns),
+    })
+}
+
+fn bind_in<'a>(b: &mut QueryBuilder<'a, Sqlite>, values: &'a [i64]) {
+    b.push(" (");
+    let mut list = b.separated(", ");
+    for v in values {
+        list.push_bind(*v);
+    }
+    b.push(")");
+}
+
 /// Nanoseconds since the epoch, saturating outside the representable years (1677–2262).
 fn to_ns(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt()
@@ -259,6 +372,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<CallRecordWritten>> {
         let mut tx = self.writer.begin().await?;
         let modified = fmt_time(now);
+        let watchers = live_call_record_subscriptions(&mut tx, tenant_id, now).await?;
         // Every statement is a round trip to SQLite's worker thread, so a batch is written with
         // one statement per table per chunk rather than several per record. A chunk never holds
         // the same id twice (each upsert must see the previous one's version).
@@ -321,6 +435,36 @@ impl Store for SqliteStore {
                 );
                 ins.push_values(part, |mut row, (pid, seq)| {
                     row.push_bind(tenant_id).push_bind(*pid).push_bind(*seq);
+                });
+                ins.build().execute(&mut *tx).await?;
+            }
+
+            let mut notes: Vec<(String, &str, &str, &str)> = Vec::new();
+            for (rec, version) in chunk.iter().zip(&versions) {
+                for w in &watchers {
+                    if let Some(change) = w.change_for(*version, &rec.participant_ids) {
+                        notes.push((
+                            uuid::Uuid::new_v4().to_string(),
+                            w.id.as_str(),
+                            change,
+                            rec.id.as_str(),
+                        ));
+                    }
+                }
+            }
+            for part in notes.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+                let mut ins: QueryBuilder<Sqlite> = QueryBuilder::new(
+                    "INSERT INTO outbox (id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns) ",
+                );
+                ins.push_values(part, |mut row, (id, sub, change, rid)| {
+                    row.push_bind(id.as_str())
+                        .push_bind(tenant_id)
+                        .push_bind(*sub)
+                        .push_bind(NotificationKind::Change.as_str())
+                        .push_bind(*change)
+                        .push_bind(*rid)
+                        .push_bind(to_ns(now))
+                        .push_bind(to_ns(now));
                 });
                 ins.build().execute(&mut *tx).await?;
             }
@@ -439,6 +583,301 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(|r| Ok(r.try_get("body")?)).collect()
+    }
+
+    async fn create_subscription(
+        &self,
+        row: &SubscriptionRow,
+        quota: u32,
+    ) -> StoreResult<Result<(), SubscriptionRefusal>> {
+        let mut tx = self.writer.begin().await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM subscriptions WHERE tenant_id = ? AND resource_kind = ?",
+        )
+        .bind(&row.tenant_id)
+        .bind(&row.resource_kind)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= i64::from(quota) {
+            return Ok(Err(SubscriptionRefusal::Quota { limit: quota }));
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM subscriptions WHERE tenant_id = ? AND app_id = ? AND resource = ? AND change_type = ?",
+        )
+        .bind(&row.tenant_id)
+        .bind(&row.app_id)
+        .bind(&row.resource)
+        .bind(&row.change_type)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing_id) = existing {
+            return Ok(Err(SubscriptionRefusal::Duplicate { existing_id }));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&row.id)
+        .bind(&row.tenant_id)
+        .bind(&row.app_id)
+        .bind(&row.resource_kind)
+        .bind(&row.resource)
+        .bind(&row.change_type)
+        .bind(row.notify_created)
+        .bind(row.notify_updated)
+        .bind(json_list(&row.participant_filter))
+        .bind(&row.notification_url)
+        .bind(&row.lifecycle_url)
+        .bind(&row.client_state)
+        .bind(to_ns(row.expiration))
+        .bind(to_ns(row.authorized_until))
+        .bind(&row.body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn subscription(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<SubscriptionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(subscription_from_row).transpose()
+    }
+
+    async fn subscription_by_id(&self, id: &str) -> StoreResult<Option<SubscriptionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(subscription_from_row).transpose()
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &str,
+        app_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SubscriptionRow>> {
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = "
+        ));
+        b.push_bind(tenant_id);
+        if let Some(app) = app_id {
+            b.push(" AND app_id = ").push_bind(app);
+        }
+        b.push(" AND id > ").push_bind(after_id.unwrap_or(""));
+        b.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = b.build().fetch_all(&self.writer).await?;
+        rows.iter().map(subscription_from_row).collect()
+    }
+
+    async fn update_subscription(&self, row: &SubscriptionRow) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE subscriptions SET notification_url = ?, lifecycle_url = ?, client_state = ?, \
+             expiration_ns = ?, authorized_until_ns = ?, body = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(&row.notification_url)
+        .bind(&row.lifecycle_url)
+        .bind(&row.client_state)
+        .bind(to_ns(row.expiration))
+        .bind(to_ns(row.authorized_until))
+        .bind(&row.body)
+        .bind(&row.tenant_id)
+        .bind(&row.id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_subscription(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE subscription_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_expired_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SubscriptionRow>> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE expiration_ns <= ?"
+        ))
+        .bind(to_ns(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let expired = rows
+            .iter()
+            .map(subscription_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        for sub in &expired {
+            sqlx::query("DELETE FROM outbox WHERE subscription_id = ?")
+                .bind(&sub.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM subscriptions WHERE id = ?")
+                .bind(&sub.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns, attempts, \
+             first_attempt_ns FROM outbox o WHERE o.due_ns <= ? AND NOT EXISTS (SELECT 1 FROM outbox e \
+             WHERE e.subscription_id = o.subscription_id AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) \
+             ORDER BY o.seq LIMIT ?",
+        )
+        .bind(to_ns(now))
+        .bind(to_ns(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar("SELECT MIN(due_ns) FROM outbox")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(next.map(from_ns))
+    }
+
+    async fn remove_notifications(&self, seqs: &[i64]) -> StoreResult<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM outbox WHERE seq IN");
+        bind_in(&mut b, seqs);
+        b.build().execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn reschedule_notifications(
+        &self,
+        seqs: &[i64],
+        due: DateTime<Utc>,
+        attempted_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE outbox SET due_ns = ");
+        b.push_bind(to_ns(due))
+            .push(", attempts = attempts + 1, first_attempt_ns = COALESCE(first_attempt_ns, ")
+            .push_bind(to_ns(attempted_at))
+            .push(") WHERE seq IN");
+        bind_in(&mut b, seqs);
+        b.build().execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn enqueue_lifecycle(
+        &self,
+        tenant_id: &str,
+        subscription_id: &str,
+        event: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO outbox (id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns) \
+             VALUES (?, ?, ?, 'lifecycle', ?, NULL, ?, ?)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(tenant_id)
+        .bind(subscription_id)
+        .bind(event)
+        .bind(to_ns(now))
+        .bind(to_ns(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_attempts(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO delivery_attempts (subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error) ",
+        );
+        b.push_values(attempts, |mut row, a| {
+            row.push_bind(&a.subscription_id)
+                .push_bind(json_list(&a.notification_ids))
+                .push_bind(&a.url)
+                .push_bind(to_ns(a.at))
+                .push_bind(a.status.map(i64::from))
+                .push_bind(a.latency_ms)
+                .push_bind(&a.outcome)
+                .push_bind(&a.error);
+        });
+        b.build().execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn delivery_attempts(
+        &self,
+        subscription_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error \
+             FROM delivery_attempts WHERE subscription_id = ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(subscription_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryAttempt {
+                    subscription_id: r.try_get("subscription_id")?,
+                    notification_ids: parse_list(&r.try_get::<String, _>("notification_ids")?)?,
+                    url: r.try_get("url")?,
+                    at: from_ns(r.try_get("at_ns")?),
+                    status: r
+                        .try_get::<Option<i64>, _>("status")?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    latency_ms: r.try_get("latency_ms")?,
+                    outcome: r.try_get("outcome")?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_len(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn put_users(&self, tenant_id: &str, users: &[UserWrite]) -> StoreResult<()> {

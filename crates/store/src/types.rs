@@ -153,3 +153,82 @@ pub struct UserWrite {
     pub id: String,
     pub body: String,
 }
+
+/// A change-notification subscription: the columns matching and delivery use, plus `body`, the
+/// subscription as the API shows it (owned by the API; the store never reads inside it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub app_id: String,
+    /// Which kind of resource is watched, e.g. `callRecords`.
+    pub resource_kind: String,
+    pub resource: String,
+    pub change_type: String,
+    pub notify_created: bool,
+    pub notify_updated: bool,
+    /// Participant ids of a `participants/any(p:p/id eq '…')` filter; empty = every record.
+    pub participant_filter: Vec<String>,
+    pub notification_url: String,
+    pub lifecycle_url: Option<String>,
+    pub client_state: Option<String>,
+    pub expiration: DateTime<Utc>,
+    /// End of the subscription's access authorization (Graph's endpoint token lifetime).
+    pub authorized_until: DateTime<Utc>,
+    pub body: String,
+}
+
+/// Why a subscription could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionRefusal {
+    /// The tenant already has `limit` subscriptions of this kind.
+    Quota { limit: u32 },
+    /// The same app already watches the same resource with the same change types.
+    Duplicate { existing_id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotificationKind {
+    Change,
+    Lifecycle,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Change => "change",
+            NotificationKind::Lifecycle => "lifecycle",
+        }
+    }
+}
+
+/// One notification waiting in the outbox for one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub seq: i64,
+    /// Stable notification id: a redelivery carries the same id.
+    pub id: String,
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub kind: NotificationKind,
+    /// `changeType` of a change notification, or `lifecycleEvent` of a lifecycle one.
+    pub event: String,
+    pub resource_id: Option<String>,
+    pub created: DateTime<Utc>,
+    pub due: DateTime<Utc>,
+    pub attempts: i64,
+    pub first_attempt: Option<DateTime<Utc>>,
+}
+
+/// A record of one delivery attempt (one POST, possibly for several notifications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    pub subscription_id: String,
+    pub notification_ids: Vec<String>,
+    pub url: String,
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}

@@ -1,0 +1,260 @@
+use callhook_store::*;
+use chrono::{DateTime, Duration, Utc};
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    (dir, s)
+}
+
+fn rec(id: &str, parts: &[&str]) -> CallRecordWrite {
+    CallRecordWrite {
+        id: id.into(),
+        start: Utc::now(),
+        participant_ids: parts.iter().map(|s| s.to_string()).collect(),
+        body: "{}".into(),
+        sessions: "[]".into(),
+        participants: "[]".into(),
+    }
+}
+
+fn sub(
+    id: &str,
+    tenant: &str,
+    change_type: &str,
+    filter: &[&str],
+    expiration: DateTime<Utc>,
+) -> SubscriptionRow {
+    SubscriptionRow {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        app_id: format!("app-{id}"),
+        resource_kind: "callRecords".into(),
+        resource: format!("communications/callRecords{}", filter.join("")),
+        change_type: change_type.into(),
+        notify_created: change_type.contains("created"),
+        notify_updated: change_type.contains("updated"),
+        participant_filter: filter.iter().map(|s| s.to_string()).collect(),
+        notification_url: "http://127.0.0.1:1/hook".into(),
+        lifecycle_url: None,
+        client_state: Some("secret".into()),
+        expiration,
+        authorized_until: expiration,
+        body: "{}".into(),
+    }
+}
+
+fn events(rows: &[OutboxRow], sub: &str) -> Vec<(String, String)> {
+    rows.iter()
+        .filter(|r| r.subscription_id == sub)
+        .map(|r| (r.event.clone(), r.resource_id.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn storing_a_record_queues_notifications_for_matching_subscriptions_only() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let later = now + Duration::hours(1);
+    for row in [
+        sub("created", "t", "created", &[], later),
+        sub("updated", "t", "updated", &[], later),
+        sub("both", "t", "created,updated", &[], later),
+        sub("u1-only", "t", "created,updated", &["u1"], later),
+        sub("other-tenant", "t2", "created,updated", &[], later),
+        sub(
+            "expired",
+            "t",
+            "created,updated",
+            &[],
+            now - Duration::seconds(1),
+        ),
+    ] {
+        s.create_subscription(&row, 100).await.unwrap().unwrap();
+    }
+    s.put_call_records("t", &[rec("r1", &["u1"]), rec("r2", &["u2"])], now)
+        .await
+        .unwrap();
+    s.put_call_records("t", &[rec("r1", &["u1"])], now)
+        .await
+        .unwrap();
+
+    let due = s.due_notifications(now, 100).await.unwrap();
+    let pairs = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        events(&due, "created"),
+        pairs(&[("created", "r1"), ("created", "r2")])
+    );
+    assert_eq!(
+        events(&due, "updated"),
+        pairs(&[("updated", "r1"), ("updated", "r2"), ("updated", "r1")])
+    );
+    assert_eq!(
+        events(&due, "both"),
+        pairs(&[("created", "r1"), ("created", "r2"), ("updated", "r1")])
+    );
+    assert_eq!(
+        events(&due, "u1-only"),
+        pairs(&[("created", "r1"), ("updated", "r1")])
+    );
+    assert!(events(&due, "other-tenant").is_empty());
+    assert!(events(&due, "expired").is_empty());
+    // Stable, distinct notification ids.
+    let mut ids: Vec<_> = due.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), due.len());
+}
+
+#[tokio::test]
+async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.create_subscription(
+        &sub("a", "t", "updated", &[], now + Duration::hours(1)),
+        100,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.create_subscription(
+        &sub("b", "t", "created", &[], now + Duration::hours(1)),
+        100,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.put_call_records("t", &[rec("r1", &[]), rec("r2", &[])], now)
+        .await
+        .unwrap();
+    let due = s.due_notifications(now, 100).await.unwrap();
+    assert_eq!(due.len(), 4);
+    let first_of_a = due.iter().find(|r| r.subscription_id == "a").unwrap().seq;
+    s.reschedule_notifications(&[first_of_a], now + Duration::minutes(1), now)
+        .await
+        .unwrap();
+
+    let due = s.due_notifications(now, 100).await.unwrap();
+    assert!(
+        due.iter().all(|r| r.subscription_id == "b"),
+        "a's second notification waits for its first"
+    );
+    let later = s
+        .due_notifications(now + Duration::minutes(2), 100)
+        .await
+        .unwrap();
+    let a: Vec<_> = later.iter().filter(|r| r.subscription_id == "a").collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!((a[0].attempts, a[0].first_attempt.is_some()), (1, true));
+    assert_eq!(
+        s.next_due().await.unwrap(),
+        Some(DateTime::from_timestamp_nanos(
+            now.timestamp_nanos_opt().unwrap()
+        ))
+    );
+
+    s.remove_notifications(&later.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn quota_and_duplicates_are_refused_atomically() {
+    let (_d, s) = store().await;
+    let later = Utc::now() + Duration::hours(1);
+    s.create_subscription(&sub("a", "t", "created", &[], later), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let same_app = SubscriptionRow {
+        id: "b".into(),
+        ..sub("a", "t", "created", &[], later)
+    };
+    let dup = s.create_subscription(&same_app, 2).await.unwrap();
+    assert_eq!(
+        dup,
+        Err(SubscriptionRefusal::Duplicate {
+            existing_id: "a".into()
+        })
+    );
+    s.create_subscription(&sub("c", "t", "updated", &[], later), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let full = s
+        .create_subscription(&sub("d", "t", "created,updated", &[], later), 2)
+        .await
+        .unwrap();
+    assert_eq!(full, Err(SubscriptionRefusal::Quota { limit: 2 }));
+    // Another tenant has its own quota.
+    s.create_subscription(&sub("e", "t2", "created", &[], later), 2)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_or_expiring_a_subscription_drops_its_pending_notifications() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.create_subscription(
+        &sub("a", "t", "created", &[], now + Duration::minutes(10)),
+        100,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.create_subscription(
+        &sub("b", "t", "updated", &[], now + Duration::hours(2)),
+        100,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.put_call_records("t", &[rec("r1", &[])], now)
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_len().await.unwrap(), 2);
+    let gone = s
+        .purge_expired_subscriptions(now + Duration::minutes(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert!(s.subscription("t", "a").await.unwrap().is_none());
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    assert!(s.delete_subscription("t", "b").await.unwrap());
+    assert!(!s.delete_subscription("t", "b").await.unwrap());
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn delivery_attempts_are_kept_newest_first() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let attempt = |outcome: &str| DeliveryAttempt {
+        subscription_id: "a".into(),
+        notification_ids: vec!["n1".into()],
+        url: "http://127.0.0.1/x".into(),
+        at: now,
+        status: Some(500),
+        latency_ms: 3,
+        outcome: outcome.into(),
+        error: None,
+    };
+    s.record_attempts(&[attempt("retry"), attempt("delivered")])
+        .await
+        .unwrap();
+    let got = s.delivery_attempts("a", 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(),
+        ["delivered", "retry"]
+    );
+}
