@@ -10,7 +10,6 @@
 //! The crate owns no durable state: everything goes through [`callhook_store::Store`].
 
 pub mod auth;
-pub mod clock;
 pub mod context;
 pub mod error;
 mod graph;
@@ -24,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 
-pub use clock::Clock;
+pub use callhook_notify::Clock;
 pub use router::router;
 
 use callhook_crypto::{KeySet, PageTokenSealer};
@@ -62,6 +61,26 @@ impl Default for ApiConfig {
     }
 }
 
+/// What the HTTP layer needs of the notification engine.
+#[derive(Clone)]
+pub struct NotifyHandle {
+    pub config: Arc<callhook_notify::NotifyConfig>,
+    /// The webhook client (validation requests).
+    pub client: reqwest::Client,
+    /// Wakes the delivery engine when notifications were queued.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl NotifyHandle {
+    pub fn new(config: callhook_notify::NotifyConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: callhook_notify::http::webhook_client(&config)?,
+            config: Arc::new(config),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+}
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -72,6 +91,7 @@ pub struct AppState {
     pub ingest_key_hash: Arc<str>,
     pub config: Arc<ApiConfig>,
     pub clock: Clock,
+    pub notify: NotifyHandle,
 }
 
 impl AppState {
@@ -82,6 +102,7 @@ impl AppState {
         ingest_key_hash: String,
         config: ApiConfig,
         clock: Clock,
+        notify: NotifyHandle,
     ) -> Self {
         Self {
             store,
@@ -90,6 +111,7 @@ impl AppState {
             ingest_key_hash: ingest_key_hash.into(),
             config: Arc::new(config),
             clock,
+            notify,
         }
     }
 

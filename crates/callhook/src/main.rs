@@ -210,6 +210,7 @@ async fn token(data: DataArgs) -> anyhow::Result<()> {
         opened.ingest_key_hash,
         callhook_api::ApiConfig::default(),
         callhook_api::Clock::system(),
+        callhook_api::NotifyHandle::new(Default::default())?,
     );
     let (token, _) = callhook_api::token::mint_access_token(&state, "http://127.0.0.1:8480", &app)?;
     println!("{token}");

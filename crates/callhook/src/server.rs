@@ -29,6 +29,7 @@ pub struct ServeOptions {
     pub tls: TlsMode,
     pub public_url: Option<String>,
     pub api: ApiConfig,
+    pub notify: callhook_notify::NotifyConfig,
 }
 
 impl ServeOptions {
@@ -40,6 +41,7 @@ impl ServeOptions {
             tls: TlsMode::Off,
             public_url: None,
             api: ApiConfig::default(),
+            notify: callhook_notify::NotifyConfig::default(),
         }
     }
 }
@@ -109,6 +111,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         opened.ingest_key_hash,
         api.clone(),
         clock.clone(),
+        callhook_api::NotifyHandle::new(opts.notify.clone())?,
     );
     let app = callhook_api::router(state.clone());
 

@@ -119,5 +119,6 @@ pub async fn put_batch(
         .map(|(i, r)| prepare(&state, r, &format!("value[{i}]."), now))
         .collect::<GraphResult<Vec<_>>>()?;
     let out = state.store.put_call_records(&tenant, &writes, now).await?;
+    state.notify.wake.notify_one();
     Ok(Json(json!({ "value": out.iter().map(written).collect::<Vec<_>>() })).into_response())
 }

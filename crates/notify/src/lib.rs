@@ -1,0 +1,67 @@
+//! Change notifications, as Microsoft Graph sends them:
+//!
+//! - `rules` — what `POST/PATCH /subscriptions` accept (resources, change types, expiry floor and
+//!   maximum, lifecycle URL, clientState, URL schemes), as values with Graph's status, code and
+//!   message ([`NotifyError`]);
+//! - `handshake` — the validation request every notification URL must answer;
+//! - `delivery` — the engine that drains the outbox: batches per URL, per-subscription order,
+//!   retries with backoff for four hours, `missed` lifecycle events for what it gives up;
+//! - `http` — the one outgoing HTTP client (redirects off, optional extra CA, URL policy).
+//!
+//! The outbox itself is written by the store, in the same transaction as the change.
+
+pub mod clock;
+pub mod delivery;
+mod error;
+pub mod handshake;
+pub mod http;
+pub mod payload;
+pub mod rules;
+
+pub use clock::Clock;
+pub use error::NotifyError;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of subscriptions and delivery. Defaults are Graph's documented values.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// Extra CA certificate (PEM) trusted for `https://` webhooks, e.g. a local receiver's.
+    pub webhook_ca: Option<PathBuf>,
+    /// Refuse `http://` notification URLs even for loopback hosts.
+    pub strict_https: bool,
+    /// Most notifications in one POST.
+    pub max_batch: usize,
+    /// POSTs in flight per notification URL.
+    pub max_in_flight_per_url: usize,
+    /// A first delivery counts as delivered with a 2xx within this time.
+    pub first_timeout: Duration,
+    /// Timeout of retries.
+    pub retry_timeout: Duration,
+    /// How long a notification is retried before it is dropped.
+    pub retry_window: chrono::Duration,
+    /// Time the URL has to answer the validation request.
+    pub validation_timeout: Duration,
+    /// Lifetime of a subscription's access authorization (renewed by PATCH or reauthorize).
+    pub authorization_lifetime: chrono::Duration,
+    /// Call-record subscriptions per tenant.
+    pub call_record_quota: u32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            webhook_ca: None,
+            strict_https: false,
+            max_batch: 100,
+            max_in_flight_per_url: 4,
+            first_timeout: Duration::from_secs(3),
+            retry_timeout: Duration::from_secs(10),
+            retry_window: chrono::Duration::hours(4),
+            validation_timeout: Duration::from_secs(10),
+            authorization_lifetime: chrono::Duration::hours(1),
+            call_record_quota: 100,
+        }
+    }
+}

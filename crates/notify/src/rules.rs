@@ -1,0 +1,1 @@
+//! What `POST /subscriptions` and `PATCH /subscriptions/{id}` accept. (Being written.)
