@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
-use crate::graph::{call_records, users, ApiVersion};
+use crate::graph::{call_records, subscriptions, users, ApiVersion};
 use crate::{auth, context, ingest, token, AppState};
 
 /// Every route callhook serves.
@@ -50,6 +50,20 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
         .route(
             "/communications/callRecords/{id}/organizer_v2",
             get(call_records::organizer),
+        )
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get)
+                .patch(subscriptions::update)
+                .delete(subscriptions::delete),
+        )
+        .route(
+            "/subscriptions/{id}/reauthorize",
+            post(subscriptions::reauthorize),
         )
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get))
@@ -93,8 +107,10 @@ fn first_unknown_segment(path: &str) -> String {
         "sessions",
         "participants_v2",
         "organizer_v2",
+        "subscriptions",
+        "reauthorize",
     ];
-    const COLLECTIONS: &[&str] = &["callRecords", "users"];
+    const COLLECTIONS: &[&str] = &["callRecords", "users", "subscriptions"];
     let mut previous = "";
     for segment in path.split('/').filter(|s| !s.is_empty()).skip(1) {
         let known = NAMES.contains(&segment) || COLLECTIONS.contains(&previous);

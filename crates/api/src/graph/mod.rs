@@ -4,6 +4,7 @@
 
 pub mod call_records;
 pub mod reports;
+pub mod subscriptions;
 pub mod users;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

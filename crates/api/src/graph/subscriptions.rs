@@ -1,0 +1,574 @@
+//! `subscriptions`: create, get, list, update (renew), delete and reauthorize change-notification
+//! subscriptions, as Graph does for `communications/callRecords`.
+//!
+//! What a body may contain is decided by [`callhook_notify::rules`]; this module adds what needs
+//! the caller and the store: permissions, tenant and app scoping, quota and duplicates, the
+//! validation handshake, and the subscription's JSON as each operation shows it.
+//!
+//! Only the caller's app sees its subscriptions: another app's or another tenant's subscription
+//! is a 404, like one that expired or was deleted.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use callhook_notify::rules::{self, CheckedUrl, Existing, NewSubscription};
+use callhook_notify::{handshake, NotifyError};
+use callhook_odata::SystemOption as Opt;
+use callhook_store::{SubscriptionRefusal, SubscriptionRow};
+
+use super::{
+    collection, encode_query_value, ok_json, page_size, preferences, query_options, ApiVersion,
+};
+use crate::auth::Caller;
+use crate::error::{GraphError, GraphResult};
+use crate::permissions::CALL_RECORDS_READ_ALL;
+use crate::AppState;
+
+/// Largest page of `GET /subscriptions`.
+const LIST_PAGE_MAX: u32 = 100;
+
+/// The sealed state behind a `$skiptoken` of the list: tenant, app, last id, page size.
+#[derive(Serialize, Deserialize)]
+struct ListToken {
+    t: String,
+    a: String,
+    l: String,
+    n: u32,
+}
+
+fn notify_error(e: NotifyError) -> GraphError {
+    GraphError::new(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        e.code,
+        e.message,
+    )
+}
+
+/// Graph's 403 when the app lacks the resource's read permission.
+fn forbidden(operation: &str) -> GraphError {
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "ExtensionError",
+        format!("Operation: {operation}; Exception: [Status Code: Forbidden; Reason: The request is not authorized for this user or application.]"),
+    )
+}
+
+fn require_permission(caller: &Caller, operation: &str) -> GraphResult<()> {
+    // Every subscription callhook accepts watches call records.
+    caller
+        .require_any(&[CALL_RECORDS_READ_ALL])
+        .map_err(|_| forbidden(operation))
+}
+
+fn not_found(id: &str) -> GraphError {
+    GraphError::new(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!(
+            "The subscription '{}' does not exist or has expired.",
+            id.escape_default()
+        ),
+    )
+}
+
+/// Graph writes subscription times with seven fractional digits.
+fn timestamp(t: DateTime<Utc>) -> String {
+    // chrono has no seven-digit fraction specifier (`%.7f` fails at format time).
+    format!(
+        "{}.{:07}Z",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.timestamp_subsec_nanos() / 100
+    )
+}
+
+fn opt(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, |s| Value::String(s.to_string()))
+}
+
+/// The body, parsed as JSON; refusals in the subscription service's words.
+fn json(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    operation: &str,
+) -> GraphResult<Value> {
+    let bytes = crate::ingest::json_body(state, headers, body)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            format!("Could not process subscription {operation} payload. The body is not valid JSON: {e}."),
+        )
+    })
+}
+
+/// The stored subscription JSON: every property of Graph's subscription resource.
+fn stored_body(s: &NewSubscription, id: &str, caller: &Caller) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), Value::String(id.to_string()));
+    m.insert("resource".into(), Value::String(s.resource_text.clone()));
+    m.insert("applicationId".into(), Value::String(caller.app_id.clone()));
+    m.insert(
+        "changeType".into(),
+        Value::String(s.change_type_text.clone()),
+    );
+    m.insert("clientState".into(), opt(s.client_state.as_deref()));
+    m.insert(
+        "notificationUrl".into(),
+        Value::String(s.notification_url.raw.clone()),
+    );
+    m.insert(
+        "notificationQueryOptions".into(),
+        opt(s.notification_query_options.as_deref()),
+    );
+    m.insert(
+        "lifecycleNotificationUrl".into(),
+        opt(s.lifecycle_url.as_ref().map(|u| u.raw.as_str())),
+    );
+    m.insert(
+        "expirationDateTime".into(),
+        Value::String(timestamp(s.expiration)),
+    );
+    // An app-only subscription is created by the app's service principal.
+    m.insert("creatorId".into(), Value::String(caller.app_id.clone()));
+    m.insert("includeResourceData".into(), Value::Bool(false));
+    m.insert(
+        "latestSupportedTlsVersion".into(),
+        Value::String(s.latest_supported_tls_version.clone()),
+    );
+    m.insert(
+        "encryptionCertificate".into(),
+        opt(s.encryption_certificate.as_deref()),
+    );
+    m.insert(
+        "encryptionCertificateId".into(),
+        opt(s.encryption_certificate_id.as_deref()),
+    );
+    m.insert(
+        "notificationUrlAppId".into(),
+        opt(s.notification_url_app_id.as_deref()),
+    );
+    m.insert(
+        "notificationContentType".into(),
+        Value::String("application/json".into()),
+    );
+    for key in [
+        "vapidPublicKey",
+        "webPushEncryptionP256dhPublicKey",
+        "webPushEncryptionSecret",
+    ] {
+        m.insert(key.into(), Value::Null);
+    }
+    Value::Object(m)
+}
+
+fn parse_stored(row: &SubscriptionRow) -> GraphResult<Map<String, Value>> {
+    match serde_json::from_str(&row.body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => {
+            tracing::error!(id = %row.id, "stored subscription body is not a JSON object");
+            Err(GraphError::internal())
+        }
+    }
+}
+
+/// How an operation shows a subscription.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Create: the certificate itself is not echoed.
+    Created,
+    /// Get and update: the certificate fields are `""` when unused.
+    Entity,
+    /// List: as `Entity`, but `clientState` is hidden.
+    Listed,
+}
+
+fn shape(row: &SubscriptionRow, view: View) -> GraphResult<Map<String, Value>> {
+    let mut m = parse_stored(row)?;
+    // The columns are authoritative for what PATCH and reauthorize change.
+    m.insert(
+        "expirationDateTime".into(),
+        Value::String(timestamp(row.expiration)),
+    );
+    m.insert(
+        "notificationUrl".into(),
+        Value::String(row.notification_url.clone()),
+    );
+    match view {
+        View::Created => {
+            m.insert("encryptionCertificate".into(), Value::Null);
+        }
+        View::Entity | View::Listed => {
+            for key in ["encryptionCertificate", "encryptionCertificateId"] {
+                if m.get(key).is_none_or(Value::is_null) {
+                    m.insert(key.into(), Value::String(String::new()));
+                }
+            }
+        }
+    }
+    if view == View::Listed {
+        m.insert("clientState".into(), Value::Null);
+    }
+    Ok(m)
+}
+
+fn entity(base: &str, version: ApiVersion, m: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{base}/{}/$metadata#subscriptions/$entity",
+            version.as_str()
+        )),
+    );
+    out.extend(m);
+    Value::Object(out)
+}
+
+/// Sends the validation request to each URL, one request per URL even when they are equal.
+async fn validate(state: &AppState, urls: &[&reqwest::Url]) -> GraphResult<()> {
+    let timeout = state.notify.config.validation_timeout;
+    for url in urls {
+        handshake::validate(&state.notify.client, url, timeout)
+            .await
+            .map_err(notify_error)?;
+    }
+    Ok(())
+}
+
+/// Quota and duplicate refusals, in Graph's words.
+fn refusal(r: SubscriptionRefusal) -> GraphError {
+    match r {
+        SubscriptionRefusal::Quota { limit } => GraphError::new(
+            StatusCode::FORBIDDEN,
+            "ExtensionError",
+            format!("Operation: Create; Exception: [Status Code: Forbidden; Reason: The tenant has reached its limit of {limit} subscriptions to communications/callRecords.]"),
+        ),
+        SubscriptionRefusal::Duplicate { existing_id } => GraphError::new(
+            StatusCode::CONFLICT,
+            "ExtensionError",
+            format!("Subscription Id {existing_id} already exists for the requested combination"),
+        ),
+    }
+}
+
+/// A live subscription of the caller's app in the caller's tenant.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    now: DateTime<Utc>,
+) -> GraphResult<SubscriptionRow> {
+    match state.store.subscription(&caller.tenant_id, id).await? {
+        Some(row) if row.app_id == caller.app_id && row.expiration > now => Ok(row),
+        _ => Err(not_found(id)),
+    }
+}
+
+/// `POST subscriptions`
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    let doc = json(&state, &headers, body, "creation")?;
+    let now = state.clock.now();
+    let new = rules::check_create(&doc, now, &state.notify.config).map_err(notify_error)?;
+    require_permission(&caller, "Create")?;
+    let quota = state.notify.config.call_record_quota;
+
+    // Refuse over-quota and duplicate requests before calling the receiver; the store checks
+    // both again atomically when inserting.
+    let existing = state
+        .store
+        .list_subscriptions(&caller.tenant_id, None, None, quota.saturating_add(1))
+        .await?;
+    let live: Vec<&SubscriptionRow> = existing
+        .iter()
+        .filter(|r| r.resource_kind == new.resource.kind)
+        .collect();
+    if let Some(dup) = live.iter().find(|r| {
+        r.app_id == caller.app_id
+            && r.resource == new.resource.canonical
+            && r.change_type == new.change_types.canonical()
+    }) {
+        return Err(refusal(SubscriptionRefusal::Duplicate {
+            existing_id: dup.id.clone(),
+        }));
+    }
+    if live.len() >= quota as usize {
+        return Err(refusal(SubscriptionRefusal::Quota { limit: quota }));
+    }
+
+    let mut urls = vec![&new.notification_url.url];
+    if let Some(l) = &new.lifecycle_url {
+        urls.push(&l.url);
+    }
+    validate(&state, &urls).await?;
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = stored_body(&new, &id, &caller);
+    let row = SubscriptionRow {
+        id: id.clone(),
+        tenant_id: caller.tenant_id.clone(),
+        app_id: caller.app_id.clone(),
+        resource_kind: new.resource.kind.to_string(),
+        resource: new.resource.canonical.clone(),
+        change_type: new.change_types.canonical(),
+        notify_created: new.change_types.created,
+        notify_updated: new.change_types.updated,
+        participant_filter: new.resource.participant_ids.clone(),
+        notification_url: new.notification_url.raw.clone(),
+        lifecycle_url: new.lifecycle_url.as_ref().map(|u| u.raw.clone()),
+        client_state: new.client_state.clone(),
+        expiration: new.expiration,
+        authorized_until: now + state.notify.config.authorization_lifetime,
+        body: body.to_string(),
+    };
+    state
+        .store
+        .create_subscription(&row, quota)
+        .await?
+        .map_err(refusal)?;
+    state.notify.wake.notify_one();
+
+    let out = entity(
+        &state.base_url(&headers),
+        version,
+        shape(&row, View::Created)?,
+    );
+    let mut resp = ok_json(&out, &Default::default());
+    *resp.status_mut() = StatusCode::CREATED;
+    Ok(resp)
+}
+
+/// `GET subscriptions/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> GraphResult<Response> {
+    require_permission(&caller, "Get")?;
+    let row = load(&state, &caller, &id, state.clock.now()).await?;
+    let out = entity(
+        &state.base_url(&headers),
+        version,
+        shape(&row, View::Entity)?,
+    );
+    Ok(ok_json(&out, &Default::default()))
+}
+
+/// `GET subscriptions`: the caller app's subscriptions in its tenant, `clientState` hidden.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> GraphResult<Response> {
+    require_permission(&caller, "List")?;
+    let q = query_options(raw.as_deref(), &[Opt::SkipToken])?;
+    let prefs = preferences(&headers);
+    let (after, token_size) = match q.get(Opt::SkipToken) {
+        Some(t) => {
+            let bad = || {
+                GraphError::bad_request("The $skiptoken value is not valid. Follow @odata.nextLink as returned, without changing it.")
+            };
+            let bytes = state.sealer.open(t).ok_or_else(bad)?;
+            let tok: ListToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+            // A token of another tenant or app is as good as forged.
+            if tok.t != caller.tenant_id || tok.a != caller.app_id {
+                return Err(bad());
+            }
+            (Some(tok.l), Some(tok.n))
+        }
+        None => (None, None),
+    };
+    let (n, applied) = page_size(&prefs, LIST_PAGE_MAX, token_size);
+    let now = state.clock.now();
+    let rows = state
+        .store
+        .list_subscriptions(
+            &caller.tenant_id,
+            Some(&caller.app_id),
+            after.as_deref(),
+            n.saturating_add(1),
+        )
+        .await?;
+    let more = rows.len() > n as usize;
+    let page: Vec<&SubscriptionRow> = rows.iter().take(n as usize).collect();
+    let mut value = Vec::new();
+    for row in &page {
+        // Expired ones are gone even before the purge removes them.
+        if row.expiration > now {
+            value.push(Value::Object(shape(row, View::Listed)?));
+        }
+    }
+    let base = state.base_url(&headers);
+    let v = version.as_str();
+    let next = match (more, page.last()) {
+        (true, Some(last)) => {
+            let tok = ListToken {
+                t: caller.tenant_id.clone(),
+                a: caller.app_id.clone(),
+                l: last.id.clone(),
+                n,
+            };
+            let sealed = state
+                .sealer
+                .seal(&serde_json::to_vec(&tok).unwrap_or_default());
+            Some(format!(
+                "{base}/{v}/subscriptions?$skiptoken={}",
+                encode_query_value(&sealed)
+            ))
+        }
+        _ => None,
+    };
+    Ok(ok_json(
+        &collection(format!("{base}/{v}/$metadata#subscriptions"), value, next),
+        &applied,
+    ))
+}
+
+/// `PATCH subscriptions/{id}`: renew, move the notification URL, rotate the certificate.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> GraphResult<Response> {
+    require_permission(&caller, "Update")?;
+    let doc = json(&state, &headers, body, "update")?;
+    let now = state.clock.now();
+    let mut row = load(&state, &caller, &id, now).await?;
+    let patch = rules::check_patch(
+        &doc,
+        Existing {
+            lifecycle_url: row.lifecycle_url.as_deref(),
+        },
+        now,
+        &state.notify.config,
+    )
+    .map_err(notify_error)?;
+
+    // A renewal or a new URL sends validation requests again: to the (new) notification URL
+    // and to the lifecycle URL, as on creation.
+    let renews = patch.expiration.is_some() || patch.notification_url.is_some();
+    if renews {
+        let notification = match &patch.notification_url {
+            Some(u) => u.url.clone(),
+            None => current_url(&row.notification_url, "NotificationUrl", &state)?,
+        };
+        let lifecycle = row
+            .lifecycle_url
+            .as_deref()
+            .map(|raw| current_url(raw, "LifecycleNotificationUrl", &state))
+            .transpose()?;
+        let mut urls = vec![&notification];
+        urls.extend(lifecycle.as_ref());
+        validate(&state, &urls).await?;
+    }
+
+    let mut body = parse_stored(&row)?;
+    if let Some(e) = patch.expiration {
+        row.expiration = e;
+        // A renewal also reauthorizes.
+        row.authorized_until = row
+            .authorized_until
+            .max(now + state.notify.config.authorization_lifetime);
+    }
+    if let Some(CheckedUrl { raw, .. }) = patch.notification_url {
+        row.notification_url = raw;
+    }
+    if let Some(c) = patch.encryption_certificate {
+        body.insert("encryptionCertificate".into(), Value::String(c));
+    }
+    if let Some(c) = patch.encryption_certificate_id {
+        body.insert("encryptionCertificateId".into(), Value::String(c));
+    }
+    body.insert(
+        "expirationDateTime".into(),
+        Value::String(timestamp(row.expiration)),
+    );
+    body.insert(
+        "notificationUrl".into(),
+        Value::String(row.notification_url.clone()),
+    );
+    row.body = Value::Object(body).to_string();
+    if !state.store.update_subscription(&row).await? {
+        return Err(not_found(&id));
+    }
+    if renews {
+        state.notify.wake.notify_one();
+    }
+    let out = entity(
+        &state.base_url(&headers),
+        version,
+        shape(&row, View::Entity)?,
+    );
+    Ok(ok_json(&out, &Default::default()))
+}
+
+/// A stored URL, parsed again for a validation request.
+fn current_url(raw: &str, field: &str, state: &AppState) -> GraphResult<reqwest::Url> {
+    callhook_notify::http::check_url(raw, field, &state.notify.config).map_err(notify_error)
+}
+
+/// `DELETE subscriptions/{id}`
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> GraphResult<Response> {
+    require_permission(&caller, "Delete")?;
+    let row = load(&state, &caller, &id, state.clock.now()).await?;
+    if !state
+        .store
+        .delete_subscription(&caller.tenant_id, &row.id)
+        .await?
+    {
+        return Err(not_found(&id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST subscriptions/{id}/reauthorize`: a fresh authorization; the expiry does not change.
+pub async fn reauthorize(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> GraphResult<Response> {
+    require_permission(&caller, "Reauthorize")?;
+    let now = state.clock.now();
+    let mut row = load(&state, &caller, &id, now).await?;
+    let notification = current_url(&row.notification_url, "NotificationUrl", &state)?;
+    let lifecycle = row
+        .lifecycle_url
+        .as_deref()
+        .map(|raw| current_url(raw, "LifecycleNotificationUrl", &state))
+        .transpose()?;
+    let mut urls = vec![&notification];
+    urls.extend(lifecycle.as_ref());
+    validate(&state, &urls).await?;
+    row.authorized_until = row
+        .authorized_until
+        .max(now + state.notify.config.authorization_lifetime);
+    if !state.store.update_subscription(&row).await? {
+        return Err(not_found(&id));
+    }
+    state.notify.wake.notify_one();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
