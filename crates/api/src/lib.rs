@@ -69,6 +69,7 @@ pub struct NotifyHandle {
     pub client: reqwest::Client,
     /// Wakes the delivery engine when notifications were queued.
     pub wake: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<callhook_notify::delivery::DeliveryMetrics>,
 }
 
 impl NotifyHandle {
@@ -77,7 +78,20 @@ impl NotifyHandle {
             client: callhook_notify::http::webhook_client(&config)?,
             config: Arc::new(config),
             wake: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::default(),
         })
+    }
+
+    /// The delivery engine for `store`, sharing this handle's client, wake-up and metrics.
+    pub fn engine(&self, store: Arc<dyn Store>, clock: Clock) -> callhook_notify::delivery::Engine {
+        callhook_notify::delivery::Engine::new(
+            store,
+            self.client.clone(),
+            self.config.clone(),
+            clock,
+            self.wake.clone(),
+            self.metrics.clone(),
+        )
     }
 }
 

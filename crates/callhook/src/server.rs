@@ -58,6 +58,7 @@ pub struct RunningServer {
     handle: axum_server::Handle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     purge: tokio::task::JoinHandle<()>,
+    delivery: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -65,6 +66,8 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         self.purge.abort();
+        // Deliveries in flight are simply redone after a restart (the outbox keeps them).
+        self.delivery.abort();
         self.task.await.context("server task failed")??;
         Ok(())
     }
@@ -162,6 +165,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         })
     };
 
+    let delivery = tokio::spawn(
+        state
+            .notify
+            .engine(opened.store.clone(), state.clock.clone())
+            .run(),
+    );
+
     let scheme = if tls.is_some() { "https" } else { "http" };
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -183,5 +193,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         handle,
         task,
         purge,
+        delivery,
     })
 }

@@ -1,1 +1,478 @@
-//! The delivery engine. (Being written.)
+//! The delivery engine: drains the outbox to the subscribers' webhooks.
+//!
+//! - Due notifications are grouped by target URL into POSTs of up to `max_batch` items, with up to
+//!   `max_in_flight_per_url` POSTs in flight per URL.
+//! - A subscription's notifications keep their order: none is sent while an earlier one of the same
+//!   subscription (and kind) is in flight or waiting for a retry.
+//! - A 2xx within the timeout (3 s first, 10 s on retries) is delivered and leaves the outbox.
+//!   Anything else is retried with exponential backoff and jitter until `retry_window` (4 h) has
+//!   passed since the first attempt; then it is dropped, recorded, and a `missed` lifecycle
+//!   notification goes to the subscription's lifecycle URL, if it has one.
+//! - Expired subscriptions are removed with their pending notifications.
+//!
+//! The outbox is the only state: after a crash or `kill -9` the engine starts over from it, so a
+//! notification is delivered at least once; its stable `id` lets receivers drop repeats.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use callhook_store::{DeliveryAttempt, NotificationKind, OutboxRow, Store, SubscriptionRow};
+
+use crate::{payload, Clock, NotifyConfig};
+
+/// How many due notifications one round looks at.
+const ROUND_LIMIT: u32 = 5000;
+/// Longest wait between rounds when nothing is due (the clock may be moved meanwhile).
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// Longest pause between retries of one notification.
+const MAX_BACKOFF_SECS: f64 = 600.0;
+/// Response bodies are read up to this size and thrown away.
+const RESPONSE_CAP: usize = 64 * 1024;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryMetrics {
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub dropped: AtomicU64,
+    pub posts: AtomicU64,
+    /// Delivery latency histogram: counts per bucket of [`LATENCY_BUCKETS_MS`], plus the sum.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
+    pub latency_count: AtomicU64,
+    pub latency_sum_ms: AtomicU64,
+}
+
+/// Upper bounds (ms) of the delivery-latency histogram buckets (queued → delivered).
+pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 10_000, 60_000, 600_000];
+
+impl DeliveryMetrics {
+    fn observe_latency(&self, ms: u64) {
+        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            if ms <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// The engine's shared parts; cheap to clone into tasks.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    config: Arc<NotifyConfig>,
+    clock: Clock,
+    wake: Arc<Notify>,
+    pub metrics: Arc<DeliveryMetrics>,
+    /// (subscription, kind) pairs with a POST in flight, and POSTs in flight per URL.
+    busy: Arc<Mutex<Busy>>,
+}
+
+#[derive(Default)]
+struct Busy {
+    streams: HashSet<(String, NotificationKind)>,
+    per_url: HashMap<String, usize>,
+}
+
+/// One POST to make.
+struct Batch {
+    url: String,
+    rows: Vec<OutboxRow>,
+    subs: Vec<SubscriptionRow>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        client: reqwest::Client,
+        config: Arc<NotifyConfig>,
+        clock: Clock,
+        wake: Arc<Notify>,
+        metrics: Arc<DeliveryMetrics>,
+    ) -> Self {
+        Self {
+            store,
+            client,
+            config,
+            clock,
+            wake,
+            metrics,
+            busy: Arc::new(Mutex::new(Busy::default())),
+        }
+    }
+
+    /// Runs until the task is aborted.
+    pub async fn run(self) {
+        let mut sends: JoinSet<()> = JoinSet::new();
+        loop {
+            let now = self.clock.now();
+            match self.store.purge_expired_subscriptions(now).await {
+                Ok(gone) if !gone.is_empty() => {
+                    tracing::info!(count = gone.len(), "removed expired subscriptions")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired subscriptions failed"),
+            }
+            match self.plan_round(now).await {
+                Ok(batches) => {
+                    for batch in batches {
+                        let engine = self.clone();
+                        sends.spawn(async move { engine.send(batch).await });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
+            }
+            let wait = self.idle_wait(now).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                Some(_) = sends.join_next(), if !sends.is_empty() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            while sends.try_join_next().is_some() {}
+        }
+    }
+
+    /// How long to sleep when nothing wakes the engine: until the next notification is due.
+    async fn idle_wait(&self, now: DateTime<Utc>) -> Duration {
+        match self.store.next_due().await {
+            Ok(Some(due)) if due > now => (due - now).to_std().unwrap_or(IDLE_WAIT).min(IDLE_WAIT),
+            Ok(Some(_)) => Duration::from_millis(20),
+            _ => IDLE_WAIT,
+        }
+    }
+
+    /// Picks the POSTs to make now and marks their streams busy.
+    async fn plan_round(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Batch>> {
+        let due = self.store.due_notifications(now, ROUND_LIMIT).await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut subs: HashMap<String, Option<SubscriptionRow>> = HashMap::new();
+        let mut orphans = Vec::new();
+        // Per URL, the batches being filled, in outbox order.
+        let mut by_url: HashMap<String, Vec<Batch>> = HashMap::new();
+        let mut url_order: Vec<String> = Vec::new();
+        let mut taken_streams: HashSet<(String, NotificationKind)> = HashSet::new();
+        let mut full_streams: HashSet<(String, NotificationKind)> = HashSet::new();
+        let mut held = Vec::new();
+        {
+            for row in due {
+                if !subs.contains_key(&row.subscription_id) {
+                    let sub = self.store.subscription_by_id(&row.subscription_id).await?;
+                    subs.insert(row.subscription_id.clone(), sub);
+                }
+                let Some(Some(sub)) = subs.get(&row.subscription_id) else {
+                    orphans.push(row.seq);
+                    continue;
+                };
+                let url = match row.kind {
+                    NotificationKind::Change => sub.notification_url.clone(),
+                    NotificationKind::Lifecycle => match &sub.lifecycle_url {
+                        Some(u) => u.clone(),
+                        None => {
+                            orphans.push(row.seq);
+                            continue;
+                        }
+                    },
+                };
+                // Graph holds change notifications while the subscription's authorization has
+                // lapsed, until reauthorize or renewal (or the retry window ends).
+                if row.kind == NotificationKind::Change && sub.authorized_until <= now {
+                    held.push(row);
+                    continue;
+                }
+                let stream = (row.subscription_id.clone(), row.kind);
+                let busy = self
+                    .busy
+                    .lock()
+                    .map(|b| b.streams.contains(&stream))
+                    .unwrap_or(true);
+                if busy || full_streams.contains(&stream) {
+                    continue;
+                }
+                let in_flight = self
+                    .busy
+                    .lock()
+                    .map(|b| b.per_url.get(&url).copied().unwrap_or(0))
+                    .unwrap_or(usize::MAX);
+                let batches = by_url.entry(url.clone()).or_insert_with(|| {
+                    url_order.push(url.clone());
+                    Vec::new()
+                });
+                let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
+                // A stream's rows stay in one batch so their order holds.
+                let target = if taken_streams.contains(&stream) {
+                    batches.iter().position(|b| {
+                        b.rows
+                            .iter()
+                            .any(|r| r.subscription_id == row.subscription_id && r.kind == row.kind)
+                    })
+                } else {
+                    batches
+                        .iter()
+                        .position(|b| b.rows.len() < self.config.max_batch)
+                };
+                let index = match target {
+                    Some(i) if batches[i].rows.len() < self.config.max_batch => i,
+                    Some(_) => {
+                        full_streams.insert(stream);
+                        continue;
+                    }
+                    None if batches.len() < room => {
+                        batches.push(Batch {
+                            url: url.clone(),
+                            rows: Vec::new(),
+                            subs: Vec::new(),
+                        });
+                        batches.len() - 1
+                    }
+                    None => continue,
+                };
+                let batch = &mut batches[index];
+                if !batch.subs.iter().any(|s| s.id == sub.id) {
+                    batch.subs.push(sub.clone());
+                }
+                batch.rows.push(row);
+                taken_streams.insert(stream);
+            }
+        }
+        if !orphans.is_empty() {
+            self.store.remove_notifications(&orphans).await?;
+        }
+        self.hold(held, now).await?;
+
+        let mut out = Vec::new();
+        if let Ok(mut busy) = self.busy.lock() {
+            for url in url_order {
+                for batch in by_url.remove(&url).unwrap_or_default() {
+                    if batch.rows.is_empty() {
+                        continue;
+                    }
+                    for r in &batch.rows {
+                        busy.streams.insert((r.subscription_id.clone(), r.kind));
+                    }
+                    *busy.per_url.entry(batch.url.clone()).or_insert(0) += 1;
+                    out.push(batch);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Notifications of subscriptions whose authorization lapsed wait (up to the retry window).
+    async fn hold(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let (expired, waiting): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|r| now - r.first_attempt.unwrap_or(r.created) >= self.config.retry_window);
+        if !waiting.is_empty() {
+            let seqs: Vec<i64> = waiting.iter().map(|r| r.seq).collect();
+            // Looked at again soon; a reauthorize or renewal wakes the engine at once.
+            self.store
+                .reschedule_notifications(&seqs, now + chrono::Duration::seconds(30), now)
+                .await?;
+        }
+        self.give_up(&expired, now, "authorization expired").await
+    }
+
+    /// Drops notifications for good: recorded, and a `missed` lifecycle notification queued.
+    async fn give_up(
+        &self,
+        rows: &[OutboxRow],
+        now: DateTime<Utc>,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        self.store.remove_notifications(&seqs).await?;
+        self.metrics
+            .dropped
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        let mut missed_for: Vec<(String, String)> = Vec::new();
+        let mut attempts = Vec::new();
+        for r in rows {
+            tracing::warn!(notification = %r.id, subscription = %r.subscription_id, reason = why, "notification dropped");
+            attempts.push(DeliveryAttempt {
+                subscription_id: r.subscription_id.clone(),
+                notification_ids: vec![r.id.clone()],
+                url: String::new(),
+                at: now,
+                status: None,
+                latency_ms: 0,
+                outcome: "dropped".into(),
+                error: Some(why.to_string()),
+            });
+            if r.kind == NotificationKind::Change
+                && !missed_for.iter().any(|(s, _)| *s == r.subscription_id)
+            {
+                missed_for.push((r.subscription_id.clone(), r.tenant_id.clone()));
+            }
+        }
+        self.store.record_attempts(&attempts).await?;
+        for (sub_id, tenant) in missed_for {
+            let has_lifecycle = matches!(self.store.subscription_by_id(&sub_id).await?, Some(s) if s.lifecycle_url.is_some());
+            if has_lifecycle {
+                self.store
+                    .enqueue_lifecycle(&tenant, &sub_id, "missed", now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn backoff(attempts: i64) -> chrono::Duration {
+        let exp = 2f64.powi(attempts.clamp(0, 20) as i32);
+        let base = exp.min(MAX_BACKOFF_SECS);
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        chrono::Duration::milliseconds((base * jitter * 1000.0) as i64)
+    }
+
+    /// Makes one POST and records what came of it.
+    async fn send(self, batch: Batch) {
+        let started_at = self.clock.now();
+        let subs: HashMap<&str, &SubscriptionRow> =
+            batch.subs.iter().map(|s| (s.id.as_str(), s)).collect();
+        let items: Vec<serde_json::Value> = batch
+            .rows
+            .iter()
+            .filter_map(|r| {
+                subs.get(r.subscription_id.as_str())
+                    .map(|s| payload::item(r, s))
+            })
+            .collect();
+        let retry = batch.rows.iter().any(|r| r.attempts > 0);
+        let timeout = if retry {
+            self.config.retry_timeout
+        } else {
+            self.config.first_timeout
+        };
+        let clock_started = Instant::now();
+        let outcome = async {
+            let resp = self
+                .client
+                .post(&batch.url)
+                .json(&payload::collection(items))
+                .timeout(timeout)
+                .send()
+                .await?;
+            let status = resp.status();
+            crate::handshake::read_capped(resp, RESPONSE_CAP).await?;
+            Ok::<_, reqwest::Error>(status)
+        }
+        .await;
+        let latency = clock_started.elapsed();
+        self.metrics.posts.fetch_add(1, Ordering::Relaxed);
+        let (status, error) = match &outcome {
+            Ok(s) => (Some(s.as_u16()), None),
+            Err(e) if e.is_timeout() => (
+                None,
+                Some(format!("no answer within {} s", timeout.as_secs())),
+            ),
+            Err(e) => (None, Some(error_chain(e))),
+        };
+        let delivered = matches!(&outcome, Ok(s) if s.is_success()) && latency <= timeout;
+        if let Err(e) = self
+            .settle(&batch, delivered, started_at, status, latency, error)
+            .await
+        {
+            tracing::error!(error = %e, url = %batch.url, "recording a delivery failed; the notifications stay queued");
+        }
+        if let Ok(mut busy) = self.busy.lock() {
+            for r in &batch.rows {
+                busy.streams.remove(&(r.subscription_id.clone(), r.kind));
+            }
+            if let Some(n) = busy.per_url.get_mut(&batch.url) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    busy.per_url.remove(&batch.url);
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    async fn settle(
+        &self,
+        batch: &Batch,
+        delivered: bool,
+        at: DateTime<Utc>,
+        status: Option<u16>,
+        latency: Duration,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
+        let now = self.clock.now();
+        let mut by_sub: Vec<(String, Vec<String>)> = Vec::new();
+        for r in &batch.rows {
+            match by_sub.iter_mut().find(|(s, _)| *s == r.subscription_id) {
+                Some((_, ids)) => ids.push(r.id.clone()),
+                None => by_sub.push((r.subscription_id.clone(), vec![r.id.clone()])),
+            }
+        }
+        let seqs: Vec<i64> = batch.rows.iter().map(|r| r.seq).collect();
+        if delivered {
+            self.store.remove_notifications(&seqs).await?;
+            self.metrics
+                .delivered
+                .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+            for r in &batch.rows {
+                let queued = (now - r.created).num_milliseconds().max(0) as u64;
+                self.metrics.observe_latency(queued);
+            }
+        } else {
+            let (expired, retry): (Vec<&OutboxRow>, Vec<&OutboxRow>) = batch
+                .rows
+                .iter()
+                .partition(|r| now - r.first_attempt.unwrap_or(at) >= self.config.retry_window);
+            // Rows of one batch share their attempt count closely enough to share a schedule.
+            let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(0);
+            let retry_seqs: Vec<i64> = retry.iter().map(|r| r.seq).collect();
+            self.store
+                .reschedule_notifications(&retry_seqs, now + Self::backoff(attempts), at)
+                .await?;
+            self.metrics
+                .retried
+                .fetch_add(retry_seqs.len() as u64, Ordering::Relaxed);
+            let expired: Vec<OutboxRow> = expired.into_iter().cloned().collect();
+            self.give_up(&expired, now, "undelivered for the whole retry window")
+                .await?;
+        }
+        let outcome = if delivered { "delivered" } else { "retry" };
+        let attempts: Vec<DeliveryAttempt> = by_sub
+            .into_iter()
+            .map(|(subscription_id, notification_ids)| DeliveryAttempt {
+                subscription_id,
+                notification_ids,
+                url: batch.url.clone(),
+                at,
+                status,
+                latency_ms,
+                outcome: outcome.into(),
+                error: error.clone(),
+            })
+            .collect();
+        self.store.record_attempts(&attempts).await?;
+        Ok(())
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

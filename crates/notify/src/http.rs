@@ -46,6 +46,12 @@ pub fn check_url(raw: &str, field: &str, config: &NotifyConfig) -> Result<url::U
         };
         NotifyError::invalid_request(format!("Invalid {what} url='{raw}'."))
     };
+    // WHATWG parsing would turn `https:////host` into `https://host`; Graph refuses an empty
+    // authority, and so does callhook.
+    let authority = raw.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if authority.is_empty() || authority.starts_with('/') {
+        return Err(invalid());
+    }
     let url = url::Url::parse(raw).map_err(|_| invalid())?;
     let host = url.host().ok_or_else(invalid)?;
     if !url.username().is_empty() || url.password().is_some() {

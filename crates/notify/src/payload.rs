@@ -7,9 +7,10 @@ use callhook_store::{NotificationKind, OutboxRow, SubscriptionRow};
 
 /// Graph writes `subscriptionExpirationDateTime` with an offset, e.g. `2023-02-28T00:00:00.000+00:00`.
 fn expiration(sub: &SubscriptionRow) -> String {
-    sub.expiration
-        .format("%Y-%m-%dT%H:%M:%S%.7f+00:00")
-        .to_string()
+    // Seven fractional digits (.NET ticks); chrono's format has no 7-digit specifier.
+    let t = sub.expiration;
+    let ticks = t.timestamp_subsec_nanos() % 1_000_000_000 / 100;
+    format!("{}.{ticks:07}+00:00", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 /// One item of the collection for `row` of `sub`.
@@ -47,4 +48,41 @@ pub fn item(row: &OutboxRow, sub: &SubscriptionRow) -> Value {
 /// The POST body for a batch.
 pub fn collection(items: Vec<Value>) -> Value {
     json!({ "value": items })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub_expiring(at: &str) -> SubscriptionRow {
+        SubscriptionRow {
+            id: "s".into(),
+            tenant_id: "t".into(),
+            app_id: "a".into(),
+            resource_kind: "callRecords".into(),
+            resource: "communications/callRecords".into(),
+            change_type: "created".into(),
+            notify_created: true,
+            notify_updated: false,
+            participant_filter: vec![],
+            notification_url: "https://x/".into(),
+            lifecycle_url: None,
+            client_state: None,
+            expiration: chrono::DateTime::parse_from_rfc3339(at).unwrap().into(),
+            authorized_until: chrono::Utc::now(),
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn expiration_has_seven_fractional_digits_and_an_offset() {
+        assert_eq!(
+            expiration(&sub_expiring("2023-02-28T00:00:00.1234567Z")),
+            "2023-02-28T00:00:00.1234567+00:00"
+        );
+        assert_eq!(
+            expiration(&sub_expiring("2023-02-28T00:00:00Z")),
+            "2023-02-28T00:00:00.0000000+00:00"
+        );
+    }
 }

@@ -187,7 +187,7 @@ pub enum SubscriptionRefusal {
     Duplicate { existing_id: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NotificationKind {
     Change,
     Lifecycle,

@@ -1,0 +1,417 @@
+//! The delivery engine against real HTTP receivers on loopback. Time that the engine waits on
+//! (backoff, retry window, expiry) is moved with the server clock, so no test sleeps for it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+
+use callhook_notify::delivery::{DeliveryMetrics, Engine};
+use callhook_notify::{Clock, NotifyConfig};
+use callhook_store::{CallRecordWrite, SqliteStore, Store, SubscriptionRow};
+
+/// What the receiver does with the next request.
+#[derive(Clone, Copy)]
+enum Answer {
+    Status(u16),
+    Stall(Duration),
+}
+
+#[derive(Clone)]
+struct Receiver {
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    seen: mpsc::UnboundedSender<Value>,
+}
+
+async fn receive(State(r): State<Receiver>, body: String) -> StatusCode {
+    let answer = r
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Answer::Status(202));
+    let _ = r
+        .seen
+        .send(serde_json::from_str(&body).unwrap_or(Value::Null));
+    match answer {
+        Answer::Status(s) => StatusCode::from_u16(s).unwrap(),
+        Answer::Stall(d) => {
+            tokio::time::sleep(d).await;
+            StatusCode::ACCEPTED
+        }
+    }
+}
+
+/// A webhook on 127.0.0.1 answering per `script` (then 202), and the bodies it received.
+async fn receiver(script: Vec<Answer>) -> (String, mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let state = Receiver {
+        script: Arc::new(Mutex::new(script.into())),
+        seen: tx,
+    };
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), rx)
+}
+
+/// A loopback URL nobody listens on.
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/hook", l.local_addr().unwrap())
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    clock: Clock,
+    wake: Arc<Notify>,
+    metrics: Arc<DeliveryMetrics>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Rig {
+    async fn start(config: NotifyConfig) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let clock = Clock::system();
+        let wake = Arc::new(Notify::new());
+        let metrics = Arc::new(DeliveryMetrics::default());
+        let client = callhook_notify::http::webhook_client(&config).unwrap();
+        let engine = Engine::new(
+            store.clone(),
+            client,
+            Arc::new(config),
+            clock.clone(),
+            wake.clone(),
+            metrics.clone(),
+        );
+        let task = tokio::spawn(engine.run());
+        Rig {
+            _dir: dir,
+            store,
+            clock,
+            wake,
+            metrics,
+            task,
+        }
+    }
+
+    async fn subscribe(&self, id: &str, url: &str, lifecycle: Option<&str>) {
+        let now = self.clock.now();
+        let row = SubscriptionRow {
+            id: id.into(),
+            tenant_id: "tenant-1".into(),
+            app_id: format!("app-{id}"),
+            resource_kind: "callRecords".into(),
+            resource: "communications/callRecords".into(),
+            change_type: "created,updated".into(),
+            notify_created: true,
+            notify_updated: true,
+            participant_filter: vec![],
+            notification_url: url.into(),
+            lifecycle_url: lifecycle.map(String::from),
+            client_state: Some(format!("state-{id}")),
+            expiration: now + chrono::Duration::hours(48),
+            authorized_until: now + chrono::Duration::hours(48),
+            body: "{}".into(),
+        };
+        self.store
+            .create_subscription(&row, 100)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn ingest(&self, ids: &[&str]) {
+        let recs: Vec<_> = ids
+            .iter()
+            .map(|id| CallRecordWrite {
+                id: id.to_string(),
+                start: Utc::now(),
+                participant_ids: vec![],
+                body: "{}".into(),
+                sessions: "[]".into(),
+                participants: "[]".into(),
+            })
+            .collect();
+        self.store
+            .put_call_records("tenant-1", &recs, self.clock.now())
+            .await
+            .unwrap();
+        self.wake.notify_one();
+    }
+
+    /// Moves server time forward and lets the engine look again.
+    fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a POST arrives")
+        .expect("receiver alive")
+}
+
+fn resources(body: &Value) -> Vec<String> {
+    body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["resource"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stored_record_is_posted_with_graphs_payload() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["rec-1"]).await;
+    let body = next(&mut rx).await;
+    let items = body["value"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let n = &items[0];
+    assert_eq!(n["subscriptionId"], "s1");
+    assert_eq!(n["clientState"], "state-s1");
+    assert_eq!(n["changeType"], "created");
+    assert_eq!(n["resource"], "communications/callRecords/rec-1");
+    assert_eq!(n["tenantId"], "tenant-1");
+    assert_eq!(
+        n["resourceData"]["@odata.type"],
+        "#Microsoft.Graph.callRecord"
+    );
+    assert_eq!(
+        n["resourceData"]["@odata.id"],
+        "communications/callRecords/rec-1"
+    );
+    assert_eq!(n["resourceData"]["id"], "rec-1");
+    assert!(n["subscriptionExpirationDateTime"]
+        .as_str()
+        .unwrap()
+        .ends_with("+00:00"));
+    assert!(
+        body.get("validationTokens").is_none(),
+        "basic notifications carry no tokens"
+    );
+    // Delivered means gone from the outbox.
+    while rig.store.outbox_len().await.unwrap() > 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_the_same_ids_and_in_order() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![Answer::Status(500), Answer::Status(429)]).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1", "r2", "r3"]).await;
+    let first = next(&mut rx).await;
+    assert_eq!(
+        resources(&first),
+        [
+            "communications/callRecords/r1",
+            "communications/callRecords/r2",
+            "communications/callRecords/r3"
+        ]
+    );
+    rig.advance(chrono::Duration::minutes(20));
+    let second = next(&mut rx).await;
+    rig.advance(chrono::Duration::minutes(20));
+    let third = next(&mut rx).await;
+    assert_eq!(ids(&first), ids(&second));
+    assert_eq!(
+        ids(&first),
+        ids(&third),
+        "a redelivery carries the same notification ids"
+    );
+    // The delivery is recorded just after the receiver answers.
+    let attempts = loop {
+        let a = rig.store.delivery_attempts("s1", 10).await.unwrap();
+        if a.len() == 3 {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let outcomes: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.outcome.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("delivered", Some(202)),
+            ("retry", Some(429)),
+            ("retry", Some(500))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_stalls_past_the_timeout_gets_it_again() {
+    let config = NotifyConfig {
+        first_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let rig = Rig::start(config).await;
+    let (url, mut rx) = receiver(vec![Answer::Stall(Duration::from_secs(2))]).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1"]).await;
+    let first = next(&mut rx).await;
+    // The attempt is recorded as a retry once its timeout passes.
+    loop {
+        let a = rig.store.delivery_attempts("s1", 1).await.unwrap();
+        if !a.is_empty() {
+            assert_eq!(a[0].outcome, "retry");
+            assert!(
+                a[0].error.as_deref().unwrap_or("").contains("no answer"),
+                "{:?}",
+                a[0].error
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rig.advance(chrono::Duration::minutes(5));
+    let second = next(&mut rx).await;
+    assert_eq!(ids(&first), ids(&second));
+}
+
+#[tokio::test]
+async fn after_four_hours_of_failure_the_notification_is_dropped_and_missed_is_sent() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (lifecycle, mut life_rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &dead_url(), Some(&lifecycle)).await;
+    rig.ingest(&["r1"]).await;
+    // First attempt fails (nobody listens); wait until it is recorded.
+    loop {
+        if !rig
+            .store
+            .delivery_attempts("s1", 1)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rig.advance(chrono::Duration::hours(5));
+    let body = next(&mut life_rx).await;
+    let n = &body["value"][0];
+    assert_eq!(n["lifecycleEvent"], "missed");
+    assert_eq!(n["subscriptionId"], "s1");
+    assert_eq!(n["clientState"], "state-s1");
+    assert!(n.get("resource").is_none() && n.get("changeType").is_none());
+    let attempts = rig.store.delivery_attempts("s1", 10).await.unwrap();
+    assert!(
+        attempts.iter().any(|a| a.outcome == "dropped"),
+        "{attempts:?}"
+    );
+    assert!(
+        rig.metrics
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn notifications_for_one_url_share_a_post() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.subscribe("s2", &url, None).await;
+    rig.ingest(&["r1", "r2"]).await;
+    let body = next(&mut rx).await;
+    let subs: Vec<_> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["subscriptionId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(subs.len(), 4, "one POST for both subscriptions: {body}");
+    assert!(subs.contains(&"s1".to_string()) && subs.contains(&"s2".to_string()));
+}
+
+#[tokio::test]
+async fn an_expired_subscription_is_removed_and_gets_nothing() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![Answer::Status(500)]).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1"]).await;
+    next(&mut rx).await; // the failed first attempt
+    rig.advance(chrono::Duration::hours(49));
+    while rig
+        .store
+        .subscription("tenant-1", "s1")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rig.store.outbox_len().await.unwrap(), 0);
+    assert!(rx.try_recv().is_err(), "nothing more was posted");
+}
+
+#[tokio::test]
+async fn lapsed_authorization_holds_notifications_until_reauthorized() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &url, None).await;
+    let mut sub = rig
+        .store
+        .subscription("tenant-1", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    sub.authorized_until = rig.clock.now() - chrono::Duration::seconds(1);
+    rig.store.update_subscription(&sub).await.unwrap();
+    rig.ingest(&["r1"]).await;
+    // Held: the row is looked at and put back, nothing is posted.
+    while rig
+        .store
+        .next_due()
+        .await
+        .unwrap()
+        .map(|d| d <= rig.clock.now())
+        .unwrap_or(false)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(rx.try_recv().is_err());
+    sub.authorized_until = rig.clock.now() + chrono::Duration::hours(1);
+    rig.store.update_subscription(&sub).await.unwrap();
+    rig.advance(chrono::Duration::minutes(1));
+    let body = next(&mut rx).await;
+    assert_eq!(resources(&body), ["communications/callRecords/r1"]);
+}
