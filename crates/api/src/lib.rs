@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod context;
+mod controls;
 pub mod error;
 mod graph;
 mod ingest;
@@ -44,6 +45,8 @@ pub struct ApiConfig {
     /// are emitted; afterwards they are `null`, as Graph announced.
     pub legacy_identity_until: DateTime<Utc>,
     pub max_body_bytes: usize,
+    /// Whether `POST /_callhook/clock/advance` may move the server's clock (`--clock manual`).
+    pub manual_clock: bool,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +60,7 @@ impl Default for ApiConfig {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             max_body_bytes: 8 * 1024 * 1024,
+            manual_clock: false,
         }
     }
 }

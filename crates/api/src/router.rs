@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
 use crate::graph::{call_records, subscriptions, users, ApiVersion};
-use crate::{auth, context, ingest, token, AppState};
+use crate::{auth, context, controls, ingest, token, AppState};
 
 /// Every route callhook serves.
 pub fn router(state: AppState) -> Router {
@@ -24,6 +24,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.0", graph_routes(&state, ApiVersion::V1))
         .nest("/beta", graph_routes(&state, ApiVersion::Beta))
         .nest("/ingest/v1", ingest::router(state.clone()))
+        .nest("/_callhook", controls::router(state.clone()))
+        .route("/metrics", get(controls::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

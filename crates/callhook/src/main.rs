@@ -23,6 +23,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClockMode {
+    System,
+    Manual,
+}
+
 #[derive(Args, Clone)]
 struct DataArgs {
     /// Directory holding the embedded database, credentials.json and generated certificates.
@@ -54,6 +60,18 @@ enum Command {
         /// Base URL clients use to reach this server (for links in responses), e.g. behind a proxy.
         #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Extra CA certificate (PEM) to trust when delivering to https:// webhooks.
+        #[arg(long, env = "CALLHOOK_WEBHOOK_CA")]
+        webhook_ca: Option<PathBuf>,
+        /// Refuse http:// notification URLs even on loopback, as Graph does.
+        #[arg(long, env = "CALLHOOK_STRICT_HTTPS")]
+        strict_https: bool,
+        /// `manual` lets POST /_callhook/clock/advance move the server's clock forward.
+        #[arg(long, env = "CALLHOOK_CLOCK", value_enum, default_value = "system")]
+        clock: ClockMode,
+        /// Most notifications in one webhook POST.
+        #[arg(long, env = "CALLHOOK_MAX_BATCH", default_value_t = 100)]
+        max_batch: usize,
     },
     /// Print an access token for the development app.
     Token {
@@ -64,6 +82,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// Measure ingest and read performance on a fresh in-process server.
     Bench(BenchArgs),
+    /// Measure change-notification delivery (throughput, fan-out, latency) on a fresh in-process server.
+    BenchNotifications(BenchNotificationsArgs),
 }
 
 #[derive(Args)]
@@ -282,6 +302,79 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ---- `callhook bench-notifications` ---------------------------------------------------------
+
+#[derive(Args)]
+struct BenchNotificationsArgs {
+    /// Records (= notifications) sent to one subscription for the throughput figure.
+    #[arg(long, default_value_t = 50_000)]
+    records: usize,
+    /// Records ingested for the fan-out figure (each notifies every subscription).
+    #[arg(long, default_value_t = 2_000)]
+    fanout_records: usize,
+    /// Subscriptions in the fan-out figure (the tenant quota is 100).
+    #[arg(long, default_value_t = 100)]
+    subscriptions: usize,
+    /// Receivers (distinct ports) the fan-out subscriptions are spread over.
+    #[arg(long, default_value_t = 10)]
+    receivers: usize,
+    /// Records per second in the latency figure.
+    #[arg(long, default_value_t = 1_000)]
+    rate: usize,
+    /// Seconds the paced ingest lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Records per ingest request (1–100).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Ingest requests in flight in the throughput figures.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "bench-notifications.json")]
+    out: PathBuf,
+}
+
+async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let data_dir = temp.path().to_path_buf();
+    let running =
+        server::start(ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone())).await?;
+    let creds = callhook::bootstrap::read_credentials(&data_dir)?;
+    let app = running
+        .state
+        .store
+        .app(&creds.client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("development app missing"))?;
+    let (token, _) =
+        callhook_api::token::mint_access_token(&running.state, &running.base_url, &app)?;
+    let mut opts = callhook_bench::notifications::NotifyBenchOptions::new(
+        running.base_url.clone(),
+        creds.tenant_id,
+        creds.ingest_key,
+        token,
+    );
+    opts.one_receiver_records = args.records;
+    opts.fanout_records = args.fanout_records;
+    opts.fanout_subscriptions = args.subscriptions;
+    opts.fanout_receivers = args.receivers;
+    opts.paced_rate = args.rate;
+    opts.paced_seconds = args.seconds;
+    opts.batch = args.batch;
+    opts.concurrency = args.concurrency.max(1);
+    eprintln!("benchmark server at {}", running.base_url);
+    let report = callhook_bench::notifications::run(&opts, |step| eprintln!("… {step}")).await;
+    running.shutdown().await?;
+    let report = report?;
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    println!("{}", report.table());
+    println!("JSON report: {}", args.out.display());
+    Ok(())
+}
+
+// ---- end of `callhook bench-notifications` ---------------------------------------------------
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -301,10 +394,18 @@ fn main() -> ExitCode {
                 tls_cert,
                 tls_key,
                 public_url,
+                webhook_ca,
+                strict_https,
+                clock,
+                max_batch,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
                 opts.database_url = data.database_url;
                 opts.public_url = public_url;
+                opts.notify.webhook_ca = webhook_ca;
+                opts.notify.strict_https = strict_https;
+                opts.notify.max_batch = max_batch.clamp(1, 1000);
+                opts.api.manual_clock = clock == ClockMode::Manual;
                 opts.tls = match (tls_cert, tls_key) {
                     (Some(cert), Some(key)) => TlsMode::Files { cert, key },
                     _ if tls => TlsMode::SelfSigned,
@@ -315,6 +416,7 @@ fn main() -> ExitCode {
             Command::Token { data } => token(data).await,
             Command::Simulate(args) => simulate(args).await,
             Command::Bench(args) => bench(args).await,
+            Command::BenchNotifications(args) => bench_notifications(args).await,
         }
     });
     match result {

@@ -33,6 +33,20 @@ const ROUND_LIMIT: u32 = 5000;
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// Longest pause between retries of one notification.
 const MAX_BACKOFF_SECS: f64 = 600.0;
+/// How often the reauthorization schedule is looked at (server-clock seconds).
+const REAUTHORIZATION_CHECK_SECS: i64 = 30;
+
+/// Graph's illustrative `reauthorizationRequired` cadence for `remaining` time.
+fn reauthorization_interval(remaining: chrono::Duration) -> chrono::Duration {
+    if remaining < chrono::Duration::minutes(60) {
+        chrono::Duration::minutes(15)
+    } else if remaining <= chrono::Duration::minutes(180) {
+        remaining / 8
+    } else {
+        remaining / 4
+    }
+}
+
 /// Response bodies are read up to this size and thrown away.
 const RESPONSE_CAP: usize = 64 * 1024;
 
@@ -113,8 +127,18 @@ impl Engine {
     /// Runs until the task is aborted.
     pub async fn run(self) {
         let mut sends: JoinSet<()> = JoinSet::new();
+        let mut reauth_sent = HashMap::new();
+        let mut reauth_checked: Option<DateTime<Utc>> = None;
         loop {
             let now = self.clock.now();
+            let check_due = reauth_checked
+                .is_none_or(|t| now - t >= chrono::Duration::seconds(REAUTHORIZATION_CHECK_SECS));
+            if check_due {
+                if let Err(e) = self.reauthorization_round(now, &mut reauth_sent).await {
+                    tracing::warn!(error = %e, "reauthorization check failed");
+                }
+                reauth_checked = Some(now);
+            }
             match self.store.purge_expired_subscriptions(now).await {
                 Ok(gone) if !gone.is_empty() => {
                     tracing::info!(count = gone.len(), "removed expired subscriptions")
@@ -139,6 +163,36 @@ impl Engine {
             }
             while sends.try_join_next().is_some() {}
         }
+    }
+
+    /// Sends `reauthorizationRequired` to subscriptions whose authorization (or the subscription
+    /// itself) runs out soon, on Graph's illustrative schedule: every quarter of the remaining
+    /// time, halved between 60 and 180 minutes, every 15 minutes below 60, none after expiry.
+    async fn reauthorization_round(
+        &self,
+        now: DateTime<Utc>,
+        sent: &mut HashMap<(String, i64), DateTime<Utc>>,
+    ) -> anyhow::Result<()> {
+        for sub in self.store.lifecycle_subscriptions().await? {
+            let deadline = sub.authorized_until.min(sub.expiration);
+            let remaining = deadline - now;
+            if remaining <= chrono::Duration::zero() {
+                continue;
+            }
+            let key = (sub.id.clone(), deadline.timestamp());
+            // The cadence of a fresh authorization counts from its beginning.
+            let last = *sent.entry(key.clone()).or_insert_with(|| {
+                now.min(sub.authorized_until - self.config.authorization_lifetime)
+            });
+            if now - last >= reauthorization_interval(remaining) {
+                self.store
+                    .enqueue_lifecycle(&sub.tenant_id, &sub.id, "reauthorizationRequired", now)
+                    .await?;
+                sent.insert(key, now);
+            }
+        }
+        sent.retain(|(_, deadline), _| *deadline > now.timestamp());
+        Ok(())
     }
 
     /// How long to sleep when nothing wakes the engine: until the next notification is due.
@@ -425,6 +479,14 @@ impl Engine {
             self.metrics
                 .delivered
                 .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+            // A subscription is gone once it has been told so.
+            for r in &batch.rows {
+                if r.kind == NotificationKind::Lifecycle && r.event == "subscriptionRemoved" {
+                    self.store
+                        .delete_subscription(&r.tenant_id, &r.subscription_id)
+                        .await?;
+                }
+            }
             for r in &batch.rows {
                 let queued = (now - r.created).num_milliseconds().max(0) as u64;
                 self.metrics.observe_latency(queued);
@@ -475,4 +537,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reauthorization_interval;
+    use chrono::Duration;
+
+    #[test]
+    fn reauthorization_cadence_follows_graphs_illustration() {
+        assert_eq!(
+            reauthorization_interval(Duration::minutes(600)),
+            Duration::minutes(150)
+        );
+        assert_eq!(
+            reauthorization_interval(Duration::minutes(120)),
+            Duration::minutes(15)
+        );
+        assert_eq!(
+            reauthorization_interval(Duration::minutes(160)),
+            Duration::minutes(20)
+        );
+        assert_eq!(
+            reauthorization_interval(Duration::minutes(59)),
+            Duration::minutes(15)
+        );
+    }
 }

@@ -415,3 +415,26 @@ async fn lapsed_authorization_holds_notifications_until_reauthorized() {
     let body = next(&mut rx).await;
     assert_eq!(resources(&body), ["communications/callRecords/r1"]);
 }
+
+#[tokio::test]
+async fn reauthorization_is_requested_before_the_authorization_runs_out() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, _rx) = receiver(vec![]).await;
+    let (lifecycle, mut life_rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &url, Some(&lifecycle)).await;
+    let mut sub = rig
+        .store
+        .subscription("tenant-1", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    sub.authorized_until = rig.clock.now() + chrono::Duration::hours(1);
+    rig.store.update_subscription(&sub).await.unwrap();
+    // A quarter of an hour into its hour, the subscription is asked to reauthorize.
+    rig.advance(chrono::Duration::minutes(16));
+    let body = next(&mut life_rx).await;
+    let n = &body["value"][0];
+    assert_eq!(n["lifecycleEvent"], "reauthorizationRequired");
+    assert_eq!(n["subscriptionId"], "s1");
+    assert!(n.get("resource").is_none());
+}

@@ -106,6 +106,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_subscription(&self, row: &SubscriptionRow) -> StoreResult<bool>;
     /// Deletes a subscription and its pending notifications; false if it did not exist.
     async fn delete_subscription(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
+    /// Every subscription that has a lifecycle notification URL (for the reauthorization schedule).
+    async fn lifecycle_subscriptions(&self) -> StoreResult<Vec<SubscriptionRow>>;
     /// Deletes subscriptions that expired at `now`, with their pending notifications.
     async fn purge_expired_subscriptions(
         &self,

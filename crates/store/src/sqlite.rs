@@ -715,6 +715,15 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn lifecycle_subscriptions(&self) -> StoreResult<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE lifecycle_url IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(subscription_from_row).collect()
+    }
+
     async fn purge_expired_subscriptions(
         &self,
         now: DateTime<Utc>,

@@ -40,7 +40,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(authed)
 }
 
-async fn require_ingest_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_ingest_key(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)

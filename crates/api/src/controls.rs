@@ -1,0 +1,234 @@
+//! The emulator's own controls, under the reserved prefix `/_callhook/` (ingest key required),
+//! and Prometheus metrics at `/metrics`.
+//!
+//! - `GET  /_callhook/subscriptions/{id}/attempts` — the subscription's delivery attempts, newest first;
+//! - `POST /_callhook/subscriptions/{id}/lifecycle` `{"lifecycleEvent": "…"}` — send a lifecycle
+//!   notification now (`reauthorizationRequired`, `subscriptionRemoved`, `missed`);
+//! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{GraphError, GraphResult};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/subscriptions/{id}/attempts", get(attempts))
+        .route("/subscriptions/{id}/lifecycle", post(fire_lifecycle))
+        .route("/clock/advance", post(advance_clock))
+        .route("/clock", get(clock))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::ingest::require_ingest_key,
+        ))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u32>,
+}
+
+async fn attempts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Limit>,
+) -> GraphResult<Response> {
+    let rows = state
+        .store
+        .delivery_attempts(&id, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    let value: Vec<_> = rows
+        .iter()
+        .map(|a| {
+            json!({
+                "at": callhook_model::format_date_time(&a.at),
+                "url": a.url,
+                "notificationIds": a.notification_ids,
+                "status": a.status,
+                "latencyMs": a.latency_ms,
+                "outcome": a.outcome,
+                "error": a.error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "value": value })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LifecycleRequest {
+    lifecycle_event: String,
+}
+
+async fn fire_lifecycle(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> GraphResult<Response> {
+    let req: LifecycleRequest = serde_json::from_slice(&body).map_err(|e| {
+        GraphError::bad_request(format!("expected {{\"lifecycleEvent\": \"…\"}}: {e}"))
+    })?;
+    let event = req.lifecycle_event.as_str();
+    if !matches!(
+        event,
+        "reauthorizationRequired" | "subscriptionRemoved" | "missed"
+    ) {
+        return Err(GraphError::bad_request(
+            "lifecycleEvent: expected reauthorizationRequired, subscriptionRemoved or missed",
+        ));
+    }
+    let mut sub = state.store.subscription_by_id(&id).await?.ok_or_else(|| {
+        GraphError::not_found(format!(
+            "Subscription '{}' does not exist.",
+            id.escape_default()
+        ))
+    })?;
+    if sub.lifecycle_url.is_none() {
+        return Err(GraphError::bad_request(
+            "The subscription has no lifecycleNotificationUrl, so it cannot receive lifecycle notifications.",
+        ));
+    }
+    let now = state.clock.now();
+    if event == "subscriptionRemoved" {
+        // Removed means no more change notifications; the subscription itself is deleted once
+        // the lifecycle notification has been delivered.
+        sub.authorized_until = now;
+        state.store.update_subscription(&sub).await?;
+    }
+    state
+        .store
+        .enqueue_lifecycle(&sub.tenant_id, &sub.id, event, now)
+        .await?;
+    state.notify.wake.notify_one();
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    #[serde(default)]
+    seconds: i64,
+    #[serde(default)]
+    minutes: i64,
+    #[serde(default)]
+    hours: i64,
+}
+
+async fn advance_clock(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> GraphResult<Response> {
+    if !state.config.manual_clock {
+        return Err(GraphError::new(
+            StatusCode::CONFLICT,
+            "ClockNotManual",
+            "The server clock can only be moved when callhook runs with --clock manual.",
+        ));
+    }
+    let a: Advance = serde_json::from_slice(&body).map_err(|e| {
+        GraphError::bad_request(format!(
+            "expected {{\"seconds\": n}} (or minutes, hours): {e}"
+        ))
+    })?;
+    let total = a
+        .seconds
+        .checked_add(a.minutes.saturating_mul(60))
+        .and_then(|s| s.checked_add(a.hours.saturating_mul(3600)))
+        .filter(|s| (0..=10 * 365 * 86_400).contains(s))
+        .ok_or_else(|| {
+            GraphError::bad_request("the clock only moves forward, by at most ten years")
+        })?;
+    state.clock.advance(chrono::Duration::seconds(total));
+    state.notify.wake.notify_one();
+    clock(State(state)).await
+}
+
+async fn clock(State(state): State<AppState>) -> GraphResult<Response> {
+    Ok(Json(json!({
+        "now": callhook_model::format_date_time(&state.clock.now()),
+        "manual": state.config.manual_clock,
+    }))
+    .into_response())
+}
+
+/// `GET /metrics` in Prometheus' text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.notify.metrics;
+    let queued = state.store.outbox_len().await.unwrap_or(0);
+    let mut out = String::new();
+    let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        );
+    };
+    let _ = write!(
+        out,
+        "# HELP callhook_notifications_queued Notifications waiting in the outbox.\n# TYPE callhook_notifications_queued gauge\ncallhook_notifications_queued {queued}\n"
+    );
+    counter(
+        &mut out,
+        "callhook_notifications_delivered_total",
+        "Notifications delivered (2xx in time).",
+        m.delivered.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "callhook_notifications_retried_total",
+        "Notifications scheduled for another attempt.",
+        m.retried.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "callhook_notifications_dropped_total",
+        "Notifications given up.",
+        m.dropped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "callhook_webhook_posts_total",
+        "Webhook POSTs made.",
+        m.posts.load(Ordering::Relaxed),
+    );
+    let name = "callhook_notification_delivery_latency_seconds";
+    let _ = write!(
+        out,
+        "# HELP {name} Time from queueing to delivery.\n# TYPE {name} histogram\n"
+    );
+    for (bound, bucket) in callhook_notify::delivery::LATENCY_BUCKETS_MS
+        .iter()
+        .zip(&m.latency_buckets)
+    {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {}",
+            *bound as f64 / 1000.0,
+            bucket.load(Ordering::Relaxed)
+        );
+    }
+    let count = m.latency_count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "{name}_sum {}",
+        m.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    );
+    let _ = writeln!(out, "{name}_count {count}");
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,256 @@
+//! The emulator's controls under `/_callhook/` and the `/metrics` endpoint.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use common::*;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use callhook::server::{self, ServeOptions};
+
+/// A webhook that answers validation requests and forwards every notification body.
+async fn webhook() -> (String, mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = mpsc::unbounded_channel::<Value>();
+    async fn handle(
+        State(tx): State<mpsc::UnboundedSender<Value>>,
+        Query(q): Query<HashMap<String, String>>,
+        body: String,
+    ) -> axum::response::Response {
+        if let Some(token) = q.get("validationToken") {
+            return (
+                StatusCode::OK,
+                [("content-type", "text/plain")],
+                token.clone(),
+            )
+                .into_response();
+        }
+        let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::Null));
+        StatusCode::ACCEPTED.into_response()
+    }
+    let app = axum::Router::new().fallback(handle).with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), rx)
+}
+
+async fn start_manual() -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = ServeOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().to_path_buf(),
+    );
+    opts.api.manual_clock = true;
+    let server = server::start(opts).await.expect("server starts");
+    let creds = read_credentials(dir.path());
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    TestServer {
+        server,
+        dir,
+        creds,
+        http,
+    }
+}
+
+async fn control(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = s
+        .http
+        .request(method, format!("{}{path}", s.server.base_url))
+        .bearer_auth(&s.creds.ingest_key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    Answer::from(req.send().await.expect("request")).await
+}
+
+async fn subscribe(s: &TestServer, hook: &str) -> String {
+    let token = s.token().await;
+    let body = json!({
+        "changeType": "created,updated",
+        "notificationUrl": format!("{hook}/notify"),
+        "lifecycleNotificationUrl": format!("{hook}/lifecycle"),
+        "resource": "/communications/callRecords",
+        "expirationDateTime": ts(chrono::Utc::now() + chrono::Duration::hours(2)),
+        "clientState": "secret",
+    });
+    let resp = s
+        .http
+        .post(format!("{}/v1.0/subscriptions", s.server.base_url))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .expect("create");
+    let a = Answer::from(resp).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.json["id"].as_str().expect("id").to_string()
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a POST arrives")
+        .expect("webhook alive")
+}
+
+#[tokio::test]
+async fn controls_need_the_ingest_key() {
+    let s = start().await;
+    let resp = s
+        .http
+        .get(format!("{}/_callhook/clock", s.server.base_url))
+        .send()
+        .await
+        .expect("request");
+    let a = Answer::from(resp).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json["error"]["code"], "InvalidAuthenticationToken");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_clock_moves_only_in_manual_mode() {
+    let s = start().await;
+    let a = control(
+        &s,
+        reqwest::Method::POST,
+        "/_callhook/clock/advance",
+        Some(json!({ "hours": 1 })),
+    )
+    .await;
+    assert_eq!(a.status, 409, "{}", a.text);
+    s.stop().await;
+
+    let m = start_manual().await;
+    let before = m.server.state.clock.now();
+    let a = control(
+        &m,
+        reqwest::Method::POST,
+        "/_callhook/clock/advance",
+        Some(json!({ "hours": 5 })),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(m.server.state.clock.now() - before >= chrono::Duration::hours(5));
+    assert_eq!(a.json["manual"], true);
+    let back = control(
+        &m,
+        reqwest::Method::POST,
+        "/_callhook/clock/advance",
+        Some(json!({ "seconds": -5 })),
+    )
+    .await;
+    assert_eq!(back.status, 400, "the clock never goes back");
+    m.stop().await;
+}
+
+#[tokio::test]
+async fn attempts_are_listed_and_lifecycle_events_fire_on_demand() {
+    let s = start().await;
+    let (hook, mut rx) = webhook().await;
+    let id = subscribe(&s, &hook).await;
+    s.put_record(
+        "0c000000-0000-4000-8000-000000000001",
+        &RecordBuilder::new("0c000000-0000-4000-8000-000000000001").build(),
+    )
+    .await;
+    let body = next(&mut rx).await;
+    assert_eq!(body["value"][0]["subscriptionId"], id.as_str());
+
+    let attempts = loop {
+        let a = control(
+            &s,
+            reqwest::Method::GET,
+            &format!("/_callhook/subscriptions/{id}/attempts"),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        if a.json["value"].as_array().is_some_and(|v| !v.is_empty()) {
+            break a.json;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let first = &attempts["value"][0];
+    assert_eq!(first["outcome"], "delivered");
+    assert_eq!(first["status"], 202);
+    assert!(first["url"].as_str().unwrap_or("").ends_with("/notify"));
+
+    let fired = control(
+        &s,
+        reqwest::Method::POST,
+        &format!("/_callhook/subscriptions/{id}/lifecycle"),
+        Some(json!({ "lifecycleEvent": "subscriptionRemoved" })),
+    )
+    .await;
+    assert_eq!(fired.status, 202, "{}", fired.text);
+    let body = next(&mut rx).await;
+    assert_eq!(body["value"][0]["lifecycleEvent"], "subscriptionRemoved");
+    assert_eq!(body["value"][0]["clientState"], "secret");
+    // Once told, the subscription is gone.
+    let token = s.token().await;
+    loop {
+        let a = s.get(&format!("/v1.0/subscriptions/{id}"), &token).await;
+        if a.status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let bad = control(
+        &s,
+        reqwest::Method::POST,
+        "/_callhook/subscriptions/nope/lifecycle",
+        Some(json!({ "lifecycleEvent": "missed" })),
+    )
+    .await;
+    assert_eq!(bad.status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let s = start().await;
+    let resp = s
+        .http
+        .get(format!("{}/metrics", s.server.base_url))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .starts_with("text/plain"));
+    let text = resp.text().await.expect("body");
+    for name in [
+        "callhook_notifications_queued 0",
+        "callhook_notifications_delivered_total 0",
+        "callhook_notifications_retried_total",
+        "callhook_notifications_dropped_total",
+        "callhook_notification_delivery_latency_seconds_bucket{le=\"+Inf\"} 0",
+    ] {
+        assert!(text.contains(name), "{name} missing in:\n{text}");
+    }
+    s.stop().await;
+}
