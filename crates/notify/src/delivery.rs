@@ -8,6 +8,11 @@
 //!   Anything else is retried with exponential backoff and jitter until `retry_window` (4 h) has
 //!   passed since the first attempt; then it is dropped, recorded, and a `missed` lifecycle
 //!   notification goes to the subscription's lifecycle URL, if it has one.
+//! - Graph's rules for endpoints that time out, per notification URL over 10-minute windows:
+//!   more than 10 % of answers slower than the first timeout (3 s) make the endpoint *slow*, and
+//!   its new notifications wait 10 minutes; more than 15 % of retries past the retry timeout
+//!   (10 s) make it *dropped*, and its new notifications are dropped for 10 minutes (each with a
+//!   `missed` lifecycle event). Retries keep going meanwhile and act as probes.
 //! - Expired subscriptions are removed with their pending notifications.
 //!
 //! The outbox is the only state: after a crash or `kill -9` the engine starts over from it, so a
@@ -89,6 +94,78 @@ pub struct Engine {
     pub metrics: Arc<DeliveryMetrics>,
     /// (subscription, kind) pairs with a POST in flight, and POSTs in flight per URL.
     busy: Arc<Mutex<Busy>>,
+    /// Slow/drop standing per notification URL.
+    health: Arc<Mutex<HashMap<String, Health>>>,
+}
+
+/// An endpoint's standing under the slow and drop rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Standing {
+    #[default]
+    Normal,
+    Slow,
+    Dropped,
+}
+
+/// Answers of one notification URL in the current window.
+#[derive(Debug, Default)]
+struct Health {
+    window_start: Option<DateTime<Utc>>,
+    answers: u32,
+    over_first_timeout: u32,
+    over_retry_timeout: u32,
+    standing: Standing,
+    until: Option<DateTime<Utc>>,
+}
+
+impl Health {
+    /// Counts one answer and judges the endpoint again.
+    fn record(
+        &mut self,
+        now: DateTime<Utc>,
+        slow: bool,
+        past_retry_timeout: bool,
+        config: &NotifyConfig,
+    ) {
+        if self
+            .window_start
+            .is_none_or(|s| now - s >= config.throttle_window)
+        {
+            *self = Health {
+                window_start: Some(now),
+                standing: self.standing,
+                until: self.until,
+                ..Health::default()
+            };
+        }
+        self.answers += 1;
+        self.over_first_timeout += u32::from(slow);
+        self.over_retry_timeout += u32::from(past_retry_timeout);
+        if self.answers < config.throttle_min_samples {
+            return;
+        }
+        let share = |n: u32| f64::from(n) / f64::from(self.answers);
+        let standing = if share(self.over_retry_timeout) > 0.15 {
+            Standing::Dropped
+        } else if share(self.over_first_timeout) > 0.10 {
+            Standing::Slow
+        } else {
+            Standing::Normal
+        };
+        if standing != Standing::Normal && standing != self.standing {
+            tracing::warn!(?standing, "webhook endpoint throttled");
+        }
+        self.standing = standing;
+        self.until = (standing != Standing::Normal).then(|| now + config.throttle_window);
+    }
+
+    /// The standing that applies to new notifications at `now`.
+    fn at(&self, now: DateTime<Utc>) -> (Standing, DateTime<Utc>) {
+        match self.until {
+            Some(until) if now < until => (self.standing, until),
+            _ => (Standing::Normal, now),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -121,6 +198,7 @@ impl Engine {
             wake,
             metrics,
             busy: Arc::new(Mutex::new(Busy::default())),
+            health: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -218,6 +296,8 @@ impl Engine {
         let mut taken_streams: HashSet<(String, NotificationKind)> = HashSet::new();
         let mut full_streams: HashSet<(String, NotificationKind)> = HashSet::new();
         let mut held = Vec::new();
+        let mut dropped = Vec::new();
+        let mut delayed: Vec<(i64, DateTime<Utc>)> = Vec::new();
         {
             for row in due {
                 if !subs.contains_key(&row.subscription_id) {
@@ -243,6 +323,28 @@ impl Engine {
                 if row.kind == NotificationKind::Change && sub.authorized_until <= now {
                     held.push(row);
                     continue;
+                }
+                if row.attempts == 0 && row.kind == NotificationKind::Change {
+                    let (standing, until) = self
+                        .health
+                        .lock()
+                        .map(|h| {
+                            h.get(&url)
+                                .map(|x| x.at(now))
+                                .unwrap_or((Standing::Normal, now))
+                        })
+                        .unwrap_or((Standing::Normal, now));
+                    match standing {
+                        Standing::Dropped => {
+                            dropped.push(row);
+                            continue;
+                        }
+                        Standing::Slow => {
+                            delayed.push((row.seq, until));
+                            continue;
+                        }
+                        Standing::Normal => {}
+                    }
                 }
                 let stream = (row.subscription_id.clone(), row.kind);
                 let busy = self
@@ -303,6 +405,18 @@ impl Engine {
             self.store.remove_notifications(&orphans).await?;
         }
         self.hold(held, now).await?;
+        self.give_up(
+            &dropped,
+            now,
+            "endpoint in drop state (too many answers past the retry timeout)",
+        )
+        .await?;
+        for (seq, until) in delayed {
+            // A slow endpoint's new notifications wait out its window.
+            self.store
+                .reschedule_notifications(&[seq], until, now)
+                .await?;
+        }
 
         let mut out = Vec::new();
         if let Ok(mut busy) = self.busy.lock() {
@@ -435,6 +549,15 @@ impl Engine {
             Err(e) => (None, Some(error_chain(e))),
         };
         let delivered = matches!(&outcome, Ok(s) if s.is_success()) && latency <= timeout;
+        let timed_out = matches!(&outcome, Err(e) if e.is_timeout());
+        if let Ok(mut health) = self.health.lock() {
+            health.entry(batch.url.clone()).or_default().record(
+                self.clock.now(),
+                timed_out || latency > self.config.first_timeout,
+                retry && (timed_out || latency > self.config.retry_timeout),
+                &self.config,
+            );
+        }
         if let Err(e) = self
             .settle(&batch, delivered, started_at, status, latency, error)
             .await

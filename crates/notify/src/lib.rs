@@ -47,6 +47,10 @@ pub struct NotifyConfig {
     pub authorization_lifetime: chrono::Duration,
     /// Call-record subscriptions per tenant.
     pub call_record_quota: u32,
+    /// Window over which an endpoint's slow answers are counted (Graph: 10 minutes).
+    pub throttle_window: chrono::Duration,
+    /// Answers needed in a window before an endpoint can be judged slow or dropped.
+    pub throttle_min_samples: u32,
 }
 
 impl Default for NotifyConfig {
@@ -62,6 +66,8 @@ impl Default for NotifyConfig {
             validation_timeout: Duration::from_secs(10),
             authorization_lifetime: chrono::Duration::hours(1),
             call_record_quota: 100,
+            throttle_window: chrono::Duration::minutes(10),
+            throttle_min_samples: 20,
         }
     }
 }

@@ -438,3 +438,87 @@ async fn reauthorization_is_requested_before_the_authorization_runs_out() {
     assert_eq!(n["subscriptionId"], "s1");
     assert!(n.get("resource").is_none());
 }
+
+/// Timeouts short enough to trip the slow/drop rules quickly, judged after two answers.
+fn touchy() -> NotifyConfig {
+    NotifyConfig {
+        first_timeout: Duration::from_millis(150),
+        retry_timeout: Duration::from_millis(400),
+        throttle_min_samples: 2,
+        ..Default::default()
+    }
+}
+
+async fn wait_attempts(rig: &Rig, sub: &str, n: usize) -> Vec<callhook_store::DeliveryAttempt> {
+    loop {
+        let a = rig.store.delivery_attempts(sub, 50).await.unwrap();
+        if a.len() >= n {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_gets_new_notifications_ten_minutes_late() {
+    let rig = Rig::start(touchy()).await;
+    // Every answer takes 250 ms: past the first timeout, within the retry timeout.
+    let slow = vec![Answer::Stall(Duration::from_millis(250)); 2];
+    let (url, mut rx) = receiver(slow).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1"]).await;
+    next(&mut rx).await; // first attempt: too slow
+    wait_attempts(&rig, "s1", 1).await;
+    rig.advance(chrono::Duration::minutes(1));
+    next(&mut rx).await; // the retry: delivered, but slow too
+    wait_attempts(&rig, "s1", 2).await;
+
+    // Now judged slow: a new notification waits out the window.
+    rig.ingest(&["r2"]).await;
+    loop {
+        match rig.store.next_due().await.unwrap() {
+            Some(due) if due - rig.clock.now() > chrono::Duration::minutes(5) => break,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing is sent while the endpoint is slow"
+    );
+    rig.advance(chrono::Duration::minutes(11));
+    let body = next(&mut rx).await;
+    assert_eq!(resources(&body), ["communications/callRecords/r2"]);
+}
+
+#[tokio::test]
+async fn an_endpoint_past_the_retry_timeout_gets_new_notifications_dropped() {
+    let rig = Rig::start(touchy()).await;
+    let stalls = vec![Answer::Stall(Duration::from_secs(2)); 2];
+    let (url, mut rx) = receiver(stalls).await;
+    let (lifecycle, mut life_rx) = receiver(vec![]).await;
+    rig.subscribe("s1", &url, Some(&lifecycle)).await;
+    rig.ingest(&["r1"]).await;
+    next(&mut rx).await;
+    wait_attempts(&rig, "s1", 1).await;
+    rig.advance(chrono::Duration::minutes(1));
+    next(&mut rx).await; // the retry also stalls past its timeout
+    wait_attempts(&rig, "s1", 2).await;
+
+    // Judged dropped: a new notification is given up at once, with a `missed` event.
+    rig.ingest(&["r2"]).await;
+    let body = next(&mut life_rx).await;
+    assert_eq!(body["value"][0]["lifecycleEvent"], "missed");
+    let attempts = wait_attempts(&rig, "s1", 3).await;
+    let dropped = attempts
+        .iter()
+        .find(|a| a.outcome == "dropped")
+        .expect("a dropped notification");
+    assert!(
+        dropped
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("drop state"),
+        "{dropped:?}"
+    );
+}

@@ -125,6 +125,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<OutboxRow>>;
     /// The earliest time a notification becomes due, if any is waiting.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Makes a subscription's waiting change notifications due at `now` (after a reauthorization
+    /// or renewal released them).
+    async fn release_held(&self, subscription_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Removes delivered (or given-up) notifications.
     async fn remove_notifications(&self, seqs: &[i64]) -> StoreResult<()>;
     /// Sets when notifications are tried next and how often they have been tried.

@@ -779,6 +779,18 @@ impl Store for SqliteStore {
         Ok(next.map(from_ns))
     }
 
+    async fn release_held(&self, subscription_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET due_ns = ? WHERE subscription_id = ? AND kind = 'change' AND due_ns > ?",
+        )
+        .bind(to_ns(now))
+        .bind(subscription_id)
+        .bind(to_ns(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn remove_notifications(&self, seqs: &[i64]) -> StoreResult<()> {
         if seqs.is_empty() {
             return Ok(());

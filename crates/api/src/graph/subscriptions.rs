@@ -512,6 +512,8 @@ pub async fn update(
         return Err(not_found(&id));
     }
     if renews {
+        // A renewal reauthorizes: notifications held meanwhile go out now.
+        state.store.release_held(&row.id, now).await?;
         state.notify.wake.notify_one();
     }
     let out = entity(
@@ -569,6 +571,8 @@ pub async fn reauthorize(
     if !state.store.update_subscription(&row).await? {
         return Err(not_found(&id));
     }
+    // Notifications held while the authorization had lapsed go out now.
+    state.store.release_held(&row.id, now).await?;
     state.notify.wake.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
