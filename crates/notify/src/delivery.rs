@@ -34,8 +34,6 @@ use crate::{payload, Clock, NotifyConfig};
 
 /// How many due notifications one round looks at.
 const ROUND_LIMIT: u32 = 5000;
-/// Longest wait between rounds when nothing is due (the clock may be moved meanwhile).
-const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// Longest pause between retries of one notification.
 const MAX_BACKOFF_SECS: f64 = 600.0;
 /// How often the reauthorization schedule is looked at (server-clock seconds).
@@ -276,14 +274,25 @@ impl Engine {
     /// How long to sleep when nothing wakes the engine: until the next notification is due.
     async fn idle_wait(&self, now: DateTime<Utc>) -> Duration {
         match self.store.next_due().await {
-            Ok(Some(due)) if due > now => (due - now).to_std().unwrap_or(IDLE_WAIT).min(IDLE_WAIT),
+            Ok(Some(due)) if due > now => (due - now)
+                .to_std()
+                .unwrap_or(self.config.idle_poll)
+                .min(self.config.idle_poll),
             Ok(Some(_)) => Duration::from_millis(20),
-            _ => IDLE_WAIT,
+            _ => self.config.idle_poll,
         }
     }
 
     /// Picks the POSTs to make now and marks their streams busy.
     async fn plan_round(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Batch>> {
+        // Streams in flight before the read: a send that finishes during the read may leave
+        // delivered rows in what was read, so their streams sit this round out (the finishing
+        // send wakes the engine for the next one).
+        let in_flight_before: HashSet<(String, NotificationKind)> = self
+            .busy
+            .lock()
+            .map(|b| b.streams.clone())
+            .unwrap_or_default();
         let due = self.store.due_notifications(now, ROUND_LIMIT).await?;
         if due.is_empty() {
             return Ok(Vec::new());
@@ -347,11 +356,12 @@ impl Engine {
                     }
                 }
                 let stream = (row.subscription_id.clone(), row.kind);
-                let busy = self
-                    .busy
-                    .lock()
-                    .map(|b| b.streams.contains(&stream))
-                    .unwrap_or(true);
+                let busy = in_flight_before.contains(&stream)
+                    || self
+                        .busy
+                        .lock()
+                        .map(|b| b.streams.contains(&stream))
+                        .unwrap_or(true);
                 if busy || full_streams.contains(&stream) {
                     continue;
                 }

@@ -51,6 +51,8 @@ pub struct NotifyConfig {
     pub throttle_window: chrono::Duration,
     /// Answers needed in a window before an endpoint can be judged slow or dropped.
     pub throttle_min_samples: u32,
+    /// Longest the engine sleeps without being woken (it is woken whenever work is queued).
+    pub idle_poll: Duration,
 }
 
 impl Default for NotifyConfig {
@@ -68,6 +70,7 @@ impl Default for NotifyConfig {
             call_record_quota: 100,
             throttle_window: chrono::Duration::minutes(10),
             throttle_min_samples: 20,
+            idle_poll: Duration::from_millis(500),
         }
     }
 }

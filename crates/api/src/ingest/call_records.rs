@@ -88,6 +88,7 @@ pub async fn put_one(
         .store
         .put_call_records(&tenant, std::slice::from_ref(&write), now)
         .await?;
+    state.notify.wake.notify_one();
     let w = out.first().ok_or_else(GraphError::internal)?;
     let status = if w.created {
         StatusCode::CREATED
