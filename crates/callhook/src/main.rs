@@ -72,6 +72,9 @@ enum Command {
         /// Most notifications in one webhook POST.
         #[arg(long, env = "CALLHOOK_MAX_BATCH", default_value_t = 100)]
         max_batch: usize,
+        /// Minutes a subscription's access authorization lasts (renewed by PATCH or reauthorize).
+        #[arg(long, env = "CALLHOOK_AUTHORIZATION_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=43_200))]
+        authorization_minutes: u32,
     },
     /// Print an access token for the development app.
     Token {
@@ -398,6 +401,7 @@ fn main() -> ExitCode {
                 strict_https,
                 clock,
                 max_batch,
+                authorization_minutes,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
                 opts.database_url = data.database_url;
@@ -405,6 +409,8 @@ fn main() -> ExitCode {
                 opts.notify.webhook_ca = webhook_ca;
                 opts.notify.strict_https = strict_https;
                 opts.notify.max_batch = max_batch.clamp(1, 1000);
+                opts.notify.authorization_lifetime =
+                    chrono::Duration::minutes(i64::from(authorization_minutes));
                 opts.api.manual_clock = clock == ClockMode::Manual;
                 opts.tls = match (tls_cert, tls_key) {
                     (Some(cert), Some(key)) => TlsMode::Files { cert, key },

@@ -522,3 +522,114 @@ async fn an_endpoint_past_the_retry_timeout_gets_new_notifications_dropped() {
         "{dropped:?}"
     );
 }
+
+/// A loopback TCP server that closes its first `drops` connections without a word, then answers
+/// every request `202 Accepted` and forwards the request bodies.
+async fn socket_closer(drops: usize) -> (String, mpsc::UnboundedReceiver<Value>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen += 1;
+            if seen <= drops {
+                drop(sock);
+                continue;
+            }
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    let body = &buf[end + 4..end + 4 + len];
+                    let _ = tx.send(serde_json::from_slice(body).unwrap_or(Value::Null));
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    buf.drain(..end + 4 + len);
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test]
+async fn a_receiver_that_closes_the_socket_gets_it_again() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = socket_closer(1).await;
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1"]).await;
+    let attempts = wait_attempts(&rig, "s1", 1).await;
+    assert_eq!(
+        (attempts[0].outcome.as_str(), attempts[0].status),
+        ("retry", None)
+    );
+    rig.advance(chrono::Duration::minutes(5));
+    let body = next(&mut rx).await;
+    assert_eq!(resources(&body), ["communications/callRecords/r1"]);
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_an_hour_gets_everything_when_it_comes_back() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    // Reserve a port, and leave it closed for now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    rig.subscribe("s1", &url, None).await;
+    rig.ingest(&["r1", "r2"]).await;
+    wait_attempts(&rig, "s1", 1).await;
+    rig.advance(chrono::Duration::minutes(30));
+    wait_attempts(&rig, "s1", 2).await;
+
+    // The receiver comes up on that port an hour in; the next retry reaches it.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let state = Receiver {
+        script: Arc::new(Mutex::new(VecDeque::new())),
+        seen: tx,
+    };
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    rig.advance(chrono::Duration::minutes(30));
+    let body = next(&mut rx).await;
+    assert_eq!(
+        resources(&body),
+        [
+            "communications/callRecords/r1",
+            "communications/callRecords/r2"
+        ]
+    );
+}
