@@ -6,6 +6,7 @@
 //! 2 sessions × 2 streams each; latency of one expanded GET and of one 60-record list page at
 //! the stored volume.
 
+pub mod notifications;
 mod record;
 mod stats;
 
