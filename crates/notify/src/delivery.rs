@@ -33,9 +33,12 @@ use callhook_store::{DeliveryAttempt, NotificationKind, OutboxRow, Store, Subscr
 use crate::{payload, Clock, NotifyConfig};
 
 /// How many due notifications one round looks at.
-const ROUND_LIMIT: u32 = 5000;
+const ROUND_LIMIT: u32 = 1000;
 /// Longest pause between retries of one notification.
 const MAX_BACKOFF_SECS: f64 = 600.0;
+/// How often expired subscriptions are looked for (server-clock seconds).
+const PURGE_EVERY_SECS: i64 = 5;
+
 /// How often the reauthorization schedule is looked at (server-clock seconds).
 const REAUTHORIZATION_CHECK_SECS: i64 = 30;
 
@@ -205,6 +208,7 @@ impl Engine {
         let mut sends: JoinSet<()> = JoinSet::new();
         let mut reauth_sent = HashMap::new();
         let mut reauth_checked: Option<DateTime<Utc>> = None;
+        let mut purged_at: Option<DateTime<Utc>> = None;
         loop {
             let now = self.clock.now();
             let check_due = reauth_checked
@@ -215,12 +219,18 @@ impl Engine {
                 }
                 reauth_checked = Some(now);
             }
-            match self.store.purge_expired_subscriptions(now).await {
-                Ok(gone) if !gone.is_empty() => {
-                    tracing::info!(count = gone.len(), "removed expired subscriptions")
+            // Expired subscriptions are looked for every few seconds, not on every round.
+            if purged_at
+                .is_none_or(|t| now < t || now - t >= chrono::Duration::seconds(PURGE_EVERY_SECS))
+            {
+                purged_at = Some(now);
+                match self.store.purge_expired_subscriptions(now).await {
+                    Ok(gone) if !gone.is_empty() => {
+                        tracing::info!(count = gone.len(), "removed expired subscriptions")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired subscriptions failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired subscriptions failed"),
             }
             match self.plan_round(now).await {
                 Ok(batches) => {
@@ -317,6 +327,11 @@ impl Engine {
                     orphans.push(row.seq);
                     continue;
                 };
+                if sub.expiration <= now {
+                    // Expired: it delivers nothing more (the purge removes it shortly).
+                    orphans.push(row.seq);
+                    continue;
+                }
                 let url = match row.kind {
                     NotificationKind::Change => sub.notification_url.clone(),
                     NotificationKind::Lifecycle => match &sub.lifecycle_url {

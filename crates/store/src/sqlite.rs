@@ -657,7 +657,7 @@ impl Store for SqliteStore {
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(subscription_from_row).transpose()
     }
@@ -719,7 +719,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE lifecycle_url IS NOT NULL ORDER BY id"
         ))
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(subscription_from_row).collect()
     }
@@ -767,14 +767,14 @@ impl Store for SqliteStore {
         .bind(to_ns(now))
         .bind(to_ns(now))
         .bind(i64::from(limit))
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(outbox_from_row).collect()
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         let next: Option<i64> = sqlx::query_scalar("SELECT MIN(due_ns) FROM outbox")
-            .fetch_one(&self.writer)
+            .fetch_one(&self.reader)
             .await?;
         Ok(next.map(from_ns))
     }
@@ -874,7 +874,7 @@ impl Store for SqliteStore {
         )
         .bind(subscription_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -896,7 +896,7 @@ impl Store for SqliteStore {
 
     async fn outbox_len(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-            .fetch_one(&self.writer)
+            .fetch_one(&self.reader)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
