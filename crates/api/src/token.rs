@@ -53,37 +53,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((unescape(id), unescape(secret)))
 }
 
+/// The form fields of a token request; a repeated field keeps its first value.
 fn parse_form(body: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded_parse(body)
-}
-
-mod url {
-    use std::collections::HashMap;
-
-    /// `application/x-www-form-urlencoded` parsing; a repeated key keeps its first value.
-    pub fn form_urlencoded_parse(body: &[u8]) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for pair in body.split(|b| *b == b'&') {
-            if pair.is_empty() {
-                continue;
-            }
-            let mut kv = pair.splitn(2, |b| *b == b'=');
-            let k = decode(kv.next().unwrap_or_default());
-            let v = decode(kv.next().unwrap_or_default());
-            out.entry(k).or_insert(v);
-        }
-        out
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
-
-    fn decode(raw: &[u8]) -> String {
-        let spaced: Vec<u8> = raw
-            .iter()
-            .map(|b| if *b == b'+' { b' ' } else { *b })
-            .collect();
-        percent_encoding::percent_decode(&spaced)
-            .decode_utf8_lossy()
-            .into_owned()
-    }
+    out
 }
 
 pub async fn issue_token(
