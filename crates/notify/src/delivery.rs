@@ -282,13 +282,14 @@ impl Engine {
     }
 
     /// How long to sleep when nothing wakes the engine: until the next notification is due.
+    /// Rows still due after a round wait on a POST in flight, whose completion wakes the loop
+    /// (`join_next`, `wake`), so they need no polling of their own.
     async fn idle_wait(&self, now: DateTime<Utc>) -> Duration {
         match self.store.next_due().await {
             Ok(Some(due)) if due > now => (due - now)
                 .to_std()
                 .unwrap_or(self.config.idle_poll)
                 .min(self.config.idle_poll),
-            Ok(Some(_)) => Duration::from_millis(20),
             _ => self.config.idle_poll,
         }
     }
@@ -298,10 +299,15 @@ impl Engine {
         // Streams in flight before the read: a send that finishes during the read may leave
         // delivered rows in what was read, so their streams sit this round out (the finishing
         // send wakes the engine for the next one).
-        let in_flight_before: HashSet<(String, NotificationKind)> = self
+        // Only this function adds to `busy`, so the snapshot also holds everything in flight
+        // for the rest of the round.
+        let (in_flight_before, url_in_flight): (
+            HashSet<(String, NotificationKind)>,
+            HashMap<String, usize>,
+        ) = self
             .busy
             .lock()
-            .map(|b| b.streams.clone())
+            .map(|b| (b.streams.clone(), b.per_url.clone()))
             .unwrap_or_default();
         let due = self.store.due_notifications(now, ROUND_LIMIT).await?;
         if due.is_empty() {
@@ -312,119 +318,103 @@ impl Engine {
         // Per URL, the batches being filled, in outbox order.
         let mut by_url: HashMap<String, Vec<Batch>> = HashMap::new();
         let mut url_order: Vec<String> = Vec::new();
-        let mut taken_streams: HashSet<(String, NotificationKind)> = HashSet::new();
+        // The batch (index within its URL's list) that holds each stream's rows.
+        let mut stream_batch: HashMap<(String, NotificationKind), usize> = HashMap::new();
         let mut full_streams: HashSet<(String, NotificationKind)> = HashSet::new();
         let mut held = Vec::new();
         let mut dropped = Vec::new();
-        let mut delayed: Vec<(i64, DateTime<Utc>)> = Vec::new();
-        {
-            for row in due {
-                if !subs.contains_key(&row.subscription_id) {
-                    let sub = self.store.subscription_by_id(&row.subscription_id).await?;
-                    subs.insert(row.subscription_id.clone(), sub);
-                }
-                let Some(Some(sub)) = subs.get(&row.subscription_id) else {
-                    orphans.push(row.seq);
-                    continue;
-                };
-                if sub.expiration <= now {
-                    // Expired: it delivers nothing more (the purge removes it shortly).
-                    orphans.push(row.seq);
-                    continue;
-                }
-                let url = match row.kind {
-                    NotificationKind::Change => sub.notification_url.clone(),
-                    NotificationKind::Lifecycle => match &sub.lifecycle_url {
-                        Some(u) => u.clone(),
-                        None => {
-                            orphans.push(row.seq);
-                            continue;
-                        }
-                    },
-                };
-                // Graph holds change notifications while the subscription's authorization has
-                // lapsed, until reauthorize or renewal (or the retry window ends).
-                if row.kind == NotificationKind::Change && sub.authorized_until <= now {
-                    held.push(row);
-                    continue;
-                }
-                if row.attempts == 0 && row.kind == NotificationKind::Change {
-                    let (standing, until) = self
-                        .health
-                        .lock()
-                        .map(|h| {
-                            h.get(&url)
-                                .map(|x| x.at(now))
-                                .unwrap_or((Standing::Normal, now))
-                        })
-                        .unwrap_or((Standing::Normal, now));
-                    match standing {
-                        Standing::Dropped => {
-                            dropped.push(row);
-                            continue;
-                        }
-                        Standing::Slow => {
-                            delayed.push((row.seq, until));
-                            continue;
-                        }
-                        Standing::Normal => {}
-                    }
-                }
-                let stream = (row.subscription_id.clone(), row.kind);
-                let busy = in_flight_before.contains(&stream)
-                    || self
-                        .busy
-                        .lock()
-                        .map(|b| b.streams.contains(&stream))
-                        .unwrap_or(true);
-                if busy || full_streams.contains(&stream) {
-                    continue;
-                }
-                let in_flight = self
-                    .busy
-                    .lock()
-                    .map(|b| b.per_url.get(&url).copied().unwrap_or(0))
-                    .unwrap_or(usize::MAX);
-                let batches = by_url.entry(url.clone()).or_insert_with(|| {
-                    url_order.push(url.clone());
-                    Vec::new()
-                });
-                let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
-                // A stream's rows stay in one batch so their order holds.
-                let target = if taken_streams.contains(&stream) {
-                    batches.iter().position(|b| {
-                        b.rows
-                            .iter()
-                            .any(|r| r.subscription_id == row.subscription_id && r.kind == row.kind)
-                    })
-                } else {
-                    batches
-                        .iter()
-                        .position(|b| b.rows.len() < self.config.max_batch)
-                };
-                let index = match target {
-                    Some(i) if batches[i].rows.len() < self.config.max_batch => i,
-                    Some(_) => {
-                        full_streams.insert(stream);
+        let mut delayed: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
+        for row in due {
+            if !subs.contains_key(&row.subscription_id) {
+                let sub = self.store.subscription_by_id(&row.subscription_id).await?;
+                subs.insert(row.subscription_id.clone(), sub);
+            }
+            let Some(Some(sub)) = subs.get(&row.subscription_id) else {
+                orphans.push(row.seq);
+                continue;
+            };
+            if sub.expiration <= now {
+                // Expired: it delivers nothing more (the purge removes it shortly).
+                orphans.push(row.seq);
+                continue;
+            }
+            let url = match row.kind {
+                NotificationKind::Change => sub.notification_url.clone(),
+                NotificationKind::Lifecycle => match &sub.lifecycle_url {
+                    Some(u) => u.clone(),
+                    None => {
+                        orphans.push(row.seq);
                         continue;
                     }
-                    None if batches.len() < room => {
-                        batches.push(Batch {
-                            url: url.clone(),
-                            rows: Vec::new(),
-                            subs: Vec::new(),
-                        });
-                        batches.len() - 1
-                    }
-                    None => continue,
-                };
-                let batch = &mut batches[index];
-                if !batch.subs.iter().any(|s| s.id == sub.id) {
-                    batch.subs.push(sub.clone());
-                }
-                batch.rows.push(row);
-                taken_streams.insert(stream);
+                },
+            };
+            // Graph holds change notifications while the subscription's authorization has
+            // lapsed, until reauthorize or renewal (or the retry window ends).
+            if row.kind == NotificationKind::Change && sub.authorized_until <= now {
+                held.push(row);
+                continue;
             }
+            if row.attempts == 0 && row.kind == NotificationKind::Change {
+                let (standing, until) = self
+                    .health
+                    .lock()
+                    .map(|h| {
+                        h.get(&url)
+                            .map(|x| x.at(now))
+                            .unwrap_or((Standing::Normal, now))
+                    })
+                    .unwrap_or((Standing::Normal, now));
+                match standing {
+                    Standing::Dropped => {
+                        dropped.push(row);
+                        continue;
+                    }
+                    Standing::Slow => {
+                        delayed.entry(until).or_default().push(row.seq);
+                        continue;
+                    }
+                    Standing::Normal => {}
+                }
+            }
+            let stream = (row.subscription_id.clone(), row.kind);
+            if in_flight_before.contains(&stream) || full_streams.contains(&stream) {
+                continue;
+            }
+            let in_flight = url_in_flight.get(&url).copied().unwrap_or(0);
+            let batches = by_url.entry(url.clone()).or_insert_with(|| {
+                url_order.push(url.clone());
+                Vec::new()
+            });
+            let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
+            // A stream's rows stay in one batch so their order holds.
+            let target = match stream_batch.get(&stream) {
+                Some(i) => Some(*i),
+                None => batches
+                    .iter()
+                    .position(|b| b.rows.len() < self.config.max_batch),
+            };
+            let index = match target {
+                Some(i) if batches[i].rows.len() < self.config.max_batch => i,
+                Some(_) => {
+                    full_streams.insert(stream);
+                    continue;
+                }
+                None if batches.len() < room => {
+                    batches.push(Batch {
+                        url: url.clone(),
+                        rows: Vec::new(),
+                        subs: Vec::new(),
+                    });
+                    batches.len() - 1
+                }
+                None => continue,
+            };
+            let batch = &mut batches[index];
+            if !batch.subs.iter().any(|s| s.id == sub.id) {
+                batch.subs.push(sub.clone());
+            }
+            batch.rows.push(row);
+            stream_batch.insert(stream, index);
         }
         if !orphans.is_empty() {
             self.store.remove_notifications(&orphans).await?;
@@ -436,10 +426,10 @@ impl Engine {
             "endpoint in drop state (too many answers past the retry timeout)",
         )
         .await?;
-        for (seq, until) in delayed {
+        for (until, seqs) in delayed {
             // A slow endpoint's new notifications wait out its window.
             self.store
-                .reschedule_notifications(&[seq], until, now)
+                .reschedule_notifications(&seqs, until, now)
                 .await?;
         }
 
