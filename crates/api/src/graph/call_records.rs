@@ -75,19 +75,8 @@ enum PageToken {
     },
 }
 
-fn invalid_token() -> GraphError {
-    GraphError::bad_request("The $skiptoken value is not valid. Follow @odata.nextLink as returned, without changing it.")
-}
-
-fn seal(state: &AppState, token: &PageToken) -> String {
-    state
-        .sealer
-        .seal(&serde_json::to_vec(token).unwrap_or_default())
-}
-
 fn open_token(state: &AppState, raw: &str, tenant: &str) -> GraphResult<PageToken> {
-    let bytes = state.sealer.open(raw).ok_or_else(invalid_token)?;
-    let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid_token())?;
+    let token: PageToken = super::open_skiptoken(state, raw)?;
     let owner = match &token {
         PageToken::Records { t, .. }
         | PageToken::Sessions { t, .. }
@@ -95,7 +84,7 @@ fn open_token(state: &AppState, raw: &str, tenant: &str) -> GraphResult<PageToke
     };
     // A token from another tenant is as good as forged.
     if owner != tenant {
-        return Err(invalid_token());
+        return Err(super::invalid_skiptoken());
     }
     Ok(token)
 }
@@ -343,7 +332,7 @@ impl RecordView<'_> {
         format!(
             "{}/sessions?{expand}$skiptoken={}",
             self.record_url(&stored.id),
-            encode_query_value(&seal(self.state, &token))
+            encode_query_value(&super::seal_skiptoken(self.state, &token))
         )
     }
 
@@ -351,7 +340,7 @@ impl RecordView<'_> {
         format!(
             "{}/participants_v2?$skiptoken={}",
             self.record_url(&stored.id),
-            encode_query_value(&seal(self.state, &token))
+            encode_query_value(&super::seal_skiptoken(self.state, &token))
         )
     }
 }
@@ -437,7 +426,7 @@ pub async fn list(
     let (after, filter_text, select, token_size) = match q.get(Opt::SkipToken) {
         Some(raw_token) => match open_token(&state, raw_token, &caller.tenant_id)? {
             PageToken::Records { a, f, s, n, .. } => (Some(a), f, s, Some(n)),
-            _ => return Err(invalid_token()),
+            _ => return Err(super::invalid_skiptoken()),
         },
         None => {
             let select = parse_select_for(q.get(Opt::Select), &record_properties(), RECORD_TYPE)?;
@@ -489,7 +478,7 @@ pub async fn list(
             Some(format!(
                 "{base}/{}/communications/callRecords?$skiptoken={}",
                 version.as_str(),
-                encode_query_value(&seal(&state, &token))
+                encode_query_value(&super::seal_skiptoken(&state, &token))
             ))
         }
         _ => None,
@@ -652,7 +641,7 @@ pub async fn sessions(
     let (offset, segments, select, token_size) = match q.get(Opt::SkipToken) {
         Some(t) => match open_token(&state, t, &caller.tenant_id)? {
             PageToken::Sessions { r, o, x, s, n, .. } if r == id => (o, x, s, Some(n)),
-            _ => return Err(invalid_token()),
+            _ => return Err(super::invalid_skiptoken()),
         },
         None => {
             let select = parse_select_for(q.get(Opt::Select), Session::PROPERTIES, SESSION_TYPE)?;
@@ -760,7 +749,7 @@ pub async fn participants(
     let (offset, select, token_size) = match q.get(Opt::SkipToken) {
         Some(t) => match open_token(&state, t, &caller.tenant_id)? {
             PageToken::Participants { r, o, s, n, .. } if r == id => (o, s, Some(n)),
-            _ => return Err(invalid_token()),
+            _ => return Err(super::invalid_skiptoken()),
         },
         None => (
             0,

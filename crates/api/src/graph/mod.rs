@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use callhook_odata::{Preferences, QueryOptions, SystemOption};
 
-use crate::error::GraphError;
+use crate::error::{GraphError, GraphResult};
 
 /// Which Graph endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,29 @@ pub fn collection(context: String, value: Vec<Value>, next_link: Option<String>)
     }
     m.insert("value".into(), Value::Array(value));
     Value::Object(m)
+}
+
+/// Graph's answer to a `$skiptoken` this installation did not issue for this caller.
+pub fn invalid_skiptoken() -> GraphError {
+    GraphError::bad_request(
+        "The $skiptoken value is not valid. Follow @odata.nextLink as returned, without changing it.",
+    )
+}
+
+/// A `$skiptoken` carrying `state` (sealed, so clients can neither forge nor alter it).
+pub fn seal_skiptoken<T: serde::Serialize>(app: &crate::AppState, state: &T) -> String {
+    app.sealer
+        .seal(&serde_json::to_vec(state).unwrap_or_default())
+}
+
+/// The paging state behind a `$skiptoken`; [`invalid_skiptoken`] for anything not sealed here.
+/// Callers still check that the state belongs to the caller.
+pub fn open_skiptoken<T: serde::de::DeserializeOwned>(
+    app: &crate::AppState,
+    raw: &str,
+) -> GraphResult<T> {
+    let bytes = app.sealer.open(raw).ok_or_else(invalid_skiptoken)?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid_skiptoken())
 }
 
 /// Percent-encodes a value for a URL query.

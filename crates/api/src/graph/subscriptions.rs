@@ -382,14 +382,10 @@ pub async fn list(
     let prefs = preferences(&headers);
     let (after, token_size) = match q.get(Opt::SkipToken) {
         Some(t) => {
-            let bad = || {
-                GraphError::bad_request("The $skiptoken value is not valid. Follow @odata.nextLink as returned, without changing it.")
-            };
-            let bytes = state.sealer.open(t).ok_or_else(bad)?;
-            let tok: ListToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+            let tok: ListToken = super::open_skiptoken(&state, t)?;
             // A token of another tenant or app is as good as forged.
             if tok.t != caller.tenant_id || tok.a != caller.app_id {
-                return Err(bad());
+                return Err(super::invalid_skiptoken());
             }
             (Some(tok.l), Some(tok.n))
         }
@@ -425,9 +421,7 @@ pub async fn list(
                 l: last.id.clone(),
                 n,
             };
-            let sealed = state
-                .sealer
-                .seal(&serde_json::to_vec(&tok).unwrap_or_default());
+            let sealed = super::seal_skiptoken(&state, &tok);
             Some(format!(
                 "{base}/{v}/subscriptions?$skiptoken={}",
                 encode_query_value(&sealed)

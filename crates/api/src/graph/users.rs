@@ -69,13 +69,9 @@ pub async fn list(
     let q = query_options(raw.as_deref(), &[Opt::Select, Opt::Top, Opt::SkipToken])?;
     let (after, sel, n) = match q.get(Opt::SkipToken) {
         Some(t) => {
-            let bad = || {
-                GraphError::bad_request("The $skiptoken value is not valid. Follow @odata.nextLink as returned, without changing it.")
-            };
-            let bytes = state.sealer.open(t).ok_or_else(bad)?;
-            let tok: UsersToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+            let tok: UsersToken = super::open_skiptoken(&state, t)?;
             if tok.t != caller.tenant_id {
-                return Err(bad());
+                return Err(super::invalid_skiptoken());
             }
             (Some(tok.a), tok.s, tok.n)
         }
@@ -111,9 +107,7 @@ pub async fn list(
                 s: sel.clone(),
                 n,
             };
-            let sealed = state
-                .sealer
-                .seal(&serde_json::to_vec(&tok).unwrap_or_default());
+            let sealed = super::seal_skiptoken(&state, &tok);
             Some(format!(
                 "{base}/{v}/users?$skiptoken={}",
                 encode_query_value(&sealed)
