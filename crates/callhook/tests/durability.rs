@@ -4,50 +4,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Stdio;
 
 use common::*;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
-
-/// Starts `callhook serve` on an ephemeral port and returns the child and its base URL, parsed
-/// from the `listening on …` line.
-async fn spawn_server(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callhook"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env_remove("CALLHOOK_DATABASE_URL")
-        .env_remove("CALLHOOK_TLS")
-        .env_remove("CALLHOOK_TLS_CERT")
-        .env_remove("CALLHOOK_TLS_KEY")
-        .env_remove("CALLHOOK_PUBLIC_URL")
-        .env("CALLHOOK_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn callhook");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read stdout")
-            .expect("callhook exited before printing its address");
-        if let Some((_, url)) = line.split_once("listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -580,3 +580,44 @@ pub fn b64_std(bytes: &[u8]) -> String {
     s.push_str(&"=".repeat(pad));
     s
 }
+
+/// Starts the real `callhook serve` binary on an ephemeral port in `dir` (environment settings
+/// cleared), and returns the child and its base URL, parsed from its `listening on …` line.
+pub async fn spawn_server(dir: &Path) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("CALLHOOK_DATABASE_URL")
+        .env_remove("CALLHOOK_TLS")
+        .env_remove("CALLHOOK_TLS_CERT")
+        .env_remove("CALLHOOK_TLS_KEY")
+        .env_remove("CALLHOOK_PUBLIC_URL")
+        .env_remove("CALLHOOK_WEBHOOK_CA")
+        .env_remove("CALLHOOK_STRICT_HTTPS")
+        .env_remove("CALLHOOK_CLOCK")
+        .env_remove("CALLHOOK_MAX_BATCH")
+        .env_remove("CALLHOOK_AUTHORIZATION_MINUTES")
+        .env("CALLHOOK_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn callhook");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stdout")
+            .expect("callhook exited before printing its address");
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
