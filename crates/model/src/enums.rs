@@ -368,3 +368,35 @@ pub fn hide_evolvable_members(value: &mut Value) {
         }
     }
 }
+
+graph_enum! {
+    /// `graph.callEventType`: what happened in a call. `rosterUpdated` is declared after
+    /// `unknownFutureValue` (evolvable); the last two members are beta-only.
+    CallEventType = "microsoft.graph.callEventType" {
+        CallStarted = "callStarted",
+        CallEnded = "callEnded",
+        UnknownFutureValue = "unknownFutureValue",
+        RosterUpdated = "rosterUpdated",
+        TranscriptionStateUpdated = "transcriptionStateUpdated",
+        RecordingStateUpdated = "recordingStateUpdated",
+    }
+}
+
+graph_enum! {
+    /// `graph.callDirection` (of the Graph `call` resource; not evolvable).
+    CallDirection = "microsoft.graph.callDirection" {
+        Incoming = "incoming",
+        Outgoing = "outgoing",
+    }
+}
+
+graph_enum! {
+    /// `graph.onlineMeetingRole` of a meeting participant.
+    OnlineMeetingRole = "microsoft.graph.onlineMeetingRole" {
+        Attendee = "attendee",
+        Presenter = "presenter",
+        UnknownFutureValue = "unknownFutureValue",
+        Producer = "producer",
+        Coorganizer = "coorganizer",
+    }
+}

@@ -229,11 +229,35 @@ pub const MAX_ID_CHARS: usize = 256;
 /// Ids must be non-empty, at most [`MAX_ID_CHARS`] characters, and free of control characters
 /// and of `/ ? # ' \`, which would break `callRecords('{id}')` or `callRecords/{id}` URLs.
 pub fn validate_id(id: &str) -> Result<(), String> {
+    validate_id_within(id, MAX_ID_CHARS)
+}
+
+/// Longest meeting, transcript or recording id accepted, in characters: Graph's are base64 of
+/// several ids joined and run past 300 characters.
+pub const MAX_ARTIFACT_ID_CHARS: usize = 1024;
+
+/// [`validate_id`] with the longer limit of meeting and artifact ids.
+pub fn validate_artifact_id(id: &str) -> Result<(), String> {
+    validate_id_within(id, MAX_ARTIFACT_ID_CHARS)
+}
+
+/// A required meeting or artifact key.
+pub(crate) fn artifact_key(
+    o: &mut Obj,
+    k: &'static str,
+    p: &mut Path,
+) -> Result<String, ModelError> {
+    let id: String = req(o, k, p)?;
+    validate_artifact_id(&id).map_err(|m| p.err_at(k, m))?;
+    Ok(id)
+}
+
+fn validate_id_within(id: &str, max: usize) -> Result<(), String> {
     if id.is_empty() {
         return Err("invalid id: must not be empty".into());
     }
-    if id.chars().count() > MAX_ID_CHARS {
-        return Err(format!("invalid id: longer than {MAX_ID_CHARS} characters"));
+    if id.chars().count() > max {
+        return Err(format!("invalid id: longer than {max} characters"));
     }
     if let Some(c) = id
         .chars()

@@ -20,35 +20,44 @@
 #[macro_use]
 mod macros;
 
+mod call_event;
 mod callrecord;
 mod enums;
 mod error;
 mod identity;
 mod json;
+mod meeting;
 mod rows;
+mod transcript;
 mod values;
 
+pub use call_event::{CallEvent, CallParticipant, ParticipantInfo, RemovedState};
 pub use callrecord::{
     BaseEndpoint, CallRecord, ClientUserAgent, DeviceInfo, Endpoint, FailureInfo, Media,
     MediaStream, NetworkInfo, Organizer, Participant, ParticipantEndpoint, Segment,
     ServiceEndpoint, ServiceUserAgent, Session, TraceRouteHop, UserAgent, UserFeedback,
 };
 pub use enums::{
-    hide_evolvable_members, AudioCodec, CallType, ClientPlatform, EndpointType, FailureStage,
-    MediaStreamDirection, Modality, NetworkConnectionType, NetworkTransportProtocol, ProductFamily,
-    PstnCallDurationSource, PstnUserBlockMode, ServiceRole, UserFeedbackRating, VideoCodec,
-    WifiBand, WifiRadioType,
+    hide_evolvable_members, AudioCodec, CallDirection, CallEventType, CallType, ClientPlatform,
+    EndpointType, FailureStage, MediaStreamDirection, Modality, NetworkConnectionType,
+    NetworkTransportProtocol, OnlineMeetingRole, ProductFamily, PstnCallDurationSource,
+    PstnUserBlockMode, ServiceRole, UserFeedbackRating, VideoCodec, WifiBand, WifiRadioType,
 };
 pub use error::ModelError;
 pub use identity::{
     AdministrativeUnitInfo, CommunicationsIdentitySet, FeedbackTokenSet, Identity, IdentitySet,
     UserIdentity,
 };
-pub use json::{validate_id, MAX_ID_CHARS};
+pub use json::{validate_artifact_id, validate_id, MAX_ARTIFACT_ID_CHARS, MAX_ID_CHARS};
+pub use meeting::{
+    AdhocCall, ChatInfo, JoinMeetingIdSettings, MeetingParticipantInfo, MeetingParticipants,
+    OnlineMeeting,
+};
 pub use rows::{
     DialoutUsageRow, DirectRoutingLogRow, DirectoryUser, PstnBlockedUsersLogRow, PstnCallLogRow,
     SmsLogRow,
 };
+pub use transcript::{meeting_organizer, CallRecording, CallTranscript};
 pub use values::{format_date_time, parse_date_time, GraphDuration, GraphSingle};
 
 use serde_json::Value;

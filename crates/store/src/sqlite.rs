@@ -20,8 +20,8 @@ use crate::*;
 /// power loss can take the last few commits.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -200,12 +200,12 @@ fn bind_in<'a>(b: &mut QueryBuilder<'a, Sqlite>, values: &'a [i64]) {
 }
 
 /// Nanoseconds since the epoch, saturating outside the representable years (1677–2262).
-fn to_ns(t: DateTime<Utc>) -> i64 {
+pub(crate) fn to_ns(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt()
         .unwrap_or(if t.year() < 1970 { i64::MIN } else { i64::MAX })
 }
 
-fn from_ns(ns: i64) -> DateTime<Utc> {
+pub(crate) fn from_ns(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)
 }
 
@@ -219,11 +219,11 @@ fn parse_time(s: &str) -> StoreResult<DateTime<Utc>> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
 }
 
-fn json_list(v: &[String]) -> String {
+pub(crate) fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-fn parse_list(s: &str) -> StoreResult<Vec<String>> {
+pub(crate) fn parse_list(s: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad list: {e}")))
 }
 
