@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
-use crate::graph::{call_records, subscriptions, users, ApiVersion};
+use crate::graph::{artifacts, call_records, online_meetings, subscriptions, users, ApiVersion};
 use crate::{auth, context, controls, ingest, token, AppState};
 
 /// Every route callhook serves.
@@ -69,6 +69,7 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
         )
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get))
+        .merge(meeting_routes())
         .fallback(unknown_segment)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(version))
@@ -76,6 +77,59 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
             state.clone(),
             auth::require_token,
         ))
+}
+
+/// Online meetings, ad hoc calls, and their transcripts and recordings.
+fn meeting_routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/users/{id}/onlineMeetings", get(online_meetings::list))
+        .route(
+            "/users/{id}/onlineMeetings/{parent}",
+            get(online_meetings::get),
+        )
+        .route(
+            "/users/{id}/onlineMeetings/{parent}/delta",
+            get(online_meetings::delta),
+        )
+        .route(
+            "/users/{id}/adhocCalls/{parent}",
+            get(artifacts::adhoc_calls_segment),
+        )
+        .route(
+            "/users/{id}/adhocCalls/{parent}/delta",
+            get(artifacts::adhoc_calls_delta),
+        )
+        .route(
+            "/communications/adhocCalls/{segment}",
+            get(artifacts::communications_adhoc_calls),
+        );
+    for parent in ["onlineMeetings", "adhocCalls"] {
+        let base = format!("/users/{{id}}/{parent}/{{parent}}");
+        r = r
+            .route(&format!("{base}/transcripts"), get(artifacts::list))
+            .route(
+                &format!("{base}/transcripts/{{artifact}}"),
+                get(artifacts::get),
+            )
+            .route(
+                &format!("{base}/transcripts/{{artifact}}/content"),
+                get(artifacts::stream),
+            )
+            .route(
+                &format!("{base}/transcripts/{{artifact}}/metadataContent"),
+                get(artifacts::stream),
+            )
+            .route(&format!("{base}/recordings"), get(artifacts::list))
+            .route(
+                &format!("{base}/recordings/{{artifact}}"),
+                get(artifacts::get),
+            )
+            .route(
+                &format!("{base}/recordings/{{artifact}}/content"),
+                get(artifacts::stream),
+            );
+    }
+    r
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -111,8 +165,23 @@ fn first_unknown_segment(path: &str) -> String {
         "organizer_v2",
         "subscriptions",
         "reauthorize",
+        "onlineMeetings",
+        "adhocCalls",
+        "transcripts",
+        "recordings",
+        "content",
+        "metadataContent",
+        "delta",
     ];
-    const COLLECTIONS: &[&str] = &["callRecords", "users", "subscriptions"];
+    const COLLECTIONS: &[&str] = &[
+        "callRecords",
+        "users",
+        "subscriptions",
+        "onlineMeetings",
+        "adhocCalls",
+        "transcripts",
+        "recordings",
+    ];
     let mut previous = "";
     for segment in path.split('/').filter(|s| !s.is_empty()).skip(1) {
         let known = NAMES.contains(&segment) || COLLECTIONS.contains(&previous);

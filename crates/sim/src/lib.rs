@@ -8,6 +8,7 @@
 //! - [`run`] sends a plan to a callhook server over HTTP, the way a calling platform would,
 //!   and returns a [`SimSummary`].
 
+pub mod artifacts;
 mod driver;
 mod generator;
 pub mod quality;

@@ -2,7 +2,9 @@
 //! resource; this file holds what they share: the API version, query options and `Prefer`,
 //! the response content type, and the shaping rules every returned entity goes through.
 
+pub mod artifacts;
 pub mod call_records;
+pub mod online_meetings;
 pub mod reports;
 pub mod subscriptions;
 pub mod users;

@@ -2,6 +2,7 @@
 //! feeds calls in. Authenticated with the installation's ingest key. See `docs/ingest-api.md`.
 
 mod call_records;
+mod meetings;
 mod openapi;
 mod reports;
 mod users;
@@ -34,10 +35,54 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/tenants/{tenant}/users", post(users::put_batch))
         .route("/tenants/{tenant}/users/{id}", put(users::put_one))
+        .route(
+            "/tenants/{tenant}/onlineMeetings/{id}",
+            put(meetings::put_online_meeting),
+        )
+        .route(
+            "/tenants/{tenant}/adhocCalls/{id}",
+            put(meetings::put_adhoc_call),
+        )
+        .route(
+            "/tenants/{tenant}/callEvents",
+            post(meetings::post_call_events),
+        )
+        .merge(meetings_artifact_routes())
         .layer(middleware::from_fn_with_state(state, require_ingest_key));
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .merge(authed)
+}
+
+/// Transcripts and recordings of online meetings and ad hoc calls: JSON metadata, then the
+/// content (and a transcript's metadataContent) as raw bytes.
+fn meetings_artifact_routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for parent in ["onlineMeetings", "adhocCalls"] {
+        let base = format!("/tenants/{{tenant}}/{parent}/{{id}}");
+        r = r
+            .route(
+                &format!("{base}/transcripts/{{artifact}}"),
+                put(meetings::put_artifact),
+            )
+            .route(
+                &format!("{base}/transcripts/{{artifact}}/content"),
+                put(meetings::put_artifact_stream),
+            )
+            .route(
+                &format!("{base}/transcripts/{{artifact}}/metadataContent"),
+                put(meetings::put_artifact_stream),
+            )
+            .route(
+                &format!("{base}/recordings/{{artifact}}"),
+                put(meetings::put_artifact),
+            )
+            .route(
+                &format!("{base}/recordings/{{artifact}}/content"),
+                put(meetings::put_artifact_stream),
+            );
+    }
+    r
 }
 
 pub(crate) async fn require_ingest_key(
