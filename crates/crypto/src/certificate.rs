@@ -48,11 +48,12 @@ pub enum CertificateError {
 
 /// A subscriber's `encryptionCertificate`: only its RSA public key and its thumbprint matter
 /// (Graph checks neither the issuer nor the validity dates).
+#[derive(Clone)]
 pub struct EncryptionCertificate {
     der: Vec<u8>,
     thumbprint: String,
     key_bits: usize,
-    key: OaepPublicEncryptingKey,
+    key: PublicEncryptingKey,
 }
 
 impl std::fmt::Debug for EncryptionCertificate {
@@ -92,10 +93,8 @@ impl EncryptionCertificate {
             return Err(CertificateError::KeySize { bits });
         }
         let spki_der = spki.to_der().map_err(|_| CertificateError::InvalidRsaKey)?;
-        let public = PublicEncryptingKey::from_der(&spki_der)
+        let key = PublicEncryptingKey::from_der(&spki_der)
             .map_err(|_| CertificateError::InvalidRsaKey)?;
-        let key =
-            OaepPublicEncryptingKey::new(public).map_err(|_| CertificateError::InvalidRsaKey)?;
         Ok(Self {
             der: der.to_vec(),
             thumbprint: thumbprint(der),
@@ -126,9 +125,10 @@ impl EncryptionCertificate {
 
     /// Wraps a symmetric key with RSA-OAEP (SHA-1, MGF1-SHA-1, empty label), as Graph does.
     pub(crate) fn wrap_key(&self, key: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut out = vec![0u8; self.key.ciphertext_size()];
-        let written = self
-            .key
+        let oaep = OaepPublicEncryptingKey::new(self.key.clone())
+            .map_err(|_| CryptoError("RSA-OAEP key setup failed".into()))?;
+        let mut out = vec![0u8; oaep.ciphertext_size()];
+        let written = oaep
             .encrypt(&OAEP_SHA1_MGF1SHA1, key, &mut out, None)
             .map_err(|_| CryptoError("RSA-OAEP encryption failed".into()))?
             .len();
