@@ -4,7 +4,10 @@
 //! - `GET  /_callhook/subscriptions/{id}/attempts` — the subscription's delivery attempts, newest first;
 //! - `POST /_callhook/subscriptions/{id}/lifecycle` `{"lifecycleEvent": "…"}` — send a lifecycle
 //!   notification now (`reauthorizationRequired`, `subscriptionRemoved`, `missed`);
-//! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only).
+//! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only);
+//! - `POST /_callhook/delivery/pause`, `POST /_callhook/delivery/resume`, `GET /_callhook/delivery`
+//!   — hold every delivery (notifications keep queueing, e.g. to test a consumer against a burst),
+//!   let it go again, and see the state and the queue length.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -26,10 +29,33 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/subscriptions/{id}/lifecycle", post(fire_lifecycle))
         .route("/clock/advance", post(advance_clock))
         .route("/clock", get(clock))
+        .route("/delivery", get(delivery_state))
+        .route("/delivery/pause", post(pause_delivery))
+        .route("/delivery/resume", post(resume_delivery))
         .layer(middleware::from_fn_with_state(
             state,
             crate::ingest::require_ingest_key,
         ))
+}
+
+async fn delivery_state(State(state): State<AppState>) -> GraphResult<Response> {
+    let queued = state.store.outbox_len().await?;
+    Ok(Json(json!({
+        "paused": state.notify.paused.load(Ordering::Relaxed),
+        "queued": queued,
+    }))
+    .into_response())
+}
+
+async fn pause_delivery(State(state): State<AppState>) -> StatusCode {
+    state.notify.paused.store(true, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+async fn resume_delivery(State(state): State<AppState>) -> StatusCode {
+    state.notify.paused.store(false, Ordering::Relaxed);
+    state.notify.wake.notify_one();
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,8 @@ pub struct NotifyHandle {
     /// Wakes the delivery engine when notifications were queued.
     pub wake: Arc<tokio::sync::Notify>,
     pub metrics: Arc<callhook_notify::delivery::DeliveryMetrics>,
+    /// Pauses and resumes delivery (`/_callhook/delivery/pause`, `…/resume`).
+    pub paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NotifyHandle {
@@ -83,6 +85,7 @@ impl NotifyHandle {
             config: Arc::new(config),
             wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
+            paused: Arc::default(),
         })
     }
 
@@ -96,6 +99,7 @@ impl NotifyHandle {
             self.wake.clone(),
             self.metrics.clone(),
         )
+        .with_pause(self.paused.clone())
     }
 }
 

@@ -45,8 +45,10 @@ pub struct NotifyBenchOptions {
     pub ingest_key: String,
     /// Bearer token of an app holding `CallRecords.Read.All`.
     pub access_token: String,
-    /// Scenario 1: records (= notifications) to one subscription.
+    /// Scenario 1: records (= notifications) to one subscription, live and as a backlog.
     pub one_receiver_records: usize,
+    /// Scenario 1b: subscriptions sharing one receiver (each gets every record).
+    pub one_receiver_subscriptions: usize,
     /// Scenario 2: records; each yields one notification per subscription.
     pub fanout_records: usize,
     pub fanout_subscriptions: usize,
@@ -69,6 +71,7 @@ impl NotifyBenchOptions {
             ingest_key,
             access_token: token,
             one_receiver_records: 50_000,
+            one_receiver_subscriptions: 10,
             fanout_records: 2_000,
             fanout_subscriptions: 100,
             fanout_receivers: 10,
@@ -86,6 +89,8 @@ pub struct ThroughputFigures {
     pub subscriptions: usize,
     pub receivers: usize,
     pub records: usize,
+    /// `live` (delivery runs during the ingest) or `backlog` (paused during it, then drained).
+    pub feed: &'static str,
     pub expected_notifications: u64,
     pub received_notifications: u64,
     /// Notifications received more than once (same resource, same subscription).
@@ -93,7 +98,8 @@ pub struct ThroughputFigures {
     pub posts: u64,
     pub ingest_seconds: f64,
     pub ingest_records_per_second: f64,
-    /// First ingest request sent → last notification received.
+    /// First ingest request sent (live) or delivery resumed (backlog) → last notification
+    /// received.
     pub window_seconds: f64,
     pub notifications_per_second: f64,
     /// First notification received → last one: the delivery rate once the pipe is full.
@@ -116,7 +122,12 @@ pub struct LatencyFigures {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationReport {
+    /// One subscription, delivery live during the ingest: bound by the ingest rate.
     pub one_receiver: ThroughputFigures,
+    /// One subscription, a paused backlog drained: the engine's rate for one ordered stream.
+    pub one_receiver_backlog: ThroughputFigures,
+    /// Several subscriptions on one receiver, live: the sustained rate into one webhook.
+    pub one_receiver_many: ThroughputFigures,
     pub fanout: ThroughputFigures,
     pub paced: LatencyFigures,
     pub floor_notifications_per_second: f64,
@@ -131,17 +142,23 @@ impl NotificationReport {
         let mut out = String::from("callhook change-notification benchmark\n\n");
         for (name, t) in [
             ("1 subscription, 1 receiver", &self.one_receiver),
+            (
+                "1 subscription, 1 receiver, backlog",
+                &self.one_receiver_backlog,
+            ),
+            ("several subscriptions, 1 receiver", &self.one_receiver_many),
             ("fan-out", &self.fanout),
         ] {
             out.push_str(&format!(
-                "{name}: {} subscriptions over {} receivers, {} records\n  \
+                "{name}: {} subscriptions over {} receivers, {} records, {}\n  \
                  received {}/{} notifications ({} duplicates) in {} POSTs\n  \
                  ingest {:.0} records/s ({:.2} s)\n  \
-                 {:.0} notifications/s over {:.2} s (first ingest → last receipt); \
+                 {:.0} notifications/s over {:.2} s (first ingest or resume → last receipt); \
                  {:.0}/s over {:.2} s (first → last receipt)\n",
                 t.subscriptions,
                 t.receivers,
                 t.records,
+                t.feed,
                 t.received_notifications,
                 t.expected_notifications,
                 t.duplicates,
@@ -244,17 +261,11 @@ async fn receive(
             inbox.items += 1;
             inbox.first.get_or_insert(at);
             inbox.last = Some(at);
-            let key = (item.subscription_id, resource);
-            let dbg = format!("{:?} post {}", key, inbox.posts);
-            if inbox.arrivals.insert(key, at).is_some() {
-                eprintln!("{dbg}");
-                eprintln!(
-                    "DUP {}",
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis())
-                        .unwrap_or(0)
-                );
+            if inbox
+                .arrivals
+                .insert((item.subscription_id, resource), at)
+                .is_some()
+            {
                 inbox.duplicates += 1;
             }
         }
@@ -509,12 +520,39 @@ async fn ingest(
 // ---------------------------------------------------------------------------------------------
 // The scenarios.
 
+/// How a throughput scenario feeds the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Delivery runs while the records are ingested.
+    Live,
+    /// Delivery is paused (`/_callhook/delivery/pause`) during the ingest and resumed after it:
+    /// the receiver gets the whole backlog as fast as the engine drains it.
+    Backlog,
+}
+
+async fn set_delivery(
+    http: &reqwest::Client,
+    opts: &NotifyBenchOptions,
+    action: &str,
+) -> anyhow::Result<()> {
+    let resp = http
+        .post(format!("{}/_callhook/delivery/{action}", opts.base_url))
+        .bearer_auth(&opts.ingest_key)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("{action} delivery failed: {}", resp.status());
+    }
+    Ok(())
+}
+
 async fn throughput(
     opts: &NotifyBenchOptions,
     first: usize,
     records: usize,
     subscriptions: usize,
     receiver_count: usize,
+    feed: Feed,
 ) -> anyhow::Result<ThroughputFigures> {
     let http = client()?;
     let receiver_count = receiver_count.clamp(1, subscriptions.max(1));
@@ -539,16 +577,26 @@ async fn throughput(
         ids.push(subscribe(&http, opts, r, &resource).await?);
     }
     let batches = prepare(first, records, opts.batch, fanout)?;
-    let ingested = ingest(opts, batches, opts.concurrency, None).await?;
+    if feed == Feed::Backlog {
+        set_delivery(&http, opts, "pause").await?;
+    }
+    let ingested = ingest(opts, batches, opts.concurrency, None).await;
+    let resumed = Instant::now();
+    if feed == Feed::Backlog {
+        set_delivery(&http, opts, "resume").await?;
+    }
+    let ingested = ingested?;
     let expected = (records * subscriptions) as u64;
     let t = wait_for(&receivers, expected).await;
     unsubscribe(&http, opts, &ids).await?;
 
     let ingest_seconds = (ingested.finished - ingested.started).as_secs_f64();
     let last = t.last.unwrap_or(ingested.started);
-    let window = last
-        .saturating_duration_since(ingested.started)
-        .as_secs_f64();
+    let window_start = match feed {
+        Feed::Live => ingested.started,
+        Feed::Backlog => resumed,
+    };
+    let window = last.saturating_duration_since(window_start).as_secs_f64();
     let delivery = match t.first {
         Some(f) => last.saturating_duration_since(f).as_secs_f64(),
         None => 0.0,
@@ -558,6 +606,10 @@ async fn throughput(
         subscriptions,
         receivers: receiver_count,
         records,
+        feed: match feed {
+            Feed::Live => "live",
+            Feed::Backlog => "backlog",
+        },
         expected_notifications: expected,
         received_notifications: distinct,
         duplicates: t.duplicates,
@@ -619,8 +671,31 @@ pub async fn run(
         "1 subscription: ingesting {} records",
         opts.one_receiver_records
     ));
-    let one = throughput(opts, FIRST_RECORD, opts.one_receiver_records, 1, 1).await?;
+    let one = throughput(
+        opts,
+        FIRST_RECORD,
+        opts.one_receiver_records,
+        1,
+        1,
+        Feed::Live,
+    )
+    .await?;
     let mut next = FIRST_RECORD + opts.one_receiver_records;
+
+    progress(&format!(
+        "1 subscription, delivery paused: ingesting {} records, then draining them",
+        opts.one_receiver_records
+    ));
+    let backlog = throughput(opts, next, opts.one_receiver_records, 1, 1, Feed::Backlog).await?;
+    next += opts.one_receiver_records;
+
+    let many_subs = opts.one_receiver_subscriptions.max(1);
+    let many_records = (opts.one_receiver_records / many_subs).max(1);
+    progress(&format!(
+        "{many_subs} subscriptions on 1 receiver: ingesting {many_records} records"
+    ));
+    let many = throughput(opts, next, many_records, many_subs, 1, Feed::Live).await?;
+    next += many_records;
 
     progress(&format!(
         "{} subscriptions over {} receivers: ingesting {} records",
@@ -632,6 +707,7 @@ pub async fn run(
         opts.fanout_records,
         opts.fanout_subscriptions.max(1),
         opts.fanout_receivers,
+        Feed::Live,
     )
     .await?;
     next += opts.fanout_records;
@@ -642,12 +718,20 @@ pub async fn run(
     ));
     let paced = paced(opts, next).await?;
 
+    let complete = |t: &ThroughputFigures| t.received_notifications == t.expected_notifications;
     Ok(NotificationReport {
-        meets_throughput_floor: one.received_notifications == one.expected_notifications
-            && one.notifications_per_second >= FLOOR_NOTIFICATIONS_PER_SECOND,
+        // Into one webhook, both as a drained backlog of one subscription and sustained live
+        // by several subscriptions (one subscription live cannot outrun its own ingest).
+        meets_throughput_floor: complete(&one)
+            && complete(&backlog)
+            && complete(&many)
+            && backlog.notifications_per_second >= FLOOR_NOTIFICATIONS_PER_SECOND
+            && many.notifications_per_second >= FLOOR_NOTIFICATIONS_PER_SECOND,
         meets_latency_floor: paced.received_notifications as usize == paced.records
             && paced.latency.p99_ms <= FLOOR_P99_MS,
         one_receiver: one,
+        one_receiver_backlog: backlog,
+        one_receiver_many: many,
         fanout,
         paced,
         floor_notifications_per_second: FLOOR_NOTIFICATIONS_PER_SECOND,

@@ -312,6 +312,10 @@ struct BenchNotificationsArgs {
     /// Records (= notifications) sent to one subscription for the throughput figure.
     #[arg(long, default_value_t = 50_000)]
     records: usize,
+    /// Subscriptions sharing one receiver in the sustained one-receiver figure (each gets
+    /// every record; records / this many records are ingested).
+    #[arg(long, default_value_t = 10)]
+    one_receiver_subscriptions: usize,
     /// Records ingested for the fan-out figure (each notifies every subscription).
     #[arg(long, default_value_t = 2_000)]
     fanout_records: usize,
@@ -359,6 +363,7 @@ async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()>
         token,
     );
     opts.one_receiver_records = args.records;
+    opts.one_receiver_subscriptions = args.one_receiver_subscriptions;
     opts.fanout_records = args.fanout_records;
     opts.fanout_subscriptions = args.subscriptions;
     opts.fanout_receivers = args.receivers;

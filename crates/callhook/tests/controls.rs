@@ -254,3 +254,47 @@ async fn metrics_are_served_in_prometheus_text_format() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn paused_delivery_queues_and_resuming_delivers_the_backlog_in_order() {
+    let s = start().await;
+    let (hook, mut rx) = webhook().await;
+    let id = subscribe(&s, &hook).await;
+    let paused = control(&s, reqwest::Method::POST, "/_callhook/delivery/pause", None).await;
+    assert_eq!(paused.status, 204, "{}", paused.text);
+    let ids: Vec<String> = (1..=3)
+        .map(|i| format!("0c000000-0000-4000-8000-00000000010{i}"))
+        .collect();
+    for r in &ids {
+        s.put_record(r, &RecordBuilder::new(r).build()).await;
+    }
+    let state = control(&s, reqwest::Method::GET, "/_callhook/delivery", None).await;
+    assert_eq!(state.status, 200);
+    assert_eq!(state.json, json!({ "paused": true, "queued": 3 }));
+
+    let resumed = control(
+        &s,
+        reqwest::Method::POST,
+        "/_callhook/delivery/resume",
+        None,
+    )
+    .await;
+    assert_eq!(resumed.status, 204);
+    let mut got = Vec::new();
+    while got.len() < ids.len() {
+        let body = next(&mut rx).await;
+        for item in body["value"].as_array().into_iter().flatten() {
+            assert_eq!(item["subscriptionId"], id.as_str());
+            got.push(
+                item["resourceData"]["id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(got, ids, "the backlog arrives whole and in order");
+    let state = control(&s, reqwest::Method::GET, "/_callhook/delivery", None).await;
+    assert_eq!(state.json["paused"], false);
+    s.stop().await;
+}

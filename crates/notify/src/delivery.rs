@@ -19,7 +19,7 @@
 //! notification is delivered at least once; its stable `id` lets receivers drop repeats.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use callhook_store::{DeliveryAttempt, NotificationKind, OutboxRow, Store, Subscr
 
 use crate::{payload, Clock, NotifyConfig};
 
-/// How many due notifications one round looks at.
-const ROUND_LIMIT: u32 = 1000;
+/// The most due notifications one round looks at.
+const ROUND_LIMIT: usize = 1000;
 /// Longest pause between retries of one notification.
 const MAX_BACKOFF_SECS: f64 = 600.0;
 /// How often expired subscriptions are looked for (server-clock seconds).
@@ -93,8 +93,14 @@ pub struct Engine {
     clock: Clock,
     wake: Arc<Notify>,
     pub metrics: Arc<DeliveryMetrics>,
-    /// (subscription, kind) pairs with a POST in flight, and POSTs in flight per URL.
+    /// (subscription, kind) pairs with a POST in flight, POSTs in flight per URL, and delivered
+    /// rows waiting for the settler.
     busy: Arc<Mutex<Busy>>,
+    settle_wake: Arc<Notify>,
+    /// While set, nothing is sent (the emulator's pause control); notifications keep queueing.
+    paused: Arc<AtomicBool>,
+    /// Rows the next round reads (adapted after each round).
+    round_reads: Arc<AtomicUsize>,
     /// Slow/drop standing per notification URL.
     health: Arc<Mutex<HashMap<String, Health>>>,
 }
@@ -173,6 +179,12 @@ impl Health {
 struct Busy {
     streams: HashSet<(String, NotificationKind)>,
     per_url: HashMap<String, usize>,
+    /// Delivered notifications whose removal from the outbox is not committed yet: the next
+    /// rounds skip them, and the settler removes them (with their attempts) in bulk, so a
+    /// subscription's next POST never waits for the database writer.
+    delivered: HashSet<i64>,
+    to_settle: Vec<i64>,
+    attempts_to_record: Vec<DeliveryAttempt>,
 }
 
 /// One POST to make.
@@ -199,12 +211,22 @@ impl Engine {
             wake,
             metrics,
             busy: Arc::new(Mutex::new(Busy::default())),
+            settle_wake: Arc::new(Notify::new()),
+            paused: Arc::default(),
+            round_reads: Arc::new(AtomicUsize::new(ROUND_LIMIT)),
             health: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
+    /// Shares the pause switch with whoever steers the engine (`/_callhook/delivery`).
+    pub fn with_pause(mut self, paused: Arc<AtomicBool>) -> Self {
+        self.paused = paused;
+        self
+    }
+
     /// Runs until the task is aborted.
     pub async fn run(self) {
+        let settler = AbortOnDrop(tokio::spawn(self.clone().settle_loop()));
         let mut sends: JoinSet<()> = JoinSet::new();
         let mut reauth_sent = HashMap::new();
         let mut reauth_checked: Option<DateTime<Utc>> = None;
@@ -248,6 +270,48 @@ impl Engine {
                 _ = tokio::time::sleep(wait) => {}
             }
             while sends.try_join_next().is_some() {}
+            if settler.0.is_finished() {
+                tracing::error!("the delivery settler stopped; delivery stops with it");
+                return;
+            }
+        }
+    }
+
+    /// Removes delivered notifications from the outbox and records their attempts, in bulk,
+    /// off the delivery path. Until a removal commits, its rows stay in `delivered` (skipped
+    /// by the rounds); a crash before it commits sends them again, which at-least-once allows.
+    async fn settle_loop(self) {
+        loop {
+            self.settle_wake.notified().await;
+            loop {
+                let (seqs, attempts) = match self.busy.lock() {
+                    Ok(mut b) => (
+                        std::mem::take(&mut b.to_settle),
+                        std::mem::take(&mut b.attempts_to_record),
+                    ),
+                    Err(_) => return,
+                };
+                if seqs.is_empty() && attempts.is_empty() {
+                    break;
+                }
+                match self.store.settle_delivered(&seqs, &attempts).await {
+                    Ok(()) => {
+                        if let Ok(mut b) = self.busy.lock() {
+                            for s in &seqs {
+                                b.delivered.remove(s);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "removing delivered notifications failed; trying again");
+                        if let Ok(mut b) = self.busy.lock() {
+                            b.to_settle.extend(seqs);
+                            b.attempts_to_record.extend(attempts);
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
         }
     }
 
@@ -296,20 +360,41 @@ impl Engine {
 
     /// Picks the POSTs to make now and marks their streams busy.
     async fn plan_round(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Batch>> {
+        if self.paused.load(Ordering::Relaxed) {
+            return Ok(Vec::new());
+        }
         // Streams in flight before the read: a send that finishes during the read may leave
         // delivered rows in what was read, so their streams sit this round out (the finishing
         // send wakes the engine for the next one).
         // Only this function adds to `busy`, so the snapshot also holds everything in flight
         // for the rest of the round.
-        let (in_flight_before, url_in_flight): (
+        // Delivered rows join `delivered` before their stream leaves `streams`, so a stream
+        // that is idle in this snapshot has every delivered row skipped or already removed.
+        let (in_flight_before, url_in_flight, delivered): (
             HashSet<(String, NotificationKind)>,
             HashMap<String, usize>,
+            Vec<i64>,
         ) = self
             .busy
             .lock()
-            .map(|b| (b.streams.clone(), b.per_url.clone()))
+            .map(|b| {
+                (
+                    b.streams.clone(),
+                    b.per_url.clone(),
+                    b.delivered.iter().copied().collect(),
+                )
+            })
             .unwrap_or_default();
-        let due = self.store.due_notifications(now, ROUND_LIMIT).await?;
+        let limit = self
+            .round_reads
+            .load(Ordering::Relaxed)
+            .clamp(1, ROUND_LIMIT);
+        let due = self
+            .store
+            .due_notifications(now, limit as u32, &delivered)
+            .await?;
+        let read = due.len();
+        let mut waiting_on_flight = 0usize;
         if due.is_empty() {
             return Ok(Vec::new());
         }
@@ -377,7 +462,11 @@ impl Engine {
                 }
             }
             let stream = (row.subscription_id.clone(), row.kind);
-            if in_flight_before.contains(&stream) || full_streams.contains(&stream) {
+            if in_flight_before.contains(&stream) {
+                waiting_on_flight += 1;
+                continue;
+            }
+            if full_streams.contains(&stream) {
                 continue;
             }
             let in_flight = url_in_flight.get(&url).copied().unwrap_or(0);
@@ -433,7 +522,8 @@ impl Engine {
                 .await?;
         }
 
-        let mut out = Vec::new();
+        let mut out: Vec<Batch> = Vec::new();
+        let mut used = 0;
         if let Ok(mut busy) = self.busy.lock() {
             for url in url_order {
                 for batch in by_url.remove(&url).unwrap_or_default() {
@@ -444,10 +534,22 @@ impl Engine {
                         busy.streams.insert((r.subscription_id.clone(), r.kind));
                     }
                     *busy.per_url.entry(batch.url.clone()).or_insert(0) += 1;
+                    used += batch.rows.len();
                     out.push(batch);
                 }
             }
         }
+        // The next read fits what this round could use: a lone stream sends one batch a round,
+        // and reading a thousand rows for it costs more than its POST. When rows of streams in
+        // flight crowd the read, the next one looks further.
+        let batch = self.config.max_batch.max(1);
+        let next = if read >= limit && waiting_on_flight * 2 > read {
+            limit * 2
+        } else {
+            (used + batch).max(2 * batch)
+        };
+        self.round_reads
+            .store(next.clamp(1, ROUND_LIMIT), Ordering::Relaxed);
         Ok(out)
     }
 
@@ -612,8 +714,28 @@ impl Engine {
             }
         }
         let seqs: Vec<i64> = batch.rows.iter().map(|r| r.seq).collect();
+        let outcome = if delivered { "delivered" } else { "retry" };
+        let attempt_records: Vec<DeliveryAttempt> = by_sub
+            .into_iter()
+            .map(|(subscription_id, notification_ids)| DeliveryAttempt {
+                subscription_id,
+                notification_ids,
+                url: batch.url.clone(),
+                at,
+                status,
+                latency_ms,
+                outcome: outcome.into(),
+                error: error.clone(),
+            })
+            .collect();
         if delivered {
-            self.store.remove_notifications(&seqs).await?;
+            // Handed to the settler; skipped by the rounds until their removal commits.
+            if let Ok(mut busy) = self.busy.lock() {
+                busy.delivered.extend(seqs.iter().copied());
+                busy.to_settle.extend(seqs.iter().copied());
+                busy.attempts_to_record.extend(attempt_records);
+            }
+            self.settle_wake.notify_one();
             self.metrics
                 .delivered
                 .fetch_add(seqs.len() as u64, Ordering::Relaxed);
@@ -646,23 +768,18 @@ impl Engine {
             let expired: Vec<OutboxRow> = expired.into_iter().cloned().collect();
             self.give_up(&expired, now, "undelivered for the whole retry window")
                 .await?;
+            self.store.record_attempts(&attempt_records).await?;
         }
-        let outcome = if delivered { "delivered" } else { "retry" };
-        let attempts: Vec<DeliveryAttempt> = by_sub
-            .into_iter()
-            .map(|(subscription_id, notification_ids)| DeliveryAttempt {
-                subscription_id,
-                notification_ids,
-                url: batch.url.clone(),
-                at,
-                status,
-                latency_ms,
-                outcome: outcome.into(),
-                error: error.clone(),
-            })
-            .collect();
-        self.store.record_attempts(&attempts).await?;
         Ok(())
+    }
+}
+
+/// Aborts a spawned task when dropped (the engine's helpers end with the engine).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -120,11 +120,13 @@ pub trait Store: MeetingStore + Send + Sync + 'static {
     // --- outbox ---
     /// Due notifications (`due <= now`) in outbox order, at most `limit`, leaving out any that
     /// has an earlier notification of the same subscription and kind still waiting: a
-    /// subscription's notifications are delivered in order.
+    /// subscription's notifications are delivered in order. Rows whose `seq` is in `skip`
+    /// (delivered, their removal not yet committed) are left out and block nothing.
     async fn due_notifications(
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        skip: &[i64],
     ) -> StoreResult<Vec<OutboxRow>>;
     /// The earliest time a notification becomes due, if any is waiting.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
@@ -148,6 +150,9 @@ pub trait Store: MeetingStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     async fn record_attempts(&self, attempts: &[DeliveryAttempt]) -> StoreResult<()>;
+    /// Removes delivered notifications and records their attempts, in one transaction.
+    async fn settle_delivered(&self, seqs: &[i64], attempts: &[DeliveryAttempt])
+        -> StoreResult<()>;
     /// A subscription's most recent delivery attempts, newest first.
     async fn delivery_attempts(
         &self,

@@ -190,6 +190,24 @@ fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<OutboxRow> {
     })
 }
 
+/// One multi-row insert of delivery attempts.
+fn insert_attempts(attempts: &[DeliveryAttempt]) -> QueryBuilder<'_, Sqlite> {
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO delivery_attempts (subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error) ",
+    );
+    b.push_values(attempts, |mut row, a| {
+        row.push_bind(&a.subscription_id)
+            .push_bind(json_list(&a.notification_ids))
+            .push_bind(&a.url)
+            .push_bind(to_ns(a.at))
+            .push_bind(a.status.map(i64::from))
+            .push_bind(a.latency_ms)
+            .push_bind(&a.outcome)
+            .push_bind(&a.error);
+    });
+    b
+}
+
 fn bind_in<'a>(b: &mut QueryBuilder<'a, Sqlite>, values: &'a [i64]) {
     b.push(" (");
     let mut list = b.separated(", ");
@@ -757,14 +775,21 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        skip: &[i64],
     ) -> StoreResult<Vec<OutboxRow>> {
+        // Rows in `skip` are due (delivered ones), so the ordering guard never trips on them.
+        // The list goes in as one JSON parameter so the statement text never changes and stays
+        // prepared.
+        let skip = serde_json::to_string(skip).map_err(|e| StoreError::Database(e.to_string()))?;
         let rows = sqlx::query(
             "SELECT seq, id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns, attempts, \
-             first_attempt_ns FROM outbox o WHERE o.due_ns <= ? AND NOT EXISTS (SELECT 1 FROM outbox e \
-             WHERE e.subscription_id = o.subscription_id AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) \
-             ORDER BY o.seq LIMIT ?",
+             first_attempt_ns FROM outbox o WHERE o.due_ns <= ? \
+             AND o.seq NOT IN (SELECT value FROM json_each(?)) \
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
+             AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) ORDER BY o.seq LIMIT ?",
         )
         .bind(to_ns(now))
+        .bind(skip)
         .bind(to_ns(now))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
@@ -846,20 +871,29 @@ impl Store for SqliteStore {
         if attempts.is_empty() {
             return Ok(());
         }
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO delivery_attempts (subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error) ",
-        );
-        b.push_values(attempts, |mut row, a| {
-            row.push_bind(&a.subscription_id)
-                .push_bind(json_list(&a.notification_ids))
-                .push_bind(&a.url)
-                .push_bind(to_ns(a.at))
-                .push_bind(a.status.map(i64::from))
-                .push_bind(a.latency_ms)
-                .push_bind(&a.outcome)
-                .push_bind(&a.error);
-        });
-        b.build().execute(&self.writer).await?;
+        insert_attempts(attempts)
+            .build()
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn settle_delivered(
+        &self,
+        seqs: &[i64],
+        attempts: &[DeliveryAttempt],
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        // SQLite allows 32,766 bound values per statement; stay well under it.
+        for chunk in seqs.chunks(10_000) {
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM outbox WHERE seq IN");
+            bind_in(&mut b, chunk);
+            b.build().execute(&mut *tx).await?;
+        }
+        for chunk in attempts.chunks(1_000) {
+            insert_attempts(chunk).build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

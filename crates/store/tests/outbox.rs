@@ -79,7 +79,7 @@ async fn storing_a_record_queues_notifications_for_matching_subscriptions_only()
         .await
         .unwrap();
 
-    let due = s.due_notifications(now, 100).await.unwrap();
+    let due = s.due_notifications(now, 100, &[]).await.unwrap();
     let pairs = |v: &[(&str, &str)]| {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -131,20 +131,20 @@ async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() 
     s.put_call_records("t", &[rec("r1", &[]), rec("r2", &[])], now)
         .await
         .unwrap();
-    let due = s.due_notifications(now, 100).await.unwrap();
+    let due = s.due_notifications(now, 100, &[]).await.unwrap();
     assert_eq!(due.len(), 4);
     let first_of_a = due.iter().find(|r| r.subscription_id == "a").unwrap().seq;
     s.reschedule_notifications(&[first_of_a], now + Duration::minutes(1), now)
         .await
         .unwrap();
 
-    let due = s.due_notifications(now, 100).await.unwrap();
+    let due = s.due_notifications(now, 100, &[]).await.unwrap();
     assert!(
         due.iter().all(|r| r.subscription_id == "b"),
         "a's second notification waits for its first"
     );
     let later = s
-        .due_notifications(now + Duration::minutes(2), 100)
+        .due_notifications(now + Duration::minutes(2), 100, &[])
         .await
         .unwrap();
     let a: Vec<_> = later.iter().filter(|r| r.subscription_id == "a").collect();
@@ -257,4 +257,43 @@ async fn delivery_attempts_are_kept_newest_first() {
         got.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(),
         ["delivered", "retry"]
     );
+}
+
+#[tokio::test]
+async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.create_subscription(
+        &sub("a", "t", "created", &[], now + Duration::hours(1)),
+        100,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    s.put_call_records("t", &[rec("r1", &[]), rec("r2", &[]), rec("r3", &[])], now)
+        .await
+        .unwrap();
+    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let seqs: Vec<i64> = due.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs.len(), 3);
+
+    // The first two were delivered; their removal is pending.
+    let rest = s.due_notifications(now, 100, &seqs[..2]).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[2]]);
+
+    let attempt = DeliveryAttempt {
+        subscription_id: "a".into(),
+        notification_ids: due[..2].iter().map(|r| r.id.clone()).collect(),
+        url: "http://127.0.0.1/x".into(),
+        at: now,
+        status: Some(202),
+        latency_ms: 1,
+        outcome: "delivered".into(),
+        error: None,
+    };
+    s.settle_delivered(&seqs[..2], &[attempt]).await.unwrap();
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    let got = s.delivery_attempts("a", 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].notification_ids.len(), 2);
 }
