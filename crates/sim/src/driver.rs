@@ -22,6 +22,7 @@ use crate::summary::SimSummary;
 const USER_BATCH: usize = 1_000;
 const RECORD_BATCH: usize = 100;
 const ROW_BATCH: usize = 1_000;
+const EVENT_BATCH: usize = 1_000;
 /// Bodies stay below this size (the ingest API refuses more than 8 MiB).
 const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// Attempts for throttled (429/503) answers and for connection failures.
@@ -128,6 +129,39 @@ struct Job {
     /// Items the request carries (progress) and, for record batches, answers expected.
     items: usize,
     expect_values: Option<usize>,
+    content_type: &'static str,
+}
+
+const JSON: &str = "application/json";
+
+/// A `PUT` of one JSON body.
+fn put_json(path: String, body: &Value) -> anyhow::Result<Job> {
+    Ok(Job {
+        method: Method::PUT,
+        path,
+        body: serde_json::to_vec(body)?,
+        items: 1,
+        expect_values: None,
+        content_type: JSON,
+    })
+}
+
+/// A `PUT` of raw bytes.
+fn put_bytes(path: String, body: Vec<u8>, content_type: &'static str) -> Job {
+    Job {
+        method: Method::PUT,
+        path,
+        body,
+        items: 1,
+        expect_values: None,
+        content_type,
+    }
+}
+
+fn id_of(v: &Value) -> anyhow::Result<&str> {
+    v.get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("an item without id"))
 }
 
 fn batch_jobs(path: &str, items: &[Value], size: usize) -> anyhow::Result<Vec<Job>> {
@@ -143,6 +177,7 @@ fn batch_jobs(path: &str, items: &[Value], size: usize) -> anyhow::Result<Vec<Jo
                 body: std::mem::take(body),
                 items: std::mem::take(count),
                 expect_values: None,
+                content_type: JSON,
             });
         }
     };
@@ -171,7 +206,16 @@ async fn send_plan(ingest: &Arc<Ingest>, plan: &SimPlan, concurrency: usize) -> 
     let total = plan.users.len()
         + plan.call_records.len()
         + reports.iter().map(|(_, r)| r.len()).sum::<usize>()
-        + plan.updates.len();
+        + plan.updates.len()
+        + plan.online_meetings.len()
+        + plan.adhoc_calls.len()
+        + plan.artifacts.len() * 2
+        + plan
+            .artifacts
+            .iter()
+            .filter(|a| a.metadata_content.is_some())
+            .count()
+        + plan.call_events.len();
     ingest.bar.set_length(total as u64);
 
     ingest.bar.set_message("users");
@@ -217,9 +261,64 @@ async fn send_plan(ingest: &Arc<Ingest>, plan: &SimPlan, concurrency: usize) -> 
             body: serde_json::to_vec(update)?,
             items: 1,
             expect_values: None,
+            content_type: JSON,
         });
     }
-    run_jobs(ingest, wave, concurrency).await
+    run_jobs(ingest, wave, concurrency).await?;
+    send_meetings(ingest, plan, concurrency).await
+}
+
+/// Meetings and ad hoc calls, then their artifacts in three waves (metadata, metadataContent,
+/// content: storing the content publishes an artifact, so it goes last), then call events one
+/// batch at a time so they arrive in time order.
+async fn send_meetings(
+    ingest: &Arc<Ingest>,
+    plan: &SimPlan,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    ingest.bar.set_message("meetings");
+    let mut jobs = Vec::new();
+    for m in &plan.online_meetings {
+        jobs.push(put_json(format!("onlineMeetings/{}", id_of(m)?), m)?);
+    }
+    for c in &plan.adhoc_calls {
+        jobs.push(put_json(format!("adhocCalls/{}", id_of(c)?), c)?);
+    }
+    run_jobs(ingest, jobs, concurrency).await?;
+
+    ingest.bar.set_message("transcripts and recordings");
+    let metadata = plan
+        .artifacts
+        .iter()
+        .map(|a| put_json(a.path.clone(), &a.metadata))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    run_jobs(ingest, metadata, concurrency).await?;
+    let metadata_content = plan
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            let text = a.metadata_content.as_ref()?;
+            let path = format!("{}/metadataContent", a.path);
+            Some(put_bytes(path, text.clone().into_bytes(), "text/vtt"))
+        })
+        .collect();
+    run_jobs(ingest, metadata_content, concurrency).await?;
+    let content = plan
+        .artifacts
+        .iter()
+        .map(|a| {
+            put_bytes(
+                format!("{}/content", a.path),
+                a.content.clone(),
+                a.content_type,
+            )
+        })
+        .collect();
+    run_jobs(ingest, content, concurrency).await?;
+
+    ingest.bar.set_message("call events");
+    let jobs = batch_jobs("callEvents", &plan.call_events, EVENT_BATCH)?;
+    run_jobs(ingest, jobs, 1).await
 }
 
 async fn run_jobs(ingest: &Arc<Ingest>, jobs: Vec<Job>, concurrency: usize) -> anyhow::Result<()> {
@@ -315,7 +414,7 @@ impl Ingest {
                 .http
                 .request(job.method.clone(), &url)
                 .header(AUTHORIZATION, &self.auth)
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, job.content_type)
                 .body(job.body.clone())
                 .send()
                 .await;

@@ -7,6 +7,7 @@ mod calls;
 mod catalog;
 mod draft;
 mod media;
+mod meetings;
 mod rows;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use catalog::*;
+pub use meetings::SimArtifact;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,6 +86,14 @@ pub struct SimPlan {
     pub sms_log: Vec<Value>,
     pub pstn_blocked_users: Vec<Value>,
     pub dialout_usage: Vec<Value>,
+    /// Online meetings of the meeting calls (`onlineMeeting`, with `joinWebUrl`).
+    pub online_meetings: Vec<Value>,
+    /// Ad hoc calls that have a transcript or recording (ingest shape, with `organizer`).
+    pub adhoc_calls: Vec<Value>,
+    /// Transcripts and recordings of those meetings and calls.
+    pub artifacts: Vec<SimArtifact>,
+    /// Call events (per-user callStarted/callEnded, meeting roster changes) in time order.
+    pub call_events: Vec<Value>,
 }
 
 /// Generates the plan for `cfg`. Pure: the same `cfg` always gives the same plan.
@@ -113,6 +123,7 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
     updates.sort_by_key(|u| (u.0, u.1, u.2));
     g.make_sms_rows();
     g.make_blocked_users();
+    let m = meetings::make(cfg.seed, &cfg.tenant_id, &g.users, &g.externals, &drafts);
     SimPlan {
         users: g.users.iter().map(Person::directory_json).collect(),
         call_records: drafts.iter().map(|d| d.render(1)).collect(),
@@ -123,6 +134,10 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
         sms_log: g.sms_rows,
         pstn_blocked_users: g.blocked_rows,
         dialout_usage: g.dialout_rows,
+        online_meetings: m.online_meetings,
+        adhoc_calls: m.adhoc_calls,
+        artifacts: m.artifacts,
+        call_events: m.call_events,
     }
 }
 
