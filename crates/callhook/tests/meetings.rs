@@ -981,3 +981,97 @@ async fn call_events_are_stored_once_per_id_in_time_order_for_each_feed() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
+    let s = start().await;
+    let now = Utc::now();
+    let opts = callhook_sim::SimulateOptions {
+        url: s.base().to_string(),
+        data_dir: s.dir.path().to_path_buf(),
+        calls: 80,
+        users: 30,
+        seed: 5,
+        now: Some(now),
+        concurrency: 2,
+        ..Default::default()
+    };
+    callhook_sim::run(opts.clone()).await.expect("simulate");
+    let plan = callhook_sim::generate(&callhook_sim::SimConfig {
+        calls: opts.calls,
+        seed: opts.seed,
+        users: opts.users,
+        days: opts.days,
+        update_fraction: opts.update_fraction,
+        now,
+        tenant_id: s.tenant().to_string(),
+        domain: opts.domain.clone(),
+    });
+    let token = s.token().await;
+    let organizer_of = |parent: &str, id: &str| -> String {
+        let list = if parent == "onlineMeetings" {
+            &plan.online_meetings
+        } else {
+            &plan.adhoc_calls
+        };
+        let m = list.iter().find(|m| m["id"] == id).expect("parent in plan");
+        let user = if parent == "onlineMeetings" {
+            &m["participants"]["organizer"]["identity"]["user"]
+        } else {
+            &m["organizer"]["user"]
+        };
+        user["id"].as_str().unwrap().to_string()
+    };
+    assert!(
+        plan.artifacts.len() >= 3,
+        "{} artifacts",
+        plan.artifacts.len()
+    );
+    for a in &plan.artifacts {
+        let mut parts = a.path.split('/');
+        let (parent, parent_id) = (parts.next().unwrap(), parts.next().unwrap());
+        let organizer = organizer_of(parent, parent_id);
+        let url = format!("/v1.0/users/{organizer}/{}", a.path);
+        let got = s.get(&url, &token).await;
+        got.expect_status(200);
+        assert_eq!(got.json["callId"], a.metadata["callId"]);
+        let (status, ct, bytes) = get_bytes(&s, &format!("{url}/content"), &token).await;
+        assert_eq!((status, ct.as_deref()), (200, Some(a.content_type)));
+        assert_eq!(bytes, a.content);
+    }
+    // A meeting call record leads to its meeting through joinWebUrl.
+    let m = &plan.online_meetings[0];
+    let organizer = m["participants"]["organizer"]["identity"]["user"]["id"]
+        .as_str()
+        .unwrap();
+    let filter = enc(&format!(
+        "JoinWebUrl eq '{}'",
+        m["joinWebUrl"].as_str().unwrap()
+    ));
+    let found = s
+        .get(
+            &format!("/v1.0/users/{organizer}/onlineMeetings?$filter={filter}"),
+            &token,
+        )
+        .await;
+    assert_eq!(ids(&found.values()), [m["id"].as_str().unwrap()]);
+    let events = s
+        .server
+        .state
+        .store
+        .call_events(&callhook_store::CallEventQuery {
+            tenant_id: s.tenant().to_string(),
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), plan.call_events.len());
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].event_time <= w[1].event_time),
+        "arrived in time order"
+    );
+    s.stop().await;
+}
