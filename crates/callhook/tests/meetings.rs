@@ -1075,3 +1075,25 @@ async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_meeting_routes() {
+    let s = start().await;
+    let a = s.get("/ingest/v1/openapi.json", "").await;
+    a.expect_status(200);
+    let paths = &a.json["paths"];
+    for p in [
+        "/ingest/v1/tenants/{tenantId}/onlineMeetings/{id}",
+        "/ingest/v1/tenants/{tenantId}/adhocCalls/{id}",
+        "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/transcripts/{id}/content",
+        "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/recordings/{id}/content",
+        "/ingest/v1/tenants/{tenantId}/callEvents",
+    ] {
+        assert!(paths[p].is_object(), "{p} missing");
+    }
+    assert!(paths["/ingest/v1/tenants/{tenantId}/callRecords/{id}"].is_object());
+    let vtt = &paths["/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/transcripts/{id}/content"];
+    assert!(vtt["put"]["requestBody"]["content"]["text/vtt"].is_object());
+    assert!(a.json["components"]["schemas"]["callEvent"].is_object());
+    s.stop().await;
+}

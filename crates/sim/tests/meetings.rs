@@ -250,6 +250,9 @@ fn transcripts_and_recordings_of_a_call_share_ids_and_correlation() {
     );
 }
 
+/// (callEventType, eventDateTime)
+type Event = (String, DateTime<Utc>);
+
 #[test]
 fn call_events_start_and_end_each_users_call_in_time_order() {
     let p = plan();
@@ -265,7 +268,7 @@ fn call_events_start_and_end_each_users_call_in_time_order() {
     assert_eq!(ids.len(), events.len(), "unique ids");
     let tenant_users: HashSet<&str> = p.users.iter().map(|u| u["id"].as_str().unwrap()).collect();
     // Per user and call: exactly one start, then one end, within the call record's times.
-    let mut spans: HashMap<(String, String), Vec<(String, DateTime<Utc>)>> = HashMap::new();
+    let mut spans: HashMap<(String, String), Vec<Event>> = HashMap::new();
     for e in events.iter().filter(|e| e.user_id.is_some()) {
         let user = e.user_id.clone().unwrap();
         assert!(tenant_users.contains(user.as_str()));

@@ -34,12 +34,12 @@ pub async fn document() -> Json<Value> {
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 256 } });
     let graph_object =
         |desc: &str| json!({ "type": "object", "description": desc, "additionalProperties": true });
-    Json(json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "callhook ingest API",
             "version": "1",
-            "description": "Feeds call records, report rows and directory users into callhook. Bodies use Microsoft Graph's JSON shapes; see docs/ingest-api.md."
+            "description": "Feeds call records, report rows, directory users, online meetings, ad hoc calls, transcripts, recordings and call events into callhook. Bodies use Microsoft Graph's JSON shapes; see docs/ingest-api.md."
         },
         "security": [{ "ingestKey": [] }],
         "paths": {
@@ -120,8 +120,123 @@ pub async fn document() -> Json<Value> {
                 "BadRequest": { "description": "Malformed body; the message names the field", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } } },
                 "Unauthorized": { "description": "Missing or wrong ingest key", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } } },
                 "NotFound": { "description": "Unknown tenant or report", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } } },
+                "UnsupportedMediaType": { "description": "Wrong Content-Type for the stream", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } } },
                 "TooLarge": { "description": "Body over 8 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/error" } } } }
             }
         }
-    }))
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(meeting_paths(&tenant));
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(meeting_schemas());
+    }
+    Json(doc)
+}
+
+/// Online meetings, ad hoc calls, their transcripts and recordings, and call events.
+fn meeting_paths(tenant: &Value) -> serde_json::Map<String, Value> {
+    let artifact_id = |name: &str| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "maxLength": 1024 } });
+    let parent = json!({ "name": "parent", "in": "path", "required": true, "schema": { "type": "string", "enum": ["onlineMeetings", "adhocCalls"] } });
+    let json_body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": schema } } } });
+    let raw_body = |media: &str| json!({ "required": true, "content": { media: { "schema": { "type": "string", "format": "binary" } } } });
+    let paths = json!({
+            "/ingest/v1/tenants/{tenantId}/onlineMeetings/{id}": {
+                "put": {
+                    "summary": "Store an online meeting (new id: 201; existing id: replaced, 200)",
+                    "parameters": [tenant, artifact_id("id")],
+                    "requestBody": json_body("#/components/schemas/onlineMeeting"),
+                    "responses": with_errors(json!({
+                        "201": { "description": "Stored as a new meeting" },
+                        "200": { "description": "Replaced an existing meeting" }
+                    }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/adhocCalls/{id}": {
+                "put": {
+                    "summary": "Store an ad hoc call, the owner of its transcripts and recordings",
+                    "parameters": [tenant, artifact_id("id")],
+                    "requestBody": json_body("#/components/schemas/adhocCall"),
+                    "responses": with_errors(json!({ "201": { "description": "Stored" }, "200": { "description": "Replaced" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/transcripts/{id}": {
+                "put": {
+                    "summary": "Store a transcript's metadata; it is published once its content is stored",
+                    "parameters": [tenant, parent.clone(), artifact_id("parentId"), artifact_id("id")],
+                    "requestBody": json_body("#/components/schemas/callTranscript"),
+                    "responses": with_errors(json!({
+                        "201": { "description": "Stored", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/artifactWritten" } } } },
+                        "200": { "description": "Replaced", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/artifactWritten" } } } }
+                    }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/transcripts/{id}/content": {
+                "put": {
+                    "summary": "Store a transcript's WebVTT content (publishes the transcript)",
+                    "parameters": [tenant, parent.clone(), artifact_id("parentId"), artifact_id("id")],
+                    "requestBody": raw_body("text/vtt"),
+                    "responses": with_errors(json!({ "200": { "description": "Stored", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/artifactWritten" } } } },
+                        "415": { "$ref": "#/components/responses/UnsupportedMediaType" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/transcripts/{id}/metadataContent": {
+                "put": {
+                    "summary": "Store a transcript's metadataContent (WebVTT with one JSON object per cue)",
+                    "parameters": [tenant, parent.clone(), artifact_id("parentId"), artifact_id("id")],
+                    "requestBody": raw_body("text/vtt"),
+                    "responses": with_errors(json!({ "200": { "description": "Stored" }, "415": { "$ref": "#/components/responses/UnsupportedMediaType" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/recordings/{id}": {
+                "put": {
+                    "summary": "Store a recording's metadata; it is published once its content is stored",
+                    "parameters": [tenant, parent.clone(), artifact_id("parentId"), artifact_id("id")],
+                    "requestBody": json_body("#/components/schemas/callRecording"),
+                    "responses": with_errors(json!({ "201": { "description": "Stored" }, "200": { "description": "Replaced" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/{parent}/{parentId}/recordings/{id}/content": {
+                "put": {
+                    "summary": "Store a recording's MP4 bytes (publishes the recording)",
+                    "parameters": [tenant, parent, artifact_id("parentId"), artifact_id("id")],
+                    "requestBody": raw_body("video/mp4"),
+                    "responses": with_errors(json!({ "200": { "description": "Stored" }, "415": { "$ref": "#/components/responses/UnsupportedMediaType" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/callEvents": {
+                "post": {
+                    "summary": "Store up to 1,000 call events, all or nothing; an id already stored is kept as it is",
+                    "parameters": [tenant],
+                    "requestBody": collection_body("#/components/schemas/callEvent", 1000),
+                    "responses": with_errors(json!({ "200": { "description": "All stored", "content": { "application/json": { "schema": {
+                        "type": "object", "properties": { "value": { "type": "array", "items": {
+                            "type": "object", "properties": { "id": { "type": "string" }, "created": { "type": "boolean" } } } } } } } } } }))
+                }
+            }
+    });
+    match paths {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn meeting_schemas() -> serde_json::Map<String, Value> {
+    let graph_object =
+        |desc: &str| json!({ "type": "object", "description": desc, "additionalProperties": true });
+    let schemas = json!({
+                "onlineMeeting": graph_object("A microsoft.graph.onlineMeeting: id, creationDateTime, startDateTime, endDateTime, joinWebUrl, subject, isBroadcast, externalId, videoTeleconferenceId, allowRecording, allowTranscription, recordAutomatically, participants (organizer required, with identity.user.id), chatInfo, joinMeetingIdSettings."),
+                "adhocCall": graph_object("A microsoft.graph.adhocCall (id) with the ingest-only organizer (identitySet; user.id required), startDateTime and endDateTime."),
+                "callTranscript": graph_object("A microsoft.graph.callTranscript: id, callId, createdDateTime (default: now), endDateTime, contentCorrelationId. meetingId must be absent or equal the path's meeting (null for ad hoc calls); meetingOrganizer and transcriptContentUrl are set by the server."),
+                "callRecording": graph_object("A microsoft.graph.callRecording: as callTranscript, with recordingContentUrl set by the server."),
+                "callEvent": graph_object("A microsoft.graph.callEvent (id optional, callEventType and eventDateTime required, participants) with the ingest-only userId, direction, callId, joinCallUrl (a user's feed) and joinWebUrl (a meeting's feed); userId or joinWebUrl is required."),
+                "artifactWritten": {
+                    "type": "object",
+                    "properties": { "id": { "type": "string" }, "published": { "type": "boolean" }, "contentLength": { "type": "integer" } }
+                }
+    });
+    match schemas {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
