@@ -175,9 +175,12 @@ impl Health {
     }
 }
 
+/// A subscription's notifications of one kind: one ordered stream.
+type StreamKey = (String, NotificationKind);
+
 #[derive(Default)]
 struct Busy {
-    streams: HashSet<(String, NotificationKind)>,
+    streams: HashSet<StreamKey>,
     per_url: HashMap<String, usize>,
     /// Delivered notifications whose removal from the outbox is not committed yet: the next
     /// rounds skip them, and the settler removes them (with their attempts) in bulk, so a
@@ -371,7 +374,7 @@ impl Engine {
         // Delivered rows join `delivered` before their stream leaves `streams`, so a stream
         // that is idle in this snapshot has every delivered row skipped or already removed.
         let (in_flight_before, url_in_flight, delivered): (
-            HashSet<(String, NotificationKind)>,
+            HashSet<StreamKey>,
             HashMap<String, usize>,
             Vec<i64>,
         ) = self
@@ -400,15 +403,15 @@ impl Engine {
         }
         let mut subs: HashMap<String, Option<SubscriptionRow>> = HashMap::new();
         let mut orphans = Vec::new();
-        // Per URL, the batches being filled, in outbox order.
-        let mut by_url: HashMap<String, Vec<Batch>> = HashMap::new();
+        // Per URL (in order of first appearance), its sendable streams in order of their first
+        // row, each with its rows in outbox order.
         let mut url_order: Vec<String> = Vec::new();
-        // The batch (index within its URL's list) that holds each stream's rows.
-        let mut stream_batch: HashMap<(String, NotificationKind), usize> = HashMap::new();
-        let mut full_streams: HashSet<(String, NotificationKind)> = HashSet::new();
+        let mut url_streams: HashMap<String, Vec<(NotificationKind, String)>> = HashMap::new();
+        let mut stream_rows: HashMap<StreamKey, Vec<OutboxRow>> = HashMap::new();
         let mut held = Vec::new();
         let mut dropped = Vec::new();
         let mut delayed: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
+        let batch_cap = self.config.max_batch.max(1);
         for row in due {
             if !subs.contains_key(&row.subscription_id) {
                 let sub = self.store.subscription_by_id(&row.subscription_id).await?;
@@ -424,9 +427,9 @@ impl Engine {
                 continue;
             }
             let url = match row.kind {
-                NotificationKind::Change => sub.notification_url.clone(),
+                NotificationKind::Change => &sub.notification_url,
                 NotificationKind::Lifecycle => match &sub.lifecycle_url {
-                    Some(u) => u.clone(),
+                    Some(u) => u,
                     None => {
                         orphans.push(row.seq);
                         continue;
@@ -444,7 +447,7 @@ impl Engine {
                     .health
                     .lock()
                     .map(|h| {
-                        h.get(&url)
+                        h.get(url)
                             .map(|x| x.at(now))
                             .unwrap_or((Standing::Normal, now))
                     })
@@ -466,44 +469,20 @@ impl Engine {
                 waiting_on_flight += 1;
                 continue;
             }
-            if full_streams.contains(&stream) {
-                continue;
-            }
-            let in_flight = url_in_flight.get(&url).copied().unwrap_or(0);
-            let batches = by_url.entry(url.clone()).or_insert_with(|| {
-                url_order.push(url.clone());
+            let rows = stream_rows.entry(stream).or_insert_with(|| {
+                url_streams
+                    .entry(url.clone())
+                    .or_insert_with(|| {
+                        url_order.push(url.clone());
+                        Vec::new()
+                    })
+                    .push((row.kind, row.subscription_id.clone()));
                 Vec::new()
             });
-            let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
-            // A stream's rows stay in one batch so their order holds.
-            let target = match stream_batch.get(&stream) {
-                Some(i) => Some(*i),
-                None => batches
-                    .iter()
-                    .position(|b| b.rows.len() < self.config.max_batch),
-            };
-            let index = match target {
-                Some(i) if batches[i].rows.len() < self.config.max_batch => i,
-                Some(_) => {
-                    full_streams.insert(stream);
-                    continue;
-                }
-                None if batches.len() < room => {
-                    batches.push(Batch {
-                        url: url.clone(),
-                        rows: Vec::new(),
-                        subs: Vec::new(),
-                    });
-                    batches.len() - 1
-                }
-                None => continue,
-            };
-            let batch = &mut batches[index];
-            if !batch.subs.iter().any(|s| s.id == sub.id) {
-                batch.subs.push(sub.clone());
+            // One POST carries at most one batch of a stream; the rest waits for its turn.
+            if rows.len() < batch_cap {
+                rows.push(row);
             }
-            batch.rows.push(row);
-            stream_batch.insert(stream, index);
         }
         if !orphans.is_empty() {
             self.store.remove_notifications(&orphans).await?;
@@ -522,31 +501,77 @@ impl Engine {
                 .await?;
         }
 
+        // Pack each URL's streams into its free POSTs. A stream goes whole into one POST (its
+        // order holds); it takes the POST with the most room, or a new one when that room
+        // cannot hold it, so busy streams fill POSTs of their own instead of sharing one.
+        let mut planned: Vec<Batch> = Vec::new();
+        let mut lanes_used = 0usize;
+        for url in url_order {
+            let in_flight = url_in_flight.get(&url).copied().unwrap_or(0);
+            let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
+            if room == 0 {
+                continue;
+            }
+            let mut batches: Vec<Batch> = Vec::new();
+            for (kind, sub_id) in url_streams.remove(&url).unwrap_or_default() {
+                let Some(mut rows) = stream_rows.remove(&(sub_id.clone(), kind)) else {
+                    continue;
+                };
+                let best = batches
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (i, batch_cap.saturating_sub(b.rows.len())))
+                    .max_by_key(|(_, free)| *free);
+                let index = match best {
+                    Some((i, free)) if free >= rows.len() || batches.len() >= room => {
+                        if free == 0 {
+                            continue;
+                        }
+                        rows.truncate(free);
+                        i
+                    }
+                    _ => {
+                        batches.push(Batch {
+                            url: url.clone(),
+                            rows: Vec::new(),
+                            subs: Vec::new(),
+                        });
+                        batches.len() - 1
+                    }
+                };
+                let Some(Some(sub)) = subs.get(&sub_id) else {
+                    continue;
+                };
+                let batch = &mut batches[index];
+                if !batch.subs.iter().any(|s| s.id == sub.id) {
+                    batch.subs.push(sub.clone());
+                }
+                batch.rows.extend(rows);
+                lanes_used += 1;
+            }
+            planned.extend(batches.into_iter().filter(|b| !b.rows.is_empty()));
+        }
+
         let mut out: Vec<Batch> = Vec::new();
         let mut used = 0;
         if let Ok(mut busy) = self.busy.lock() {
-            for url in url_order {
-                for batch in by_url.remove(&url).unwrap_or_default() {
-                    if batch.rows.is_empty() {
-                        continue;
-                    }
-                    for r in &batch.rows {
-                        busy.streams.insert((r.subscription_id.clone(), r.kind));
-                    }
-                    *busy.per_url.entry(batch.url.clone()).or_insert(0) += 1;
-                    used += batch.rows.len();
-                    out.push(batch);
+            for batch in planned {
+                for r in &batch.rows {
+                    busy.streams.insert((r.subscription_id.clone(), r.kind));
                 }
+                *busy.per_url.entry(batch.url.clone()).or_insert(0) += 1;
+                used += batch.rows.len();
+                out.push(batch);
             }
         }
         // The next read fits what this round could use: a lone stream sends one batch a round,
         // and reading a thousand rows for it costs more than its POST. When rows of streams in
-        // flight crowd the read, the next one looks further.
-        let batch = self.config.max_batch.max(1);
-        let next = if read >= limit && waiting_on_flight * 2 > read {
+        // flight crowd the read, or this round used most of it, the next one looks further.
+        let lanes = lanes_used.clamp(1, self.config.max_in_flight_per_url.max(1));
+        let next = if read >= limit && (waiting_on_flight * 2 > read || used * 2 >= read) {
             limit * 2
         } else {
-            (used + batch).max(2 * batch)
+            (used + batch_cap).max(lanes * batch_cap).max(2 * batch_cap)
         };
         self.round_reads
             .store(next.clamp(1, ROUND_LIMIT), Ordering::Relaxed);

@@ -77,6 +77,7 @@ struct Rig {
     clock: Clock,
     wake: Arc<Notify>,
     metrics: Arc<DeliveryMetrics>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -96,6 +97,8 @@ impl Rig {
             wake.clone(),
             metrics.clone(),
         );
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let engine = engine.with_pause(paused.clone());
         let task = tokio::spawn(engine.run());
         Rig {
             _dir: dir,
@@ -103,6 +106,7 @@ impl Rig {
             clock,
             wake,
             metrics,
+            paused,
             task,
         }
     }
@@ -632,4 +636,51 @@ async fn a_receiver_down_for_an_hour_gets_everything_when_it_comes_back() {
             "communications/callRecords/r2"
         ]
     );
+}
+
+#[tokio::test]
+async fn busy_subscriptions_sharing_a_url_fill_posts_of_their_own_and_keep_their_order() {
+    let rig = Rig::start(NotifyConfig::default()).await;
+    let (url, mut rx) = receiver(vec![]).await;
+    for sub in ["s1", "s2", "s3"] {
+        rig.subscribe(sub, &url, None).await;
+    }
+    // A backlog: 150 records, so 150 notifications per subscription, all due at once.
+    rig.paused.store(true, std::sync::atomic::Ordering::Relaxed);
+    let names: Vec<String> = (0..150).map(|i| format!("rec-{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    rig.ingest(&refs).await;
+    rig.paused
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    rig.wake.notify_one();
+
+    let mut per_sub: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut single_sub_full_posts = 0;
+    let mut received = 0;
+    while received < 450 {
+        let body = next(&mut rx).await;
+        let items = body["value"].as_array().unwrap();
+        assert!(items.len() <= 100, "a POST holds at most max_batch items");
+        let subs: std::collections::HashSet<&str> = items
+            .iter()
+            .map(|n| n["subscriptionId"].as_str().unwrap())
+            .collect();
+        if items.len() == 100 && subs.len() == 1 {
+            single_sub_full_posts += 1;
+        }
+        for n in items {
+            per_sub
+                .entry(n["subscriptionId"].as_str().unwrap().to_string())
+                .or_default()
+                .push(n["resourceData"]["id"].as_str().unwrap().to_string());
+        }
+        received += items.len();
+    }
+    assert_eq!(
+        single_sub_full_posts, 3,
+        "each subscription's first 100 went in a full POST of its own"
+    );
+    for sub in ["s1", "s2", "s3"] {
+        assert_eq!(per_sub[sub], names, "{sub} got everything, in order");
+    }
 }

@@ -167,29 +167,6 @@ fn subscription_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Subscriptio
     })
 }
 
-fn outbox_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<OutboxRow> {
-    let kind: String = r.try_get("kind")?;
-    Ok(OutboxRow {
-        seq: r.try_get("seq")?,
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        subscription_id: r.try_get("subscription_id")?,
-        kind: if kind == "lifecycle" {
-            NotificationKind::Lifecycle
-        } else {
-            NotificationKind::Change
-        },
-        event: r.try_get("event")?,
-        resource_id: r.try_get("resource_id")?,
-        created: from_ns(r.try_get("created_ns")?),
-        due: from_ns(r.try_get("due_ns")?),
-        attempts: r.try_get("attempts")?,
-        first_attempt: r
-            .try_get::<Option<i64>, _>("first_attempt_ns")?
-            .map(from_ns),
-    })
-}
-
 /// One multi-row insert of delivery attempts.
 fn insert_attempts(attempts: &[DeliveryAttempt]) -> QueryBuilder<'_, Sqlite> {
     let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -781,20 +758,76 @@ impl Store for SqliteStore {
         // The list goes in as one JSON parameter so the statement text never changes and stays
         // prepared.
         let skip = serde_json::to_string(skip).map_err(|e| StoreError::Database(e.to_string()))?;
-        let rows = sqlx::query(
-            "SELECT seq, id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns, attempts, \
-             first_attempt_ns FROM outbox o WHERE o.due_ns <= ? \
-             AND o.seq NOT IN (SELECT value FROM json_each(?)) \
+        // The rows come back as one JSON array: the engine reads this on every round, and one
+        // text value costs far less to hand over than a thousand rows one by one.
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(seq, id, tenant_id, subscription_id, kind, event, \
+             resource_id, created_ns, due_ns, attempts, first_attempt_ns)) FROM (SELECT * FROM outbox o \
+             WHERE o.due_ns <= ? AND o.seq NOT IN (SELECT value FROM json_each(?)) \
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
-             AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) ORDER BY o.seq LIMIT ?",
+             AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) ORDER BY o.seq LIMIT ?)",
         )
         .bind(to_ns(now))
         .bind(skip)
         .bind(to_ns(now))
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        rows.iter().map(outbox_from_row).collect()
+        let Some(packed) = packed else {
+            return Ok(Vec::new());
+        };
+        type Packed = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+        );
+        let rows: Vec<Packed> = serde_json::from_str(&packed)
+            .map_err(|e| StoreError::Corrupt(format!("outbox rows: {e}")))?;
+        // json_group_array keeps the subquery's order.
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    seq,
+                    id,
+                    tenant_id,
+                    subscription_id,
+                    kind,
+                    event,
+                    resource_id,
+                    created,
+                    due,
+                    attempts,
+                    first,
+                )| {
+                    OutboxRow {
+                        seq,
+                        id,
+                        tenant_id,
+                        subscription_id,
+                        kind: if kind == "lifecycle" {
+                            NotificationKind::Lifecycle
+                        } else {
+                            NotificationKind::Change
+                        },
+                        event,
+                        resource_id,
+                        created: from_ns(created),
+                        due: from_ns(due),
+                        attempts,
+                        first_attempt: first.map(from_ns),
+                    }
+                },
+            )
+            .collect())
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
