@@ -5,11 +5,14 @@
 //! opaque JSON text validated by the API before they get here). Every write method is one
 //! transaction: it happens whole or not at all, and once it returns `Ok` it survives `kill -9`.
 
+mod identity;
 mod meetings;
 mod sqlite;
+mod sqlite_identity;
 mod sqlite_meetings;
 mod types;
 
+pub use identity::*;
 pub use meetings::*;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -38,7 +41,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state of a callhook installation.
 #[async_trait]
-pub trait Store: MeetingStore + Send + Sync + 'static {
+pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     // --- installation ---
     /// The setting `name`, inserting `value` first if there is none (race-free across nodes).
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
