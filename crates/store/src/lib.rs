@@ -7,6 +7,9 @@
 
 mod identity;
 mod meetings;
+mod postgres;
+mod postgres_identity;
+mod postgres_meetings;
 mod sqlite;
 mod sqlite_identity;
 mod sqlite_meetings;
@@ -14,6 +17,7 @@ mod types;
 
 pub use identity::*;
 pub use meetings::*;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -164,6 +168,59 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<DeliveryAttempt>>;
     /// Notifications waiting in the outbox.
     async fn outbox_len(&self) -> StoreResult<u64>;
+
+    // --- delivery leases (several nodes on one database) ---
+    /// [`Store::due_notifications`] for node `node_id` among several sharing the database: the
+    /// due rows (same order, ordering guard and `skip`) of subscriptions whose delivery lease is
+    /// free, expired or already this node's; every subscription with a row returned is leased to
+    /// `node_id` until `now + lease`. Rows of subscriptions another node holds are left out, so
+    /// each subscription's notifications are sent by one node at a time, in order. A dead node's
+    /// subscriptions are claimable once its leases run out. Atomic across nodes (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED` and a compare-and-set upsert). The single-node stores (SQLite)
+    /// answer exactly `due_notifications`.
+    async fn claim_due(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+        skip: &[i64],
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let _ = (node_id, lease);
+        self.due_notifications(now, limit, skip).await
+    }
+    /// Extends this node's leases on `subscription_ids` to `now + lease` (while their sends are
+    /// in flight); returns those still held by `node_id` (sorted). A subscription missing from
+    /// the answer was taken over by another node after the lease ran out: stop sending for it.
+    async fn renew_leases(
+        &self,
+        node_id: &str,
+        subscription_ids: &[String],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> StoreResult<Vec<String>> {
+        let _ = (node_id, now, lease);
+        let mut held = subscription_ids.to_vec();
+        held.sort();
+        held.dedup();
+        Ok(held)
+    }
+    /// Gives up every lease of `node_id` (on shutdown), so other nodes take over at once.
+    async fn release_leases(&self, node_id: &str) -> StoreResult<()> {
+        let _ = node_id;
+        Ok(())
+    }
+    /// [`Store::next_due`] for node `node_id`: the earliest time a row becomes claimable by it
+    /// (due, and not under another node's live lease), or when another node's lease on waiting
+    /// rows runs out.
+    async fn next_due_for(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let _ = (node_id, now);
+        self.next_due().await
+    }
 
     // --- directory users ---
     async fn put_users(&self, tenant_id: &str, users: &[UserWrite]) -> StoreResult<()>;

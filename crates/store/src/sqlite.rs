@@ -68,7 +68,7 @@ impl SqliteStore {
 const PARTICIPANT_ROWS_PER_STATEMENT: usize = 5000;
 
 /// Splits a batch into consecutive runs in which no id repeats, keeping input order.
-fn distinct_id_chunks(records: &[CallRecordWrite]) -> Vec<&[CallRecordWrite]> {
+pub(crate) fn distinct_id_chunks(records: &[CallRecordWrite]) -> Vec<&[CallRecordWrite]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut seen = HashSet::new();
@@ -90,18 +90,22 @@ fn distinct_id_chunks(records: &[CallRecordWrite]) -> Vec<&[CallRecordWrite]> {
 const OUTBOX_ROWS_PER_STATEMENT: usize = 2000;
 
 /// What `put_call_records` needs of a live call-record subscription.
-struct Watcher {
-    id: String,
-    created: bool,
-    updated: bool,
-    participants: Vec<String>,
+pub(crate) struct Watcher {
+    pub(crate) id: String,
+    pub(crate) created: bool,
+    pub(crate) updated: bool,
+    pub(crate) participants: Vec<String>,
 }
 
 impl Watcher {
     /// The change type to notify for a record now at `version`, if this subscription wants it.
     /// A subscription for `updated` is also told of creation (as Graph does), with the change
     /// type it asked for.
-    fn change_for(&self, version: i64, record_participants: &[String]) -> Option<&'static str> {
+    pub(crate) fn change_for(
+        &self,
+        version: i64,
+        record_participants: &[String],
+    ) -> Option<&'static str> {
         let matches = self.participants.is_empty()
             || self
                 .participants

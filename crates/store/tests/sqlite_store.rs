@@ -1,11 +1,8 @@
+#[macro_use]
+mod common;
+
 use callhook_store::*;
 use chrono::{DateTime, Duration, Utc};
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, s)
-}
 
 fn rec(id: &str, start: DateTime<Utc>, parts: &[&str]) -> CallRecordWrite {
     CallRecordWrite {
@@ -18,7 +15,7 @@ fn rec(id: &str, start: DateTime<Utc>, parts: &[&str]) -> CallRecordWrite {
     }
 }
 
-#[tokio::test]
+backend_tests! {
 async fn replacing_a_record_bumps_version_and_keeps_its_list_position() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -60,7 +57,6 @@ async fn replacing_a_record_bumps_version_and_keeps_its_list_position() {
     assert_eq!(s.list_call_records(&by_u3).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn the_same_id_twice_in_one_batch_is_two_versions() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -86,7 +82,6 @@ async fn the_same_id_twice_in_one_batch_is_two_versions() {
     assert!(s.list_call_records(&q1).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn tenants_never_see_each_others_records() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -102,7 +97,6 @@ async fn tenants_never_see_each_others_records() {
     assert!(s.list_call_records(&q).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn start_time_bounds_and_cursor_filter_the_list() {
     let (_d, s) = store().await;
     let t0 = Utc::now() - Duration::hours(10);
@@ -135,7 +129,6 @@ async fn start_time_bounds_and_cursor_filter_the_list() {
     );
 }
 
-#[tokio::test]
 async fn purge_removes_only_records_started_before_the_cutoff() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -159,7 +152,6 @@ async fn purge_removes_only_records_started_before_the_cutoff() {
     assert!(s.call_record("t", "new").await.unwrap().is_some());
 }
 
-#[tokio::test]
 async fn report_ranges_honour_inclusive_and_exclusive_upper_bounds() {
     let (_d, s) = store().await;
     let t0 = Utc::now();
@@ -191,9 +183,9 @@ async fn report_ranges_honour_inclusive_and_exclusive_upper_bounds() {
     assert!(s.list_report_rows(&q).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn settings_keep_the_first_value_written() {
     let (_d, s) = store().await;
     assert_eq!(s.setting_or_insert("k", b"one").await.unwrap(), b"one");
     assert_eq!(s.setting_or_insert("k", b"two").await.unwrap(), b"one");
+}
 }
