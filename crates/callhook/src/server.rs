@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// Connections to PostgreSQL (each node); SQLite ignores it.
+    pub db_pool_size: u32,
     pub tls: TlsMode,
     pub public_url: Option<String>,
     pub api: ApiConfig,
@@ -38,6 +40,7 @@ impl ServeOptions {
             listen,
             data_dir,
             database_url: None,
+            db_pool_size: bootstrap::DEFAULT_DB_POOL_SIZE,
             tls: TlsMode::Off,
             public_url: None,
             api: ApiConfig::default(),
@@ -97,7 +100,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
     // Both rustls providers are linked in (reqwest brings ring); pick aws-lc-rs explicitly.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
-    let opened = bootstrap::open(&opts.data_dir, opts.database_url.as_deref()).await?;
+    let opened = bootstrap::open_with(
+        &opts.data_dir,
+        opts.database_url.as_deref(),
+        opts.db_pool_size,
+    )
+    .await?;
     let tls = match &opts.tls {
         TlsMode::Off => None,
         TlsMode::SelfSigned => Some(self_signed_files(&opts.data_dir)?),

@@ -12,7 +12,7 @@ use common::*;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use callhook::server::{self, ServeOptions};
+use callhook::server;
 
 /// A webhook that answers validation requests and forwards every notification body.
 async fn webhook() -> (String, mpsc::UnboundedReceiver<Value>) {
@@ -46,10 +46,7 @@ async fn webhook() -> (String, mpsc::UnboundedReceiver<Value>) {
 
 async fn start_manual() -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut opts = ServeOptions::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().to_path_buf(),
-    );
+    let mut opts = common::serve_options(dir.path()).await;
     opts.api.manual_clock = true;
     let server = server::start(opts).await.expect("server starts");
     let creds = read_credentials(dir.path());

@@ -652,10 +652,7 @@ async fn ingest_to_webhook_latencies(
 async fn a_single_put_wakes_the_delivery_engine_like_a_batch_does() {
     // With a one-minute idle poll, only a wake-up gets a notification out within seconds.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut opts = callhook::server::ServeOptions::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().to_path_buf(),
-    );
+    let mut opts = common::serve_options(dir.path()).await;
     opts.notify.idle_poll = StdDuration::from_secs(60);
     let server = callhook::server::start(opts).await.expect("server starts");
     let creds = common::read_credentials(dir.path());

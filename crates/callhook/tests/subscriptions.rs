@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -108,10 +107,9 @@ impl Receiver {
 
 async fn start_with(notify: NotifyConfig) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let opts = ServeOptions {
         notify,
-        ..ServeOptions::new(listen, dir.path().to_path_buf())
+        ..common::serve_options(dir.path()).await
     };
     let server = server::start(opts).await.expect("server starts");
     let creds = read_credentials(dir.path());

@@ -114,8 +114,7 @@ pub async fn start() -> TestServer {
 
 /// Starts a server on `dir` (first start creates credentials.json; later starts reuse it).
 pub async fn start_in(dir: TempDir) -> TestServer {
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let server = server::start(ServeOptions::new(listen, dir.path().to_path_buf()))
+    let server = server::start(serve_options(dir.path()).await)
         .await
         .expect("server starts");
     let creds = read_credentials(dir.path());
@@ -129,6 +128,74 @@ pub async fn start_in(dir: TempDir) -> TestServer {
         creds,
         http,
     }
+}
+
+/// Options of a test server on `dir` listening on a free port: SQLite in `dir`, or with
+/// `CALLHOOK_TEST_DATABASE=postgres` a PostgreSQL database of its own (see [`test_database_url`]).
+pub async fn serve_options(dir: &Path) -> ServeOptions {
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut opts = ServeOptions::new(listen, dir.to_path_buf());
+    if let Some(url) = test_database_url(dir).await {
+        opts.database_url = Some(url);
+        opts.db_pool_size = 4;
+    }
+    opts
+}
+
+/// With `CALLHOOK_TEST_DATABASE=postgres`, the URL of a PostgreSQL database created for the data
+/// directory `dir` (the same one when a test restarts a server on `dir`). The server at
+/// `CALLHOOK_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) must be
+/// reachable: asking for PostgreSQL and not finding it fails the test. Databases are named
+/// `callhook_test_<unix seconds>_<random>`; each test process drops those older than two hours
+/// (a test server has no async drop to do it) and `.ci/run` drops them all.
+pub async fn test_database_url(dir: &Path) -> Option<String> {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    if std::env::var("CALLHOOK_TEST_DATABASE").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let marker = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    let admin = std::env::var("CALLHOOK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let options = sqlx::postgres::PgConnectOptions::from_str(&admin).expect("admin URL");
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("CALLHOOK_TEST_DATABASE=postgres but {admin}: {e}"));
+    let now = Utc::now().timestamp();
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'callhook\\_test\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list test databases");
+        for name in old {
+            let secs = name
+                .split('_')
+                .nth(2)
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(now);
+            if now - secs > 2 * 3600 {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+    let name = format!("callhook_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let _ = conn.close().await;
+    let url = options.database(&name).to_url_lossy().to_string();
+    std::fs::write(&marker, &url).expect("write database marker");
+    Some(url)
 }
 
 pub fn read_credentials(dir: &Path) -> Credentials {
