@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -173,13 +174,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         })
     };
 
-    let delivery = tokio::spawn(
-        state
-            .notify
-            .engine(opened.store.clone(), state.clock.clone())
-            .run(),
-    );
-
     let scheme = if tls.is_some() { "https" } else { "http" };
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -192,6 +186,35 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{host}:{}", addr.port()));
+
+    // Rich notifications carry validation tokens signed with the server's current key, issued
+    // in Entra's v2 form on callhook's own base URL.
+    let minter: callhook_notify::delivery::TokenMinter = {
+        let (state, base_url) = (state.clone(), base_url.clone());
+        Arc::new(
+            move |tenant: &str, audience: &str, now: chrono::DateTime<chrono::Utc>| {
+                let keys = state.keys();
+                callhook_crypto::mint_validation_token(
+                    keys.current(),
+                    &base_url,
+                    tenant,
+                    audience,
+                    now.timestamp(),
+                )
+                .map_err(anyhow::Error::from)
+            },
+        )
+    };
+    let delivery = tokio::spawn(
+        state
+            .notify
+            .engine(opened.store.clone(), state.clock.clone())
+            .with_rich(callhook_notify::delivery::RichContext {
+                base_url: base_url.clone(),
+                mint: minter,
+            })
+            .run(),
+    );
     Ok(RunningServer {
         addr,
         base_url,

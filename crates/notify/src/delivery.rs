@@ -28,6 +28,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use callhook_crypto::EncryptionCertificate;
 use callhook_store::{DeliveryAttempt, NotificationKind, OutboxRow, Store, SubscriptionRow};
 
 use crate::{payload, Clock, NotifyConfig};
@@ -51,6 +52,21 @@ fn reauthorization_interval(remaining: chrono::Duration) -> chrono::Duration {
     } else {
         remaining / 4
     }
+}
+
+/// How long a signed validation token is reused for the same (tenant, audience).
+const TOKEN_REUSE_MINUTES: i64 = 10;
+
+/// Signs a validation token for (tenant, audience) at a server time.
+pub type TokenMinter =
+    Arc<dyn Fn(&str, &str, DateTime<Utc>) -> anyhow::Result<String> + Send + Sync>;
+
+/// What the engine needs for rich notifications.
+#[derive(Clone)]
+pub struct RichContext {
+    /// callhook's base URL (content URLs in transcripts and recordings).
+    pub base_url: String,
+    pub mint: TokenMinter,
 }
 
 /// Response bodies are read up to this size and thrown away.
@@ -101,6 +117,11 @@ pub struct Engine {
     paused: Arc<AtomicBool>,
     /// Rows the next round reads (adapted after each round).
     round_reads: Arc<AtomicUsize>,
+    /// What rich notifications need: callhook's base URL and a validation-token signer.
+    rich: Option<Arc<RichContext>>,
+    certificates: Arc<Mutex<HashMap<String, Arc<EncryptionCertificate>>>>,
+    /// Validation tokens by (tenant, audience), with when they were signed.
+    tokens: Arc<Mutex<HashMap<(String, String), (String, DateTime<Utc>)>>>,
     /// Slow/drop standing per notification URL.
     health: Arc<Mutex<HashMap<String, Health>>>,
 }
@@ -217,8 +238,17 @@ impl Engine {
             settle_wake: Arc::new(Notify::new()),
             paused: Arc::default(),
             round_reads: Arc::new(AtomicUsize::new(ROUND_LIMIT)),
+            rich: None,
+            certificates: Arc::default(),
+            tokens: Arc::default(),
             health: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Enables rich notifications: encrypted resource data and validation tokens.
+    pub fn with_rich(mut self, rich: RichContext) -> Self {
+        self.rich = Some(Arc::new(rich));
+        self
     }
 
     /// Shares the pause switch with whoever steers the engine (`/_callhook/delivery`).
@@ -652,14 +682,7 @@ impl Engine {
         let started_at = self.clock.now();
         let subs: HashMap<&str, &SubscriptionRow> =
             batch.subs.iter().map(|s| (s.id.as_str(), s)).collect();
-        let items: Vec<serde_json::Value> = batch
-            .rows
-            .iter()
-            .filter_map(|r| {
-                subs.get(r.subscription_id.as_str())
-                    .map(|s| payload::item(r, s))
-            })
-            .collect();
+        let body = self.body(&batch.rows, &subs);
         let retry = batch.rows.iter().any(|r| r.attempts > 0);
         let timeout = if retry {
             self.config.retry_timeout
@@ -667,19 +690,36 @@ impl Engine {
             self.config.first_timeout
         };
         let clock_started = Instant::now();
-        let outcome = async {
-            let resp = self
-                .client
-                .post(&batch.url)
-                .json(&payload::collection(items))
-                .timeout(timeout)
-                .send()
-                .await?;
-            let status = resp.status();
-            crate::handshake::read_capped(resp, RESPONSE_CAP).await?;
-            Ok::<_, reqwest::Error>(status)
-        }
-        .await;
+        let outcome = match body {
+            Ok(body) => {
+                async {
+                    let resp = self
+                        .client
+                        .post(&batch.url)
+                        .json(&body)
+                        .timeout(timeout)
+                        .send()
+                        .await?;
+                    let status = resp.status();
+                    crate::handshake::read_capped(resp, RESPONSE_CAP).await?;
+                    Ok::<_, reqwest::Error>(status)
+                }
+                .await
+            }
+            Err(e) => {
+                // Nothing was sent; the batch is retried like a failed POST.
+                tracing::error!(error = %e, "building a notification failed");
+                let error = format!("building the notification failed: {e}");
+                if let Err(e) = self
+                    .settle(&batch, false, started_at, None, Duration::ZERO, Some(error))
+                    .await
+                {
+                    tracing::error!(error = %e, "recording a delivery failed; the notifications stay queued");
+                }
+                self.release(&batch);
+                return;
+            }
+        };
         let latency = clock_started.elapsed();
         self.metrics.posts.fetch_add(1, Ordering::Relaxed);
         let (status, error) = match &outcome {
@@ -706,6 +746,11 @@ impl Engine {
         {
             tracing::error!(error = %e, url = %batch.url, "recording a delivery failed; the notifications stay queued");
         }
+        self.release(&batch);
+    }
+
+    /// The batch's streams and URL slot are free again; the engine looks for more work.
+    fn release(&self, batch: &Batch) {
         if let Ok(mut busy) = self.busy.lock() {
             for r in &batch.rows {
                 busy.streams.remove(&(r.subscription_id.clone(), r.kind));
@@ -718,6 +763,88 @@ impl Engine {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// The POST body: each item (rich ones encrypted for their subscription's certificate)
+    /// and, when any item carries resource data, one validation token per (app, tenant).
+    fn body(
+        &self,
+        rows: &[OutboxRow],
+        subs: &HashMap<&str, &SubscriptionRow>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let base_url = self.rich.as_ref().map_or("", |r| r.base_url.as_str());
+        let mut items = Vec::with_capacity(rows.len());
+        let mut audiences: Vec<(String, String)> = Vec::new();
+        for r in rows {
+            let Some(sub) = subs.get(r.subscription_id.as_str()) else {
+                continue;
+            };
+            let certificate = match (&sub.encryption, r.kind) {
+                (Some(e), NotificationKind::Change) if r.subject.is_some() => {
+                    Some(self.certificate(&e.certificate)?)
+                }
+                _ => None,
+            };
+            let item = payload::rich_item(r, sub, base_url, certificate.as_deref())?;
+            if certificate.is_some() {
+                let audience = sub
+                    .notification_url_app_id
+                    .clone()
+                    .unwrap_or_else(|| sub.app_id.clone());
+                let pair = (audience, sub.tenant_id.clone());
+                if !audiences.contains(&pair) {
+                    audiences.push(pair);
+                }
+            }
+            items.push(item);
+        }
+        let mut tokens = Vec::with_capacity(audiences.len());
+        for (audience, tenant) in audiences {
+            tokens.push(self.validation_token(&tenant, &audience)?);
+        }
+        Ok(payload::collection(items, tokens))
+    }
+
+    /// A parsed certificate, kept while subscriptions use it.
+    fn certificate(&self, base64_der: &str) -> anyhow::Result<Arc<EncryptionCertificate>> {
+        if let Some(c) = self
+            .certificates
+            .lock()
+            .ok()
+            .and_then(|m| m.get(base64_der).cloned())
+        {
+            return Ok(c);
+        }
+        let parsed = Arc::new(EncryptionCertificate::from_base64_der(base64_der)?);
+        if let Ok(mut m) = self.certificates.lock() {
+            // Rotated-away certificates are not worth tracking one by one.
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(base64_der.to_string(), parsed.clone());
+        }
+        Ok(parsed)
+    }
+
+    /// A validation token for (tenant, audience), reused for a few minutes: each is valid for
+    /// about a day, and signing one per POST would cost more than the POST.
+    fn validation_token(&self, tenant: &str, audience: &str) -> anyhow::Result<String> {
+        let rich = self
+            .rich
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("rich notifications are not configured"))?;
+        let now = self.clock.now();
+        let key = (tenant.to_string(), audience.to_string());
+        if let Some((token, minted)) = self.tokens.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            if now - minted < chrono::Duration::minutes(TOKEN_REUSE_MINUTES) && now >= minted {
+                return Ok(token);
+            }
+        }
+        let token = (rich.mint)(tenant, audience, now)?;
+        if let Ok(mut m) = self.tokens.lock() {
+            m.insert(key, (token.clone(), now));
+        }
+        Ok(token)
     }
 
     async fn settle(

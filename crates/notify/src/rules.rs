@@ -3,21 +3,28 @@
 //! the status, code and message Graph answers (or, where Graph's text is unknown, a message in
 //! the same style that names the offending property).
 //!
-//! Only `communications/callRecords` (optionally filtered by participant) can be watched so far;
-//! any other resource is refused rather than accepted and left silent.
+//! Watchable: call records (optionally filtered by participant), the transcript and recording
+//! resources of online meetings and ad hoc calls, per-user call events and meetings' call
+//! events. Any other resource is refused rather than accepted and left silent.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use callhook_odata::{CmpOp, Expr, ExprKind, LambdaOp, Literal};
 
+use callhook_store::matching::kind;
+
 use crate::http::check_url;
 use crate::{NotifyConfig, NotifyError};
 
 /// `resource_kind` of call-record subscriptions in the store.
-pub const CALL_RECORDS_KIND: &str = "callRecords";
+pub const CALL_RECORDS_KIND: &str = kind::CALL_RECORDS;
 /// Longest lifetime of a call-record subscription.
 pub const CALL_RECORDS_MAX_MINUTES: i64 = 4230;
+/// Longest lifetime of transcript, recording and meeting call-event subscriptions.
+pub const TEAMS_MAX_MINUTES: i64 = 4320;
+/// Longest lifetime of a per-user call-event subscription (one day).
+pub const USER_CALL_EVENTS_MAX_MINUTES: i64 = 1440;
 /// A requested expiry earlier than this is raised to it.
 pub const MIN_MINUTES: i64 = 45;
 /// Beyond this a lifecycle URL is required.
@@ -28,8 +35,14 @@ pub const CLIENT_STATE_MAX: usize = 128;
 pub const CERTIFICATE_ID_MAX: usize = 128;
 
 const CALL_RECORDS_PATH: &str = "communications/callRecords";
-const SUPPORTED_RESOURCES: &str = "Supported: 'communications/callRecords', optionally with \
-'?$filter=participants/any(p:p/id eq '{id}')' (several ids joined with 'or').";
+const SUPPORTED_RESOURCES: &str = "Supported: 'communications/callRecords' (optionally with \
+'?$filter=participants/any(p:p/id eq '{id}')'), the transcript and recording resources \
+('communications/onlineMeetings/getAllTranscripts', 'communications/onlineMeetings/{id}/transcripts', \
+'users/{id}/onlineMeetings/getAllTranscripts', their adhocCalls and appCatalogs/teamsApps forms and \
+the same for recordings), 'users/{id}/communications/callEvents' and \
+'communications/onlineMeetings(joinWebUrl='{joinWebUrl}')/meetingCallEvents'.";
+/// The query option that subscribes with resource-specific consent only.
+const RSC_OPTION: &str = "useResourceSpecificConsentBasedAuthorization";
 
 pub const EXPIRATION_REQUIRED: &str =
     "expirationDateTime is a required property for subscription creation";
@@ -50,6 +63,54 @@ pub struct Resource {
     pub canonical: String,
     /// Participant ids of the filter; empty = every record.
     pub participant_ids: Vec<String>,
+    /// The one meeting, call, user, Teams app or join URL the path names.
+    pub scope: Option<String>,
+    /// `?useResourceSpecificConsentBasedAuthorization=true`.
+    pub rsc_only: bool,
+}
+
+/// Whether a resource's notifications can, must or cannot carry resource data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RichMode {
+    Never,
+    Optional,
+    Required,
+}
+
+impl Resource {
+    /// Longest lifetime in minutes.
+    pub fn max_minutes(&self) -> i64 {
+        match self.kind {
+            kind::CALL_RECORDS => CALL_RECORDS_MAX_MINUTES,
+            kind::USER_CALL_EVENTS => USER_CALL_EVENTS_MAX_MINUTES,
+            _ => TEAMS_MAX_MINUTES,
+        }
+    }
+
+    /// The change types Graph sends for it.
+    pub fn change_types(&self) -> &'static [&'static str] {
+        match self.kind {
+            kind::CALL_RECORDS => &["created", "updated"],
+            kind::USER_CALL_EVENTS | kind::MEETING_CALL_EVENTS => &["updated"],
+            _ => &["created"],
+        }
+    }
+
+    pub fn rich(&self) -> RichMode {
+        match self.kind {
+            kind::CALL_RECORDS => RichMode::Never,
+            kind::USER_CALL_EVENTS => RichMode::Required,
+            _ => RichMode::Optional,
+        }
+    }
+
+    /// Served on `/beta` only.
+    pub fn beta_only(&self) -> bool {
+        self.kind.contains("AdhocCall")
+            || self.kind.contains("adhocCall")
+            || self.kind.ends_with(".teamsApp")
+            || self.kind.starts_with("callEvents.")
+    }
 }
 
 /// The change types asked for.
@@ -94,6 +155,8 @@ pub struct NewSubscription {
     /// After the 45-minute floor.
     pub expiration: DateTime<Utc>,
     pub client_state: Option<String>,
+    /// Rich notifications; the certificate was checked.
+    pub include_resource_data: bool,
     pub encryption_certificate: Option<String>,
     pub encryption_certificate_id: Option<String>,
     pub latest_supported_tls_version: String,
@@ -114,6 +177,8 @@ pub struct SubscriptionPatch {
 #[derive(Debug, Clone, Copy)]
 pub struct Existing<'a> {
     pub lifecycle_url: Option<&'a str>,
+    /// The resource's longest lifetime in minutes.
+    pub max_minutes: i64,
 }
 
 /// Properties a client may send on creation (Web Push ones are refused separately).
@@ -198,8 +263,8 @@ fn check_annotations(m: &Map<String, Value>, payload: &str) -> Result<(), Notify
     }
 }
 
-/// Parses `resource`. Only call records (optionally filtered by participant) are supported.
-pub fn parse_resource(raw: &str) -> Result<Resource, NotifyError> {
+/// Parses `resource` as a request to `/v1.0` or (`beta`) `/beta`.
+pub fn parse_resource(raw: &str, beta: bool) -> Result<Resource, NotifyError> {
     let unsupported = || {
         bad(format!(
             "Resource '{raw}' is not supported for subscriptions. {SUPPORTED_RESOURCES}"
@@ -211,9 +276,51 @@ pub fn parse_resource(raw: &str) -> Result<Resource, NotifyError> {
         None => (text, None),
     };
     let path = path.trim_start_matches('/').trim_end_matches('/');
-    if !path.eq_ignore_ascii_case(CALL_RECORDS_PATH) {
-        return Err(unsupported());
+    if path.eq_ignore_ascii_case(CALL_RECORDS_PATH) {
+        return call_records(raw, query);
     }
+    let (kind, scope, canonical) = teams_resource(path).ok_or_else(unsupported)?;
+    let mut rsc_only = false;
+    for option in query.unwrap_or("").split('&').filter(|o| !o.is_empty()) {
+        let (name, value) = option.split_once('=').unwrap_or((option, ""));
+        let artifacts = kind.starts_with("transcripts.") || kind.starts_with("recordings.");
+        if artifacts && name.eq_ignore_ascii_case(RSC_OPTION) {
+            rsc_only = match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(bad(format!(
+                        "Invalid value '{value}' for query option '{RSC_OPTION}': expected true or false."
+                    )))
+                }
+            };
+        } else {
+            return Err(bad(format!(
+                "Query option '{name}' is not supported on resource '{path}'."
+            )));
+        }
+    }
+    let mut canonical = canonical;
+    if rsc_only {
+        canonical.push_str(&format!("?{RSC_OPTION}=true"));
+    }
+    let resource = Resource {
+        kind,
+        canonical,
+        participant_ids: Vec::new(),
+        scope,
+        rsc_only,
+    };
+    if resource.beta_only() && !beta {
+        return Err(bad(format!(
+            "Resource '{raw}' is only available on the beta endpoint; subscribe through /beta/subscriptions."
+        )));
+    }
+    Ok(resource)
+}
+
+/// `communications/callRecords`, optionally with a participant filter.
+fn call_records(raw: &str, query: Option<&str>) -> Result<Resource, NotifyError> {
     let participant_ids = match query {
         None | Some("") => Vec::new(),
         Some(q) => participant_filter(raw, q)?,
@@ -231,7 +338,139 @@ pub fn parse_resource(raw: &str) -> Result<Resource, NotifyError> {
         kind: CALL_RECORDS_KIND,
         canonical,
         participant_ids,
+        scope: None,
+        rsc_only: false,
     })
+}
+
+/// The Teams resource paths: `(kind, scope, canonical path)`.
+fn teams_resource(path: &str) -> Option<(&'static str, Option<String>, String)> {
+    // `communications/onlineMeetings(joinWebUrl='…')/meetingCallEvents`: the join URL is
+    // URL-encoded inside the quotes.
+    const MEETING_PREFIX: &str = "communications/onlinemeetings(joinweburl='";
+    const MEETING_SUFFIX: &str = "')/meetingcallevents";
+    let lower = path.to_ascii_lowercase();
+    if lower.starts_with(MEETING_PREFIX) && lower.ends_with(MEETING_SUFFIX) {
+        let encoded = path.get(MEETING_PREFIX.len()..path.len() - MEETING_SUFFIX.len())?;
+        if encoded.is_empty() || encoded.contains('\'') {
+            return None;
+        }
+        let join_url = percent_encoding::percent_decode_str(encoded)
+            .decode_utf8()
+            .ok()?
+            .into_owned();
+        return Some((
+            kind::MEETING_CALL_EVENTS,
+            Some(join_url),
+            format!("communications/onlineMeetings(joinWebUrl='{encoded}')/meetingCallEvents"),
+        ));
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let id = |i: usize| -> Option<String> {
+        let s = segments.get(i)?;
+        (!s.is_empty() && !s.contains(['(', ')', '\''])).then(|| s.to_string())
+    };
+    let artifact = |name: &str| match name {
+        "getalltranscripts" | "transcripts" => Some(true),
+        "getallrecordings" | "recordings" => Some(false),
+        _ => None,
+    };
+    let pick =
+        |transcripts: bool, t: &'static str, r: &'static str| if transcripts { t } else { r };
+    let (kind, scope): (&'static str, Option<String>) = match l.as_slice() {
+        ["communications", "onlinemeetings", f @ ("getalltranscripts" | "getallrecordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(
+                    t,
+                    kind::TRANSCRIPTS_TENANT_MEETINGS,
+                    kind::RECORDINGS_TENANT_MEETINGS,
+                ),
+                None,
+            )
+        }
+        ["communications", "adhoccalls", f @ ("getalltranscripts" | "getallrecordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(
+                    t,
+                    kind::TRANSCRIPTS_TENANT_ADHOC_CALLS,
+                    kind::RECORDINGS_TENANT_ADHOC_CALLS,
+                ),
+                None,
+            )
+        }
+        ["communications", "onlinemeetings", _, f @ ("transcripts" | "recordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(t, kind::TRANSCRIPTS_MEETING, kind::RECORDINGS_MEETING),
+                Some(id(2)?),
+            )
+        }
+        ["communications", "adhoccalls", _, f @ ("transcripts" | "recordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(t, kind::TRANSCRIPTS_ADHOC_CALL, kind::RECORDINGS_ADHOC_CALL),
+                Some(id(2)?),
+            )
+        }
+        ["users", _, "onlinemeetings", f @ ("getalltranscripts" | "getallrecordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(
+                    t,
+                    kind::TRANSCRIPTS_USER_MEETINGS,
+                    kind::RECORDINGS_USER_MEETINGS,
+                ),
+                Some(id(1)?),
+            )
+        }
+        ["users", _, "adhoccalls", f @ ("getalltranscripts" | "getallrecordings")] => {
+            let t = artifact(f)?;
+            (
+                pick(
+                    t,
+                    kind::TRANSCRIPTS_USER_ADHOC_CALLS,
+                    kind::RECORDINGS_USER_ADHOC_CALLS,
+                ),
+                Some(id(1)?),
+            )
+        }
+        ["appcatalogs", "teamsapps", _, "installedtoonlinemeetings", f @ ("getalltranscripts" | "getallrecordings")] =>
+        {
+            let t = artifact(f)?;
+            (
+                pick(t, kind::TRANSCRIPTS_TEAMS_APP, kind::RECORDINGS_TEAMS_APP),
+                Some(id(2)?),
+            )
+        }
+        ["users", _, "communications", "callevents"] => (kind::USER_CALL_EVENTS, Some(id(1)?)),
+        _ => return None,
+    };
+    // The canonical spelling keeps the ids as sent and Graph's casing of the fixed segments.
+    let canonical: Vec<String> = segments
+        .iter()
+        .zip(&l)
+        .map(|(raw, low)| match *low {
+            "communications" | "users" | "appcatalogs" => low.to_string(),
+            "onlinemeetings" => "onlineMeetings".into(),
+            "adhoccalls" => "adhocCalls".into(),
+            "getalltranscripts" => "getAllTranscripts".into(),
+            "getallrecordings" => "getAllRecordings".into(),
+            "transcripts" | "recordings" => low.to_string(),
+            "teamsapps" => "teamsApps".into(),
+            "installedtoonlinemeetings" => "installedToOnlineMeetings".into(),
+            "callevents" => "callEvents".into(),
+            _ => raw.to_string(),
+        })
+        .collect();
+    // appCatalogs keeps its camel case.
+    let canonical = canonical
+        .join("/")
+        .replacen("appcatalogs/", "appCatalogs/", 1);
+    Some((kind, scope, canonical))
 }
 
 /// The ids of `$filter=participants/any(p:p/id eq '…') [or …]`, sorted and deduplicated.
@@ -317,21 +556,23 @@ fn collect_id_terms(expr: &Expr, var: &str, ids: &mut Vec<String>) -> Result<(),
 /// Parses `changeType` for `resource`: a comma list of `created` and `updated`.
 pub fn parse_change_type(raw: &str, resource: &Resource) -> Result<ChangeTypes, NotifyError> {
     let mut types = ChangeTypes::default();
+    let allowed = resource.change_types();
+    let list = allowed.join(", ");
     for part in raw.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(bad(format!(
+                "Invalid changeType '{raw}'. Use a comma-separated list of {list}."
+            )));
+        }
+        if !allowed.contains(&part) {
+            let canonical = &resource.canonical;
+            return Err(bad(format!(
+                "ChangeType '{part}' is not supported for resource '{canonical}'. Supported change types: {list}."
+            )));
+        }
         match part {
             "created" => types.created = true,
-            "updated" => types.updated = true,
-            "" => {
-                return Err(bad(format!(
-                    "Invalid changeType '{raw}'. Use a comma-separated list of created, updated."
-                )))
-            }
-            other => {
-                let canonical = &resource.canonical;
-                return Err(bad(format!(
-                    "ChangeType '{other}' is not supported for resource '{canonical}'. Supported change types: created, updated."
-                )));
-            }
+            _ => types.updated = true,
         }
     }
     Ok(types)
@@ -353,15 +594,17 @@ fn parse_time(raw: &str) -> Result<DateTime<Utc>, NotifyError> {
 
 /// The effective expiry for a requested one: refused beyond the resource's maximum, raised to
 /// `now` + 45 minutes when earlier.
-pub fn expiration(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, NotifyError> {
+pub fn expiration(
+    raw: &str,
+    now: DateTime<Utc>,
+    max_minutes: i64,
+) -> Result<DateTime<Utc>, NotifyError> {
     let requested = parse_time(raw)?;
-    if requested > now + Duration::minutes(CALL_RECORDS_MAX_MINUTES) {
+    if requested > now + Duration::minutes(max_minutes) {
         return Err(NotifyError::new(
             400,
             "ExtensionError",
-            format!(
-                "Subscription expiration can only be {CALL_RECORDS_MAX_MINUTES} minutes in the future."
-            ),
+            format!("Subscription expiration can only be {max_minutes} minutes in the future."),
         ));
     }
     Ok(requested.max(now + Duration::minutes(MIN_MINUTES)))
@@ -376,6 +619,11 @@ fn checked_url(raw: &str, field: &str, config: &NotifyConfig) -> Result<CheckedU
         raw: raw.to_string(),
         url: check_url(raw, field, config)?,
     })
+}
+
+/// A rich subscription's certificate: base64 DER X.509 with an RSA key of 2,048–4,096 bits.
+fn check_certificate(raw: &str) -> Result<callhook_crypto::EncryptionCertificate, NotifyError> {
+    callhook_crypto::EncryptionCertificate::from_base64_der(raw).map_err(|e| bad(e.to_string()))
 }
 
 fn certificate_id(m: &Map<String, Value>) -> Result<Option<String>, NotifyError> {
@@ -393,6 +641,7 @@ pub fn check_create(
     body: &Value,
     now: DateTime<Utc>,
     config: &NotifyConfig,
+    beta: bool,
 ) -> Result<NewSubscription, NotifyError> {
     let m = object(body, CREATION_PAYLOAD)?;
     check_annotations(m, CREATION_PAYLOAD)?;
@@ -414,7 +663,7 @@ pub fn check_create(
     };
 
     let resource_text = string(m, "resource")?.ok_or_else(|| required("resource"))?;
-    let resource = parse_resource(resource_text)?;
+    let resource = parse_resource(resource_text, beta)?;
     let change_type_text = string(m, "changeType")?.ok_or_else(|| required("changeType"))?;
     let change_types = parse_change_type(change_type_text, &resource)?;
     let notification_raw =
@@ -426,6 +675,7 @@ pub fn check_create(
     let expiration = expiration(
         string(m, "expirationDateTime")?.ok_or_else(|| bad(EXPIRATION_REQUIRED))?,
         now,
+        resource.max_minutes(),
     )?;
     if lifecycle_url.is_none() && lifecycle_required(expiration, now) {
         return Err(bad(LIFECYCLE_REQUIRED));
@@ -437,19 +687,39 @@ pub fn check_create(
             "clientState must be at most {CLIENT_STATE_MAX} characters long."
         )));
     }
-    match m.get("includeResourceData") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            return Err(bad(format!(
-                "includeResourceData is not supported for resource '{}': call-record change notifications carry no resource data (basic notifications only).",
-                resource.canonical
-            )))
-        }
+    let include_resource_data = match m.get("includeResourceData") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
         Some(_) => {
             return Err(bad(
                 "Invalid value for property 'includeResourceData': expected a boolean.",
             ))
         }
+    };
+    let encryption_certificate = string(m, "encryptionCertificate")?;
+    let encryption_certificate_id = certificate_id(m)?;
+    match (resource.rich(), include_resource_data) {
+        (RichMode::Never, true) => {
+            return Err(bad(format!(
+                "includeResourceData is not supported for resource '{}': call-record change notifications carry no resource data (basic notifications only).",
+                resource.canonical
+            )))
+        }
+        (RichMode::Required, false) => {
+            return Err(bad(format!(
+                "Resource '{}' supports only rich notifications: set includeResourceData to true and send encryptionCertificate and encryptionCertificateId.",
+                resource.canonical
+            )))
+        }
+        (_, true) => {
+            let certificate =
+                encryption_certificate.ok_or_else(|| required("encryptionCertificate"))?;
+            if encryption_certificate_id.is_none() {
+                return Err(required("encryptionCertificateId"));
+            }
+            check_certificate(certificate)?;
+        }
+        (_, false) => {}
     }
     let tls = string(m, "latestSupportedTlsVersion")?.unwrap_or("v1_2");
     if !TLS_VERSIONS.contains(&tls) {
@@ -481,8 +751,9 @@ pub fn check_create(
         lifecycle_url,
         expiration,
         client_state: client_state.map(str::to_string),
-        encryption_certificate: string(m, "encryptionCertificate")?.map(str::to_string),
-        encryption_certificate_id: certificate_id(m)?,
+        include_resource_data,
+        encryption_certificate: encryption_certificate.map(str::to_string),
+        encryption_certificate_id,
         latest_supported_tls_version: tls.to_string(),
         notification_url_app_id: string(m, "notificationUrlAppId")?.map(str::to_string),
         notification_query_options: query_options.map(str::to_string),
@@ -522,7 +793,7 @@ pub fn check_patch(
         return Err(bad(format!("{UPDATE_PAYLOAD} Unknown property '{name}'.")));
     }
     let expiration = string(m, "expirationDateTime")?
-        .map(|raw| expiration(raw, now))
+        .map(|raw| expiration(raw, now, existing.max_minutes))
         .transpose()?;
     if let Some(e) = expiration {
         if existing.lifecycle_url.is_none() && lifecycle_required(e, now) {
@@ -534,7 +805,9 @@ pub fn check_patch(
         notification_url: string(m, "notificationUrl")?
             .map(|raw| checked_url(raw, "NotificationUrl", config))
             .transpose()?,
-        encryption_certificate: string(m, "encryptionCertificate")?.map(str::to_string),
+        encryption_certificate: string(m, "encryptionCertificate")?
+            .map(|c| check_certificate(c).map(|_| c.to_string()))
+            .transpose()?,
         encryption_certificate_id: certificate_id(m)?,
     };
     if patch == SubscriptionPatch::default() {
@@ -572,7 +845,7 @@ mod tests {
     }
 
     fn create(body: Value) -> Result<NewSubscription, NotifyError> {
-        check_create(&body, now(), &NotifyConfig::default())
+        check_create(&body, now(), &NotifyConfig::default(), false)
     }
 
     fn refusal(body: Value) -> (u16, &'static str, String) {
@@ -616,12 +889,11 @@ mod tests {
     #[test]
     fn resource_spellings_and_participant_filters_are_parsed() -> Result<(), NotifyError> {
         assert_eq!(
-            parse_resource("communications/callRecords")?.canonical,
+            parse_resource("communications/callRecords", false)?.canonical,
             "communications/callRecords"
         );
         let r = parse_resource(
-            "/communications/callRecords?$filter=participants/any(p:p/id eq 'bbb') or participants_v2/any(x:x/id eq 'aaa')",
-        )?;
+            "/communications/callRecords?$filter=participants/any(p:p/id eq 'bbb') or participants_v2/any(x:x/id eq 'aaa')", false)?;
         assert_eq!(r.participant_ids, vec!["aaa", "bbb"]);
         assert_eq!(
             r.canonical,
@@ -629,10 +901,12 @@ mod tests {
         );
         let encoded = parse_resource(
             "communications/callRecords?$filter=participants%2Fany(p%3Ap%2Fid%20eq%20'u1')",
+            false,
         )?;
         assert_eq!(encoded.participant_ids, vec!["u1"]);
         let inner_or = parse_resource(
             "communications/callRecords?$filter=participants/any(p:p/id eq 'u2' or p/id eq 'u1')",
+            false,
         )?;
         assert_eq!(inner_or.participant_ids, vec!["u1", "u2"]);
         Ok(())
@@ -643,11 +917,11 @@ mod tests {
         for r in [
             "communications/callRecords/getDirectRoutingCalls(fromDateTime=2019-11-01,toDateTime=2019-12-01)",
             "communications/callRecords/abc",
-            "communications/onlineMeetings/getAllTranscripts",
+            "communications/onlineMeetings/getAllTranscript",
             "me/messages",
             "",
         ] {
-            let e = parse_resource(r).err();
+            let e = parse_resource(r, false).err();
             assert!(
                 e.as_ref().is_some_and(|e| e.status == 400
                     && e.code == "InvalidRequest"
@@ -663,7 +937,7 @@ mod tests {
             "communications/callRecords?$top=5",
             "communications/callRecords?$filter=(((",
         ] {
-            assert!(parse_resource(r).is_err(), "{r}");
+            assert!(parse_resource(r, false).is_err(), "{r}");
         }
     }
 
@@ -784,6 +1058,7 @@ mod tests {
             &body,
             Existing {
                 lifecycle_url: lifecycle,
+                max_minutes: CALL_RECORDS_MAX_MINUTES,
             },
             now(),
             &NotifyConfig::default(),

@@ -128,10 +128,17 @@ impl Rig {
             client_state: Some(format!("state-{id}")),
             expiration: now + chrono::Duration::hours(48),
             authorized_until: now + chrono::Duration::hours(48),
+            scope: None,
+            created: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            encryption: None,
+            notification_url_app_id: None,
             body: "{}".into(),
         };
         self.store
-            .create_subscription(&row, 100)
+            .create_subscription(
+                &row,
+                &[callhook_store::QuotaRule::per_tenant("callRecords", 100)],
+            )
             .await
             .unwrap()
             .unwrap();

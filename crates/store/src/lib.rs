@@ -6,6 +6,7 @@
 //! transaction: it happens whole or not at all, and once it returns `Ok` it survives `kill -9`.
 
 mod identity;
+pub mod matching;
 mod meetings;
 mod postgres;
 mod postgres_identity;
@@ -91,13 +92,12 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     async fn list_report_rows(&self, query: &ReportQuery) -> StoreResult<Vec<String>>;
 
     // --- subscriptions ---
-    /// Creates a subscription unless the tenant's quota for its kind (`quota`) is reached or
-    /// the same app already has one for the same resource and change types; checked and
-    /// inserted in one transaction.
+    /// Creates a subscription unless one of `quotas` is full or the same app already has one
+    /// for the same resource and change types; checked and inserted in one transaction.
     async fn create_subscription(
         &self,
         row: &SubscriptionRow,
-        quota: u32,
+        quotas: &[QuotaRule],
     ) -> StoreResult<Result<(), SubscriptionRefusal>>;
     async fn subscription(&self, tenant_id: &str, id: &str)
         -> StoreResult<Option<SubscriptionRow>>;

@@ -272,6 +272,7 @@ pub trait MeetingStore: Send + Sync {
         key: &ArtifactKey,
         stream: ArtifactStream,
         bytes: &[u8],
+        now: DateTime<Utc>,
     ) -> StoreResult<Option<ArtifactWritten>>;
     /// An artifact, published or not.
     async fn artifact(
@@ -295,6 +296,7 @@ pub trait MeetingStore: Send + Sync {
         &self,
         tenant_id: &str,
         events: &[CallEventWrite],
+        now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallEventWritten>>;
     /// Call events in arrival order after the query's cursor, at most `limit`.
     async fn call_events(&self, query: &CallEventQuery) -> StoreResult<Vec<StoredCallEvent>>;

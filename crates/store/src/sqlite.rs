@@ -149,7 +149,8 @@ async fn live_call_record_subscriptions(
 
 const SUBSCRIPTION_COLUMNS: &str = "id, tenant_id, app_id, resource_kind, resource, change_type, notify_created, \
      notify_updated, participant_filter, notification_url, lifecycle_url, client_state, expiration_ns, \
-     authorized_until_ns, body";
+     authorized_until_ns, body, scope, created_ns, encryption_certificate, encryption_certificate_id, \
+     notification_url_app_id";
 
 fn subscription_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<SubscriptionRow> {
     Ok(SubscriptionRow {
@@ -167,6 +168,19 @@ fn subscription_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Subscriptio
         client_state: r.try_get("client_state")?,
         expiration: from_ns(r.try_get("expiration_ns")?),
         authorized_until: from_ns(r.try_get("authorized_until_ns")?),
+        scope: r.try_get("scope")?,
+        created: from_ns(r.try_get("created_ns")?),
+        encryption: match (
+            r.try_get::<Option<String>, _>("encryption_certificate")?,
+            r.try_get::<Option<String>, _>("encryption_certificate_id")?,
+        ) {
+            (Some(certificate), Some(certificate_id)) => Some(EncryptionSettings {
+                certificate,
+                certificate_id,
+            }),
+            _ => None,
+        },
+        notification_url_app_id: r.try_get("notification_url_app_id")?,
         body: r.try_get("body")?,
     })
 }
@@ -587,18 +601,32 @@ impl Store for SqliteStore {
     async fn create_subscription(
         &self,
         row: &SubscriptionRow,
-        quota: u32,
+        quotas: &[QuotaRule],
     ) -> StoreResult<Result<(), SubscriptionRefusal>> {
         let mut tx = self.writer.begin().await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM subscriptions WHERE tenant_id = ? AND resource_kind = ?",
-        )
-        .bind(&row.tenant_id)
-        .bind(&row.resource_kind)
-        .fetch_one(&mut *tx)
-        .await?;
-        if count >= i64::from(quota) {
-            return Ok(Err(SubscriptionRefusal::Quota { limit: quota }));
+        for (i, q) in quotas.iter().enumerate() {
+            let mut b: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT COUNT(*) FROM subscriptions WHERE tenant_id = ");
+            b.push_bind(&row.tenant_id);
+            b.push(" AND resource_kind IN (");
+            let mut list = b.separated(", ");
+            for k in &q.kinds {
+                list.push_bind(k);
+            }
+            b.push(")");
+            if q.same_app {
+                b.push(" AND app_id = ").push_bind(&row.app_id);
+            }
+            if q.same_scope {
+                b.push(" AND scope IS ").push_bind(&row.scope);
+            }
+            let count: i64 = b.build_query_scalar().fetch_one(&mut *tx).await?;
+            if count >= i64::from(q.limit) {
+                return Ok(Err(SubscriptionRefusal::Quota {
+                    rule: i,
+                    limit: q.limit,
+                }));
+            }
         }
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT id FROM subscriptions WHERE tenant_id = ? AND app_id = ? AND resource = ? AND change_type = ?",
@@ -613,7 +641,7 @@ impl Store for SqliteStore {
             return Ok(Err(SubscriptionRefusal::Duplicate { existing_id }));
         }
         sqlx::query(&format!(
-            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -630,6 +658,11 @@ impl Store for SqliteStore {
         .bind(to_ns(row.expiration))
         .bind(to_ns(row.authorized_until))
         .bind(&row.body)
+        .bind(&row.scope)
+        .bind(to_ns(row.created))
+        .bind(row.encryption.as_ref().map(|e| &e.certificate))
+        .bind(row.encryption.as_ref().map(|e| &e.certificate_id))
+        .bind(&row.notification_url_app_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -684,7 +717,8 @@ impl Store for SqliteStore {
     async fn update_subscription(&self, row: &SubscriptionRow) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE subscriptions SET notification_url = ?, lifecycle_url = ?, client_state = ?, \
-             expiration_ns = ?, authorized_until_ns = ?, body = ? WHERE tenant_id = ? AND id = ?",
+             expiration_ns = ?, authorized_until_ns = ?, body = ?, encryption_certificate = ?, \
+             encryption_certificate_id = ?, notification_url_app_id = ? WHERE tenant_id = ? AND id = ?",
         )
         .bind(&row.notification_url)
         .bind(&row.lifecycle_url)
@@ -692,6 +726,9 @@ impl Store for SqliteStore {
         .bind(to_ns(row.expiration))
         .bind(to_ns(row.authorized_until))
         .bind(&row.body)
+        .bind(row.encryption.as_ref().map(|e| &e.certificate))
+        .bind(row.encryption.as_ref().map(|e| &e.certificate_id))
+        .bind(&row.notification_url_app_id)
         .bind(&row.tenant_id)
         .bind(&row.id)
         .execute(&self.writer)
@@ -766,7 +803,7 @@ impl Store for SqliteStore {
         // text value costs far less to hand over than a thousand rows one by one.
         let packed: Option<String> = sqlx::query_scalar(
             "SELECT json_group_array(json_array(seq, id, tenant_id, subscription_id, kind, event, \
-             resource_id, created_ns, due_ns, attempts, first_attempt_ns)) FROM (SELECT * FROM outbox o \
+             resource_id, created_ns, due_ns, attempts, first_attempt_ns, subject)) FROM (SELECT * FROM outbox o \
              WHERE o.due_ns <= ? AND o.seq NOT IN (SELECT value FROM json_each(?)) \
              AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
              AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) ORDER BY o.seq LIMIT ?)",
@@ -792,6 +829,7 @@ impl Store for SqliteStore {
             i64,
             i64,
             Option<i64>,
+            Option<String>,
         );
         let rows: Vec<Packed> = serde_json::from_str(&packed)
             .map_err(|e| StoreError::Corrupt(format!("outbox rows: {e}")))?;
@@ -811,6 +849,7 @@ impl Store for SqliteStore {
                     due,
                     attempts,
                     first,
+                    subject,
                 )| {
                     OutboxRow {
                         seq,
@@ -828,6 +867,7 @@ impl Store for SqliteStore {
                         due: from_ns(due),
                         attempts,
                         first_attempt: first.map(from_ns),
+                        subject,
                     }
                 },
             )

@@ -5,9 +5,82 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use chrono::{DateTime, Utc};
+
+use crate::matching::{artifact_kinds, call_event_kinds, ArtifactEvent, CallEventEvent};
 use crate::meetings::*;
 use crate::sqlite::{from_ns, json_list, parse_list, to_ns};
+use crate::NotificationKind;
 use crate::{SqliteStore, StoreError, StoreResult};
+
+/// A live subscription that may be told of a change.
+struct Watcher {
+    id: String,
+    kind: String,
+    scope: Option<String>,
+    created: DateTime<Utc>,
+}
+
+async fn live_watchers(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    kinds: &[&str],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Watcher>> {
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT id, resource_kind, scope, created_ns FROM subscriptions WHERE tenant_id = ",
+    );
+    b.push_bind(tenant_id)
+        .push(" AND expiration_ns > ")
+        .push_bind(to_ns(now))
+        .push(" AND resource_kind IN (");
+    let mut list = b.separated(", ");
+    for k in kinds {
+        list.push_bind(*k);
+    }
+    b.push(")");
+    let rows = b.build().fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Watcher {
+                id: r.try_get("id")?,
+                kind: r.try_get("resource_kind")?,
+                scope: r.try_get("scope")?,
+                created: from_ns(r.try_get("created_ns")?),
+            })
+        })
+        .collect()
+}
+
+/// Outbox rows, one per `(subscription, subject)`.
+async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    event: &str,
+    resource_id: &str,
+    rows: &[(&str, String)],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO outbox (id, tenant_id, subscription_id, kind, event, resource_id, created_ns, due_ns, subject) ",
+    );
+    b.push_values(rows, |mut row, (sub, subject)| {
+        row.push_bind(uuid::Uuid::new_v4().to_string())
+            .push_bind(tenant_id)
+            .push_bind(*sub)
+            .push_bind(NotificationKind::Change.as_str())
+            .push_bind(event)
+            .push_bind(resource_id)
+            .push_bind(to_ns(now))
+            .push_bind(to_ns(now))
+            .push_bind(subject);
+    });
+    b.build().execute(&mut **tx).await?;
+    Ok(())
+}
 
 fn table(kind: ArtifactKind) -> &'static str {
     match kind {
@@ -261,6 +334,7 @@ impl MeetingStore for SqliteStore {
         key: &ArtifactKey,
         stream: ArtifactStream,
         bytes: &[u8],
+        now: DateTime<Utc>,
     ) -> StoreResult<Option<ArtifactWritten>> {
         let t = table(key.kind);
         let column = stream_column(key.kind, stream)?;
@@ -311,8 +385,60 @@ impl MeetingStore for SqliteStore {
             published: publish,
             seq,
         };
-        // Notification point: when `written.published`, this artifact's `created` change
-        // notifications belong in this transaction.
+        if publish {
+            // The artifact's `created` notifications, in the same transaction.
+            let watchers = live_watchers(
+                &mut tx,
+                tenant_id,
+                artifact_kinds(key.kind, key.parent),
+                now,
+            )
+            .await?;
+            if !watchers.is_empty() {
+                let r = sqlx::query(&format!(
+                    "SELECT created_ns, body FROM {t} \
+                     WHERE tenant_id = ? AND parent_kind = ? AND parent_id = ? AND id = ?"
+                ))
+                .bind(tenant_id)
+                .bind(key.parent.as_str())
+                .bind(&key.parent_id)
+                .bind(&key.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let body: String = r.try_get("body")?;
+                let installed_apps: Vec<String> = if watchers
+                    .iter()
+                    .any(|w| w.kind.ends_with(".teamsApp"))
+                {
+                    sqlx::query_scalar(
+                        "SELECT DISTINCT client_id FROM rsc_grants WHERE tenant_id = ? AND resource_id = ?",
+                    )
+                    .bind(tenant_id)
+                    .bind(&key.parent_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                } else {
+                    Vec::new()
+                };
+                let event = ArtifactEvent {
+                    kind: key.kind,
+                    parent: key.parent,
+                    parent_id: &key.parent_id,
+                    organizer_id: &written.organizer_id,
+                    id: &key.id,
+                    created: from_ns(r.try_get("created_ns")?),
+                    body: &body,
+                    installed_apps: &installed_apps,
+                };
+                let subject = event.subject();
+                let rows: Vec<(&str, String)> = watchers
+                    .iter()
+                    .filter(|w| event.matches(&w.kind, w.scope.as_deref(), w.created))
+                    .map(|w| (w.id.as_str(), subject.clone()))
+                    .collect();
+                enqueue(&mut tx, tenant_id, "created", &key.id, &rows, now).await?;
+            }
+        }
         tx.commit().await?;
         Ok(Some(written))
     }
@@ -397,8 +523,10 @@ impl MeetingStore for SqliteStore {
         &self,
         tenant_id: &str,
         events: &[CallEventWrite],
+        now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallEventWritten>> {
         let mut tx = self.writer.begin().await?;
+        let watchers = live_watchers(&mut tx, tenant_id, call_event_kinds(), now).await?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let inserted = sqlx::query(
@@ -428,13 +556,27 @@ impl MeetingStore for SqliteStore {
                     (r.try_get("seq")?, false)
                 }
             };
+            if created && !watchers.is_empty() {
+                // Each new event notifies its user's or meeting's feed, in arrival order.
+                let event = CallEventEvent {
+                    id: &e.id,
+                    user_id: e.user_id.as_deref(),
+                    join_web_url: e.join_web_url.as_deref(),
+                    body: &e.body,
+                };
+                let rows: Vec<(&str, String)> = watchers
+                    .iter()
+                    .filter(|w| event.matches(&w.kind, w.scope.as_deref()))
+                    .map(|w| (w.id.as_str(), event.subject(&w.kind)))
+                    .collect();
+                enqueue(&mut tx, tenant_id, "updated", &e.id, &rows, now).await?;
+            }
             out.push(CallEventWritten {
                 id: e.id.clone(),
                 seq,
                 created,
             });
         }
-        // Notification point: the events with `created` are the ones to notify, in this order.
         tx.commit().await?;
         Ok(out)
     }

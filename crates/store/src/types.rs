@@ -175,14 +175,55 @@ pub struct SubscriptionRow {
     pub expiration: DateTime<Utc>,
     /// End of the subscription's access authorization (Graph's endpoint token lifetime).
     pub authorized_until: DateTime<Utc>,
+    /// What the resource path names, for the kinds that watch one thing: a meeting, an ad hoc
+    /// call, a user, a Teams app or a meeting's join URL (see [`crate::matching`]).
+    pub scope: Option<String>,
+    /// When the subscription was created (a transcript is only notified to subscriptions that
+    /// existed before transcription started).
+    pub created: DateTime<Utc>,
+    /// Set for rich notifications (`includeResourceData`): the certificate to encrypt with.
+    pub encryption: Option<EncryptionSettings>,
+    /// `notificationUrlAppId`: the audience of validation tokens, when not the app itself.
+    pub notification_url_app_id: Option<String>,
     pub body: String,
+}
+
+/// A rich subscription's encryption certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionSettings {
+    /// Base64 DER X.509, as the client sent it.
+    pub certificate: String,
+    /// The client's label for it, echoed in each notification.
+    pub certificate_id: String,
+}
+
+/// One quota a new subscription must fit: at most `limit` subscriptions of the tenant whose
+/// kind is one of `kinds`, counting only the same app and/or the same scope when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaRule {
+    pub kinds: Vec<String>,
+    pub same_app: bool,
+    pub same_scope: bool,
+    pub limit: u32,
+}
+
+impl QuotaRule {
+    /// At most `limit` subscriptions of `kind` in the tenant.
+    pub fn per_tenant(kind: &str, limit: u32) -> Self {
+        Self {
+            kinds: vec![kind.to_string()],
+            same_app: false,
+            same_scope: false,
+            limit,
+        }
+    }
 }
 
 /// Why a subscription could not be created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionRefusal {
-    /// The tenant already has `limit` subscriptions of this kind.
-    Quota { limit: u32 },
+    /// Quota `rule` (an index into the rules given) is full at `limit`.
+    Quota { rule: usize, limit: u32 },
     /// The same app already watches the same resource with the same change types.
     Duplicate { existing_id: String },
 }
@@ -218,6 +259,9 @@ pub struct OutboxRow {
     pub due: DateTime<Utc>,
     pub attempts: i64,
     pub first_attempt: Option<DateTime<Utc>>,
+    /// What changed, for notifications of meetings' artifacts and call events: a JSON object
+    /// written by [`crate::matching`] (the notifier renders Graph's payload from it).
+    pub subject: Option<String>,
 }
 
 /// A record of one delivery attempt (one POST, possibly for several notifications).

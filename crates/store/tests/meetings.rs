@@ -105,7 +105,13 @@ async fn an_artifact_is_published_once_when_its_content_arrives() {
     );
     // Content before metadata has nothing to attach to.
     assert!(s
-        .put_artifact_stream("t1", &k, ArtifactStream::Content, b"WEBVTT\n")
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::Content,
+            b"WEBVTT\n",
+            chrono::Utc::now()
+        )
         .await
         .unwrap()
         .is_none());
@@ -127,14 +133,26 @@ async fn an_artifact_is_published_once_when_its_content_arrives() {
     );
 
     let meta = s
-        .put_artifact_stream("t1", &k, ArtifactStream::MetadataContent, b"WEBVTT\n\nmeta")
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::MetadataContent,
+            b"WEBVTT\n\nmeta",
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(!meta.published, "metadataContent alone does not publish");
 
     let w = s
-        .put_artifact_stream("t1", &k, ArtifactStream::Content, b"WEBVTT\n\nhello")
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::Content,
+            b"WEBVTT\n\nhello",
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -143,7 +161,13 @@ async fn an_artifact_is_published_once_when_its_content_arrives() {
     let seq = w.seq.unwrap();
     // Replacing the content or the metadata neither republishes nor moves it.
     let again = s
-        .put_artifact_stream("t1", &k, ArtifactStream::Content, b"WEBVTT\n\nbye")
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::Content,
+            b"WEBVTT\n\nbye",
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +224,13 @@ async fn recordings_store_bytes_and_have_no_metadata_content() {
         .unwrap();
     let bytes: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
     let w = s
-        .put_artifact_stream("t1", &k, ArtifactStream::Content, &bytes)
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::Content,
+            &bytes,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -213,7 +243,13 @@ async fn recordings_store_bytes_and_have_no_metadata_content() {
         bytes
     );
     assert!(s
-        .put_artifact_stream("t1", &k, ArtifactStream::MetadataContent, b"x")
+        .put_artifact_stream(
+            "t1",
+            &k,
+            ArtifactStream::MetadataContent,
+            b"x",
+            chrono::Utc::now()
+        )
         .await
         .is_err());
     // A transcript with the same ids is another artifact.
@@ -245,9 +281,15 @@ async fn list_filters_by_organizer_time_parent_and_correlation_and_pages_by_publ
     }
     // Published in reverse order: list order follows publication, not creation.
     for k in keys.iter().rev() {
-        s.put_artifact_stream("t1", k, ArtifactStream::Content, b"WEBVTT\n")
-            .await
-            .unwrap();
+        s.put_artifact_stream(
+            "t1",
+            k,
+            ArtifactStream::Content,
+            b"WEBVTT\n",
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
     }
     let ids = |v: Vec<StoredArtifact>| v.into_iter().map(|a| a.key.id).collect::<Vec<_>>();
     let base = ArtifactQuery::new(
@@ -347,11 +389,17 @@ async fn call_events_are_stored_once_in_arrival_order_per_feed() {
             None,
         ),
     ];
-    let w = s.put_call_events("t1", &batch).await.unwrap();
+    let w = s
+        .put_call_events("t1", &batch, chrono::Utc::now())
+        .await
+        .unwrap();
     assert!(w.iter().all(|x| x.created));
     assert!(w.windows(2).all(|p| p[0].seq < p[1].seq));
     // A retried batch stores nothing new.
-    let again = s.put_call_events("t1", &batch[..2]).await.unwrap();
+    let again = s
+        .put_call_events("t1", &batch[..2], chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
         again.iter().map(|x| (x.created, x.seq)).collect::<Vec<_>>(),
         [(false, w[0].seq), (false, w[1].seq)]

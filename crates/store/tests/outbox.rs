@@ -40,8 +40,16 @@ fn sub(
         client_state: Some("secret".into()),
         expiration,
         authorized_until: expiration,
+        scope: None,
+        created: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        encryption: None,
+        notification_url_app_id: None,
         body: "{}".into(),
     }
+}
+
+fn q(limit: u32) -> [QuotaRule; 1] {
+    [QuotaRule::per_tenant("callRecords", limit)]
 }
 
 fn events(rows: &[OutboxRow], sub: &str) -> Vec<(String, String)> {
@@ -70,7 +78,7 @@ async fn storing_a_record_queues_notifications_for_matching_subscriptions_only()
             now - Duration::seconds(1),
         ),
     ] {
-        s.create_subscription(&row, 100).await.unwrap().unwrap();
+        s.create_subscription(&row, &q(100)).await.unwrap().unwrap();
     }
     s.put_call_records("t", &[rec("r1", &["u1"]), rec("r2", &["u2"])], now)
         .await
@@ -116,14 +124,14 @@ async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() 
     let now = Utc::now();
     s.create_subscription(
         &sub("a", "t", "updated", &[], now + Duration::hours(1)),
-        100,
+        &q(100),
     )
     .await
     .unwrap()
     .unwrap();
     s.create_subscription(
         &sub("b", "t", "created", &[], now + Duration::hours(1)),
-        100,
+        &q(100),
     )
     .await
     .unwrap()
@@ -167,7 +175,7 @@ async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() 
 async fn quota_and_duplicates_are_refused_atomically() {
     let (_d, s) = store().await;
     let later = Utc::now() + Duration::hours(1);
-    s.create_subscription(&sub("a", "t", "created", &[], later), 2)
+    s.create_subscription(&sub("a", "t", "created", &[], later), &q(2))
         .await
         .unwrap()
         .unwrap();
@@ -175,24 +183,24 @@ async fn quota_and_duplicates_are_refused_atomically() {
         id: "b".into(),
         ..sub("a", "t", "created", &[], later)
     };
-    let dup = s.create_subscription(&same_app, 2).await.unwrap();
+    let dup = s.create_subscription(&same_app, &q(2)).await.unwrap();
     assert_eq!(
         dup,
         Err(SubscriptionRefusal::Duplicate {
             existing_id: "a".into()
         })
     );
-    s.create_subscription(&sub("c", "t", "updated", &[], later), 2)
+    s.create_subscription(&sub("c", "t", "updated", &[], later), &q(2))
         .await
         .unwrap()
         .unwrap();
     let full = s
-        .create_subscription(&sub("d", "t", "created,updated", &[], later), 2)
+        .create_subscription(&sub("d", "t", "created,updated", &[], later), &q(2))
         .await
         .unwrap();
-    assert_eq!(full, Err(SubscriptionRefusal::Quota { limit: 2 }));
+    assert_eq!(full, Err(SubscriptionRefusal::Quota { rule: 0, limit: 2 }));
     // Another tenant has its own quota.
-    s.create_subscription(&sub("e", "t2", "created", &[], later), 2)
+    s.create_subscription(&sub("e", "t2", "created", &[], later), &q(2))
         .await
         .unwrap()
         .unwrap();
@@ -204,14 +212,14 @@ async fn deleting_or_expiring_a_subscription_drops_its_pending_notifications() {
     let now = Utc::now();
     s.create_subscription(
         &sub("a", "t", "created", &[], now + Duration::minutes(10)),
-        100,
+        &q(100),
     )
     .await
     .unwrap()
     .unwrap();
     s.create_subscription(
         &sub("b", "t", "updated", &[], now + Duration::hours(2)),
-        100,
+        &q(100),
     )
     .await
     .unwrap()
@@ -265,7 +273,7 @@ async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts
     let now = Utc::now();
     s.create_subscription(
         &sub("a", "t", "created", &[], now + Duration::hours(1)),
-        100,
+        &q(100),
     )
     .await
     .unwrap()

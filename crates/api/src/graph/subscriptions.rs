@@ -18,17 +18,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use callhook_notify::rules::CALL_RECORDS_KIND;
 use callhook_notify::rules::{self, CheckedUrl, Existing, NewSubscription};
 use callhook_notify::{handshake, NotifyError};
 use callhook_odata::SystemOption as Opt;
-use callhook_store::{SubscriptionRefusal, SubscriptionRow};
+use callhook_store::{EncryptionSettings, QuotaRule, SubscriptionRefusal, SubscriptionRow};
 
 use super::{
     collection, encode_query_value, ok_json, page_size, preferences, query_options, ApiVersion,
 };
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::CALL_RECORDS_READ_ALL;
 use crate::AppState;
 
 /// Largest page of `GET /subscriptions`.
@@ -60,12 +60,126 @@ fn forbidden(operation: &str) -> GraphError {
     )
 }
 
-fn require_permission(caller: &Caller, operation: &str) -> GraphResult<()> {
-    // Every subscription callhook accepts watches call records.
-    caller
-        .require_any(&[CALL_RECORDS_READ_ALL])
-        .map_err(|_| forbidden(operation))
+/// The resource shape (ids as `{id}`) of a subscription kind, as the permission table names it.
+fn resource_shape(kind: &str) -> &'static str {
+    use callhook_store::matching::kind as k;
+    match kind {
+        k::TRANSCRIPTS_TENANT_MEETINGS => "communications/onlineMeetings/getAllTranscripts",
+        k::TRANSCRIPTS_TENANT_ADHOC_CALLS => "communications/adhocCalls/getAllTranscripts",
+        k::TRANSCRIPTS_MEETING => "communications/onlineMeetings/{id}/transcripts",
+        k::TRANSCRIPTS_ADHOC_CALL => "communications/adhocCalls/{id}/transcripts",
+        k::TRANSCRIPTS_USER_MEETINGS => "users/{id}/onlineMeetings/getAllTranscripts",
+        k::TRANSCRIPTS_USER_ADHOC_CALLS => "users/{id}/adhocCalls/getAllTranscripts",
+        k::TRANSCRIPTS_TEAMS_APP => {
+            "appCatalogs/teamsApps/{id}/installedToOnlineMeetings/getAllTranscripts"
+        }
+        k::RECORDINGS_TENANT_MEETINGS => "communications/onlineMeetings/getAllRecordings",
+        k::RECORDINGS_TENANT_ADHOC_CALLS => "communications/adhocCalls/getAllRecordings",
+        k::RECORDINGS_MEETING => "communications/onlineMeetings/{id}/recordings",
+        k::RECORDINGS_ADHOC_CALL => "communications/adhocCalls/{id}/recordings",
+        k::RECORDINGS_USER_MEETINGS => "users/{id}/onlineMeetings/getAllRecordings",
+        k::RECORDINGS_USER_ADHOC_CALLS => "users/{id}/adhocCalls/getAllRecordings",
+        k::RECORDINGS_TEAMS_APP => {
+            "appCatalogs/teamsApps/{id}/installedToOnlineMeetings/getAllRecordings"
+        }
+        k::USER_CALL_EVENTS => "users/{id}/communications/callEvents",
+        k::MEETING_CALL_EVENTS => {
+            "communications/onlineMeetings(joinWebUrl='{id}')/meetingCallEvents"
+        }
+        _ => "communications/callRecords",
+    }
 }
+
+/// Creating, reading, renewing or reauthorizing a subscription needs the permission to read its
+/// resource. With `rsc_only` (or without the tenant-wide permission) an app is let in by
+/// resource-specific consent: on the meeting a meeting-scoped resource names, or, for the Teams
+/// app forms, by being that app and holding the RSC permission somewhere.
+async fn require_permission(
+    state: &AppState,
+    caller: &Caller,
+    row_kind: &str,
+    scope: Option<&str>,
+    rsc_only: bool,
+    operation: &str,
+) -> GraphResult<()> {
+    use callhook_store::matching::kind as k;
+    let Some(req) = crate::permissions::subscription_requirement(resource_shape(row_kind)) else {
+        return Err(forbidden(operation));
+    };
+    if !rsc_only && req.allows(caller) {
+        return Ok(());
+    }
+    if let (false, Some(permission), Some(scope)) =
+        (caller.is_delegated(), req.resource_specific, scope)
+    {
+        let granted = match row_kind {
+            k::TRANSCRIPTS_MEETING | k::RECORDINGS_MEETING => {
+                crate::permissions::rsc_granted(state, caller, scope, permission).await?
+            }
+            k::TRANSCRIPTS_TEAMS_APP | k::RECORDINGS_TEAMS_APP => {
+                scope == caller.app_id
+                    && state
+                        .store
+                        .rsc_grants(&caller.tenant_id, &caller.app_id)
+                        .await?
+                        .iter()
+                        .any(|g| g.permission == permission)
+            }
+            _ => false,
+        };
+        if granted {
+            return Ok(());
+        }
+    }
+    Err(forbidden(operation))
+}
+
+/// Any app of the tenant may list its own subscriptions.
+fn require_app(caller: &Caller, operation: &str) -> GraphResult<()> {
+    if caller.app_id.is_empty() {
+        return Err(forbidden(operation));
+    }
+    Ok(())
+}
+
+/// The quotas a new subscription of `resource` must fit (Graph's, per resource family).
+fn quotas(resource: &rules::Resource, call_record_quota: u32) -> Vec<QuotaRule> {
+    use callhook_store::matching::kind as k;
+    let one = |kind: &str, same_app: bool, same_scope: bool, limit: u32| QuotaRule {
+        kinds: vec![kind.to_string()],
+        same_app,
+        same_scope,
+        limit,
+    };
+    let teams = QuotaRule {
+        kinds: k::TEAMS.iter().map(|s| s.to_string()).collect(),
+        same_app: false,
+        same_scope: false,
+        limit: TEAMS_QUOTA,
+    };
+    match resource.kind {
+        k::CALL_RECORDS => vec![QuotaRule::per_tenant(k::CALL_RECORDS, call_record_quota)],
+        kind @ (k::TRANSCRIPTS_USER_MEETINGS
+        | k::RECORDINGS_USER_MEETINGS
+        | k::TRANSCRIPTS_USER_ADHOC_CALLS
+        | k::RECORDINGS_USER_ADHOC_CALLS) => vec![
+            teams,
+            one(kind, true, true, 1),
+            one(kind, false, true, USER_QUOTA),
+        ],
+        kind @ (k::TRANSCRIPTS_MEETING
+        | k::RECORDINGS_MEETING
+        | k::TRANSCRIPTS_ADHOC_CALL
+        | k::RECORDINGS_ADHOC_CALL
+        | k::MEETING_CALL_EVENTS) => vec![teams, one(kind, true, true, 1)],
+        _ => vec![teams],
+    }
+}
+
+/// Graph's limit of Teams subscriptions per organisation, all resources together.
+const TEAMS_QUOTA: u32 = 10_000;
+/// Subscriptions per user for the "all meetings (calls) of a user" forms.
+const USER_QUOTA: u32 = 10;
 
 fn not_found(id: &str) -> GraphError {
     GraphError::new(
@@ -138,7 +252,10 @@ fn stored_body(s: &NewSubscription, id: &str, caller: &Caller) -> Value {
     );
     // An app-only subscription is created by the app's service principal.
     m.insert("creatorId".into(), Value::String(caller.app_id.clone()));
-    m.insert("includeResourceData".into(), Value::Bool(false));
+    m.insert(
+        "includeResourceData".into(),
+        Value::Bool(s.include_resource_data),
+    );
     m.insert(
         "latestSupportedTlsVersion".into(),
         Value::String(s.latest_supported_tls_version.clone()),
@@ -243,19 +360,66 @@ async fn validate(state: &AppState, urls: &[&reqwest::Url]) -> GraphResult<()> {
     Ok(())
 }
 
-/// Quota and duplicate refusals, in Graph's words.
-fn refusal(r: SubscriptionRefusal) -> GraphError {
+/// Quota and duplicate refusals, in Graph's words; `rules` are the quotas that were applied.
+fn refusal(r: SubscriptionRefusal, rules: &[QuotaRule]) -> GraphError {
     match r {
-        SubscriptionRefusal::Quota { limit } => GraphError::new(
-            StatusCode::FORBIDDEN,
-            "ExtensionError",
-            format!("Operation: Create; Exception: [Status Code: Forbidden; Reason: The tenant has reached its limit of {limit} subscriptions to communications/callRecords.]"),
-        ),
+        SubscriptionRefusal::Quota { rule, limit } => {
+            let q = rules.get(rule);
+            let what = match q {
+                Some(q) if q.kinds.len() > 1 => {
+                    format!("The tenant has reached its limit of {limit} Teams subscriptions")
+                }
+                Some(q) if q.kinds.first().map(String::as_str) == Some("callRecords") => {
+                    format!("The tenant has reached its limit of {limit} subscriptions to communications/callRecords")
+                }
+                Some(q) if q.same_app => format!(
+                    "The application has reached its limit of {limit} subscription(s) to this resource"
+                ),
+                _ => format!("The user has reached its limit of {limit} subscriptions to this resource"),
+            };
+            GraphError::new(
+                StatusCode::FORBIDDEN,
+                "ExtensionError",
+                format!("Operation: Create; Exception: [Status Code: Forbidden; Reason: {what}.]"),
+            )
+        }
         SubscriptionRefusal::Duplicate { existing_id } => GraphError::new(
             StatusCode::CONFLICT,
             "ExtensionError",
             format!("Subscription Id {existing_id} already exists for the requested combination"),
         ),
+    }
+}
+
+/// The permission an existing subscription's resource needs.
+async fn require_row_permission(
+    state: &AppState,
+    caller: &Caller,
+    row: &SubscriptionRow,
+    operation: &str,
+) -> GraphResult<()> {
+    let rsc_only = row
+        .resource
+        .to_ascii_lowercase()
+        .contains("useresourcespecificconsentbasedauthorization=true");
+    require_permission(
+        state,
+        caller,
+        &row.resource_kind,
+        row.scope.as_deref(),
+        rsc_only,
+        operation,
+    )
+    .await
+}
+
+/// The longest lifetime of a stored subscription's resource kind.
+fn max_minutes(kind: &str) -> i64 {
+    use callhook_store::matching::kind as k;
+    match kind {
+        k::CALL_RECORDS => rules::CALL_RECORDS_MAX_MINUTES,
+        k::USER_CALL_EVENTS => rules::USER_CALL_EVENTS_MAX_MINUTES,
+        _ => rules::TEAMS_MAX_MINUTES,
     }
 }
 
@@ -282,9 +446,19 @@ pub async fn create(
 ) -> GraphResult<Response> {
     let doc = json(&state, &headers, body, "creation")?;
     let now = state.clock.now();
-    let new = rules::check_create(&doc, now, &state.notify.config).map_err(notify_error)?;
-    require_permission(&caller, "Create")?;
+    let new = rules::check_create(&doc, now, &state.notify.config, version == ApiVersion::Beta)
+        .map_err(notify_error)?;
+    require_permission(
+        &state,
+        &caller,
+        new.resource.kind,
+        new.resource.scope.as_deref(),
+        new.resource.rsc_only,
+        "Create",
+    )
+    .await?;
     let quota = state.notify.config.call_record_quota;
+    let quota_rules = quotas(&new.resource, quota);
 
     // Refuse over-quota and duplicate requests before calling the receiver; the store checks
     // both again atomically when inserting.
@@ -301,12 +475,21 @@ pub async fn create(
             && r.resource == new.resource.canonical
             && r.change_type == new.change_types.canonical()
     }) {
-        return Err(refusal(SubscriptionRefusal::Duplicate {
-            existing_id: dup.id.clone(),
-        }));
+        return Err(refusal(
+            SubscriptionRefusal::Duplicate {
+                existing_id: dup.id.clone(),
+            },
+            &quota_rules,
+        ));
     }
-    if live.len() >= quota as usize {
-        return Err(refusal(SubscriptionRefusal::Quota { limit: quota }));
+    if new.resource.kind == CALL_RECORDS_KIND && live.len() >= quota as usize {
+        return Err(refusal(
+            SubscriptionRefusal::Quota {
+                rule: 0,
+                limit: quota,
+            },
+            &quota_rules,
+        ));
     }
 
     let mut urls = vec![&new.notification_url.url];
@@ -332,13 +515,27 @@ pub async fn create(
         client_state: new.client_state.clone(),
         expiration: new.expiration,
         authorized_until: now + state.notify.config.authorization_lifetime,
+        scope: new.resource.scope.clone(),
+        created: now,
+        encryption: match (
+            new.include_resource_data,
+            &new.encryption_certificate,
+            &new.encryption_certificate_id,
+        ) {
+            (true, Some(certificate), Some(certificate_id)) => Some(EncryptionSettings {
+                certificate: certificate.clone(),
+                certificate_id: certificate_id.clone(),
+            }),
+            _ => None,
+        },
+        notification_url_app_id: new.notification_url_app_id.clone(),
         body: body.to_string(),
     };
     state
         .store
-        .create_subscription(&row, quota)
+        .create_subscription(&row, &quota_rules)
         .await?
-        .map_err(refusal)?;
+        .map_err(|r| refusal(r, &quota_rules))?;
     state.notify.wake.notify_one();
 
     let out = entity(
@@ -359,8 +556,8 @@ pub async fn get(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GraphResult<Response> {
-    require_permission(&caller, "Get")?;
     let row = load(&state, &caller, &id, state.clock.now()).await?;
+    require_row_permission(&state, &caller, &row, "Get").await?;
     let out = entity(
         &state.base_url(&headers),
         version,
@@ -377,7 +574,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    require_permission(&caller, "List")?;
+    require_app(&caller, "List")?;
     let q = query_options(raw.as_deref(), &[Opt::SkipToken])?;
     let prefs = preferences(&headers);
     let (after, token_size) = match q.get(Opt::SkipToken) {
@@ -444,14 +641,15 @@ pub async fn update(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GraphResult<Response> {
-    require_permission(&caller, "Update")?;
     let doc = json(&state, &headers, body, "update")?;
     let now = state.clock.now();
     let mut row = load(&state, &caller, &id, now).await?;
+    require_row_permission(&state, &caller, &row, "Update").await?;
     let patch = rules::check_patch(
         &doc,
         Existing {
             lifecycle_url: row.lifecycle_url.as_deref(),
+            max_minutes: max_minutes(&row.resource_kind),
         },
         now,
         &state.notify.config,
@@ -486,6 +684,15 @@ pub async fn update(
     }
     if let Some(CheckedUrl { raw, .. }) = patch.notification_url {
         row.notification_url = raw;
+    }
+    // A rotated certificate encrypts every notification from now on.
+    if let Some(e) = row.encryption.as_mut() {
+        if let Some(c) = &patch.encryption_certificate {
+            e.certificate = c.clone();
+        }
+        if let Some(c) = &patch.encryption_certificate_id {
+            e.certificate_id = c.clone();
+        }
     }
     if let Some(c) = patch.encryption_certificate {
         body.insert("encryptionCertificate".into(), Value::String(c));
@@ -529,8 +736,8 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    require_permission(&caller, "Delete")?;
     let row = load(&state, &caller, &id, state.clock.now()).await?;
+    require_row_permission(&state, &caller, &row, "Delete").await?;
     if !state
         .store
         .delete_subscription(&caller.tenant_id, &row.id)
@@ -547,9 +754,9 @@ pub async fn reauthorize(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    require_permission(&caller, "Reauthorize")?;
     let now = state.clock.now();
     let mut row = load(&state, &caller, &id, now).await?;
+    require_row_permission(&state, &caller, &row, "Reauthorize").await?;
     let notification = current_url(&row.notification_url, "NotificationUrl", &state)?;
     let lifecycle = row
         .lifecycle_url

@@ -345,7 +345,7 @@ pub async fn put_artifact_stream(
     };
     let w = state
         .store
-        .put_artifact_stream(&tenant, &key, stream, &bytes)
+        .put_artifact_stream(&tenant, &key, stream, &bytes, state.clock.now())
         .await?
         .ok_or_else(|| {
             GraphError::not_found(format!(
@@ -359,6 +359,9 @@ pub async fn put_artifact_stream(
                 key.parent_id.escape_default()
             ))
         })?;
+    if w.published {
+        state.notify.wake.notify_one();
+    }
     let mut answer = artifact_answer(&w);
     answer["contentLength"] = json!(bytes.len());
     Ok(Json(answer).into_response())
@@ -404,7 +407,10 @@ pub async fn post_call_events(
             body: to_text(&e.to_graph_value())?,
         });
     }
-    let out = state.store.put_call_events(&tenant, &writes).await?;
+    let out = state
+        .store
+        .put_call_events(&tenant, &writes, state.clock.now())
+        .await?;
     state.notify.wake.notify_one();
     let value: Vec<Value> = out
         .iter()
