@@ -210,6 +210,21 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
         let _ = node_id;
         Ok(())
     }
+    /// Claims (or keeps) the job `job` for `node_id` until `now + lease`, for work that one node
+    /// at a time must do (e.g. the reauthorization check, which enqueues lifecycle
+    /// notifications): true while this node holds it. Another node gets it only after the
+    /// holder stops renewing it (by calling this again) and the lease runs out. Single-node
+    /// stores always answer true.
+    async fn claim_job(
+        &self,
+        job: &str,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> StoreResult<bool> {
+        let _ = (job, node_id, now, lease);
+        Ok(true)
+    }
     /// [`Store::next_due`] for node `node_id`: the earliest time a row becomes claimable by it
     /// (due, and not under another node's live lease), or when another node's lease on waiting
     /// rows runs out.

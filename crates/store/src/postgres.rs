@@ -1107,6 +1107,30 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn claim_job(
+        &self,
+        job: &str,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        // Jobs share the lease table under a key no subscription id can take.
+        let now_ns = to_ns(now);
+        let won: Option<String> = sqlx::query_scalar(
+            "INSERT INTO delivery_leases (subscription_id, node_id, until_ns) VALUES ($1, $2, $3) \
+             ON CONFLICT (subscription_id) DO UPDATE SET node_id = EXCLUDED.node_id, until_ns = EXCLUDED.until_ns \
+             WHERE delivery_leases.node_id = EXCLUDED.node_id OR delivery_leases.until_ns <= $4 \
+             RETURNING node_id",
+        )
+        .bind(format!("job/{job}"))
+        .bind(node_id)
+        .bind(now_ns.saturating_add(lease_ns(lease)))
+        .bind(now_ns)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(won.is_some())
+    }
+
     async fn next_due_for(
         &self,
         node_id: &str,

@@ -457,3 +457,29 @@ async fn paging_by_seq_never_misses_a_record_committed_late() {
     }
     assert_eq!(seen.len(), 120, "paging by seq skipped a late commit");
 }
+
+#[tokio::test]
+async fn a_job_is_held_by_one_node_until_it_stops_renewing() {
+    let Some(db) = pg("a_job_is_held_by_one_node_until_it_stops_renewing").await else {
+        return;
+    };
+    let s = db.store(2).await;
+    let now = Utc::now();
+    let lease = Duration::seconds(60);
+    assert!(s.claim_job("reauth", "n1", now, lease).await.unwrap());
+    assert!(!s.claim_job("reauth", "n2", now, lease).await.unwrap());
+    assert!(s.claim_job("other", "n2", now, lease).await.unwrap());
+    // n1 renews at +50 s: n2 still cannot take it at +70 s.
+    let t = now + Duration::seconds(50);
+    assert!(s.claim_job("reauth", "n1", t, lease).await.unwrap());
+    assert!(!s
+        .claim_job("reauth", "n2", now + Duration::seconds(70), lease)
+        .await
+        .unwrap());
+    // n1 stops; after its lease runs out n2 takes over, and n1 is refused.
+    let later = t + lease + Duration::seconds(1);
+    assert!(s.claim_job("reauth", "n2", later, lease).await.unwrap());
+    assert!(!s.claim_job("reauth", "n1", later, lease).await.unwrap());
+    // A job lease never counts as waiting delivery work.
+    assert!(s.next_due_for("n3", later).await.unwrap().is_none());
+}
