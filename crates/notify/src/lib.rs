@@ -31,6 +31,10 @@ pub struct NotifyConfig {
     pub webhook_ca: Option<PathBuf>,
     /// Refuse `http://` notification URLs even for loopback hosts.
     pub strict_https: bool,
+    /// Deliver to private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).
+    pub allow_private_webhooks: bool,
+    /// Refuse loopback webhooks (allowed by default for local use).
+    pub deny_loopback_webhooks: bool,
     /// Most notifications in one POST.
     pub max_batch: usize,
     /// POSTs in flight per notification URL.
@@ -60,6 +64,8 @@ impl Default for NotifyConfig {
         Self {
             webhook_ca: None,
             strict_https: false,
+            allow_private_webhooks: false,
+            deny_loopback_webhooks: false,
             max_batch: 100,
             max_in_flight_per_url: 4,
             first_timeout: Duration::from_secs(3),
