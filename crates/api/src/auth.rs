@@ -15,7 +15,8 @@ pub const GRAPH_AUDIENCES: &[&str] = &[
     "00000003-0000-0000-c000-000000000000",
 ];
 
-/// Claims of an application access token, in Entra's shape.
+/// Claims of an access token, in Entra's shape: an app's (`roles`, `idtyp: app`) or a user's
+/// (`scp`, `idtyp: user`, `oid` = the user's object id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub aud: String,
@@ -34,6 +35,13 @@ pub struct AccessClaims {
     pub sub: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Delegated permissions, space-separated (user tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub uti: String,
     pub ver: String,
 }
@@ -43,11 +51,22 @@ pub struct AccessClaims {
 pub struct Caller {
     pub tenant_id: String,
     pub app_id: String,
+    /// Application permissions (empty for a user's token).
     pub roles: Vec<String>,
+    /// The signed-in user's object id, for a delegated token.
+    pub user_id: Option<String>,
+    /// Delegated permissions (empty for an app's token).
+    pub scopes: Vec<String>,
 }
 
 impl Caller {
-    /// `Ok` if the caller holds any of `roles`; Graph's 403 otherwise.
+    /// A user's token (delegated permissions) rather than an app's.
+    pub fn is_delegated(&self) -> bool {
+        self.user_id.is_some()
+    }
+
+    /// `Ok` if the caller is an app holding any of the application permissions `roles`;
+    /// Graph's 403 otherwise (always for a delegated token, which carries no roles).
     pub fn require_any(&self, roles: &[&str]) -> Result<(), GraphError> {
         if self.roles.iter().any(|r| roles.contains(&r.as_str())) {
             Ok(())
@@ -116,13 +135,42 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, GraphErro
     // A token outlives neither its tenant nor its app registration.
     let app = state.store.app(&claims.appid).await?;
     match app {
-        Some(app) if app.tenant_id == claims.tid => Ok(Caller {
+        Some(app) if app.tenant_id == claims.tid => {}
+        _ => {
+            return Err(GraphError::unauthenticated(
+                "Access token validation failure. The application or its tenant no longer exists.",
+            ))
+        }
+    }
+    let Some(scp) = claims.scp else {
+        return Ok(Caller {
             tenant_id: claims.tid,
             app_id: claims.appid,
             roles: claims.roles,
-        }),
-        _ => Err(GraphError::unauthenticated(
-            "Access token validation failure. The application or its tenant no longer exists.",
-        )),
+            user_id: None,
+            scopes: Vec::new(),
+        });
+    };
+    // A user's token outlives neither the user.
+    if state
+        .store
+        .sign_in_user(&claims.tid, &claims.oid)
+        .await?
+        .is_none_or(|u| u.id != claims.oid)
+    {
+        return Err(GraphError::unauthenticated(
+            "Access token validation failure. The user no longer exists.",
+        ));
     }
+    Ok(Caller {
+        tenant_id: claims.tid,
+        app_id: claims.appid,
+        roles: Vec::new(),
+        user_id: Some(claims.oid),
+        scopes: scp
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }

@@ -7,7 +7,8 @@
 //! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only);
 //! - `POST /_callhook/delivery/pause`, `POST /_callhook/delivery/resume`, `GET /_callhook/delivery`
 //!   — hold every delivery (notifications keep queueing, e.g. to test a consumer against a burst),
-//!   let it go again, and see the state and the queue length.
+//!   let it go again, and see the state and the queue length;
+//! - `/_callhook/admin/…` — tenants, apps, secrets, permissions, users and consent (`admin.rs`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/delivery", get(delivery_state))
         .route("/delivery/pause", post(pause_delivery))
         .route("/delivery/resume", post(resume_delivery))
+        .merge(crate::admin::routes())
         .layer(middleware::from_fn_with_state(
             state,
             crate::ingest::require_ingest_key,

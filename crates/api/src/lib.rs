@@ -9,7 +9,9 @@
 //!
 //! The crate owns no durable state: everything goes through [`callhook_store::Store`].
 
+pub mod admin;
 pub mod auth;
+pub mod chaos;
 pub mod context;
 mod controls;
 pub mod error;
@@ -17,6 +19,7 @@ mod graph;
 mod ingest;
 pub mod permissions;
 mod router;
+pub mod throttle;
 pub mod token;
 
 use std::sync::{Arc, RwLock};
@@ -47,6 +50,10 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Whether `POST /_callhook/clock/advance` may move the server's clock (`--clock manual`).
     pub manual_clock: bool,
+    /// Graph's call-records throttling limits.
+    pub throttle: throttle::ThrottleConfig,
+    /// Injected faults and latency (`--chaos-*`).
+    pub chaos: chaos::ChaosConfig,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +68,8 @@ impl Default for ApiConfig {
                 .unwrap_or_default(),
             max_body_bytes: 8 * 1024 * 1024,
             manual_clock: false,
+            throttle: throttle::ThrottleConfig::default(),
+            chaos: chaos::ChaosConfig::default(),
         }
     }
 }
@@ -114,6 +123,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub clock: Clock,
     pub notify: NotifyHandle,
+    /// The throttling buckets.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 impl AppState {
@@ -131,6 +142,7 @@ impl AppState {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             sealer,
             ingest_key_hash: ingest_key_hash.into(),
+            throttle: Arc::new(throttle::Throttle::new(&config.throttle)),
             config: Arc::new(config),
             clock,
             notify,

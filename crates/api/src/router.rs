@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
 use crate::graph::{artifacts, call_records, online_meetings, subscriptions, users, ApiVersion};
-use crate::{auth, context, controls, ingest, token, AppState};
+use crate::{auth, chaos, context, controls, ingest, throttle, token, AppState};
 
 /// Every route callhook serves.
 pub fn router(state: AppState) -> Router {
@@ -73,10 +73,16 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
         .fallback(unknown_segment)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(version))
+        // Runs after the token check (layers wrap outwards): buckets are per caller.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            throttle::throttle,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), chaos::chaos))
 }
 
 /// Online meetings, ad hoc calls, and their transcripts and recordings.

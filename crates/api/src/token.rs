@@ -1,4 +1,5 @@
-//! The Entra-shaped token endpoint (`POST /{tenant}/oauth2/v2.0/token`, client credentials) and
+//! The Entra-shaped token endpoint (`POST /{tenant}/oauth2/v2.0/token`: client credentials for
+//! application tokens, the resource-owner password grant for delegated ones) and
 //! the discovery documents (OpenID configuration, JWKS) that let standard clients use it.
 //! Errors here use Entra's OAuth error shape, not Graph's, because OAuth clients parse that.
 
@@ -76,12 +77,12 @@ pub async fn issue_token(
             "The request body must contain the following parameter: 'grant_type'.",
         );
     }
-    if grant != "client_credentials" {
+    if grant != "client_credentials" && grant != "password" {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type. callhook issues tokens with the client_credentials grant only.",
+            "The app requested an unsupported grant type. callhook issues tokens with the client_credentials and password grants only.",
         );
     }
     let (client_id, secret) = match (form.get("client_id"), form.get("client_secret")) {
@@ -99,6 +100,9 @@ pub async fn issue_token(
             None => return invalid_request(900144, "The request body must contain the following parameter: 'client_id'."),
         },
     };
+    if grant == "password" {
+        return password_grant(&state, &tenant, &headers, &form, &client_id, &secret).await;
+    }
     let Some(scope) = form.get("scope") else {
         return invalid_request(
             900144,
@@ -121,37 +125,10 @@ pub async fn issue_token(
             &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
         );
     }
-    let tenant_row = match state.store.tenant(&tenant).await {
-        Ok(t) => t,
-        Err(_) => return crate::error::GraphError::unavailable().into_response(),
+    let app = match authenticate_client(&state, &tenant, &client_id, &secret).await {
+        Ok(app) => app,
+        Err(resp) => return resp,
     };
-    if tenant_row.is_none() {
-        return invalid_request(90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."));
-    }
-    let app = match state.store.app(&client_id).await {
-        Ok(a) => a.filter(|a| a.tenant_id == tenant),
-        Err(_) => return crate::error::GraphError::unavailable().into_response(),
-    };
-    let Some(app) = app else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
-        );
-    };
-    if !app
-        .secret_hashes
-        .iter()
-        .any(|h| callhook_crypto::verify_secret(&secret, h))
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
-        );
-    }
     match mint_access_token(&state, &state.base_url(&headers), &app) {
         Ok((token, lifetime)) => Json(json!({
             "token_type": "Bearer",
@@ -162,6 +139,187 @@ pub async fn issue_token(
         .into_response(),
         Err(_) => crate::error::GraphError::internal().into_response(),
     }
+}
+
+/// The app registration of `client_id` in `tenant` if `secret` is one of its secrets; Entra's
+/// error answer otherwise.
+async fn authenticate_client(
+    state: &AppState,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<callhook_store::App, Response> {
+    let tenant_row = match state.store.tenant(tenant).await {
+        Ok(t) => t,
+        Err(_) => return Err(crate::error::GraphError::unavailable().into_response()),
+    };
+    if tenant_row.is_none() {
+        return Err(invalid_request(90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")));
+    }
+    let app = match state.store.app(client_id).await {
+        Ok(a) => a.filter(|a| a.tenant_id == tenant),
+        Err(_) => return Err(crate::error::GraphError::unavailable().into_response()),
+    };
+    let Some(app) = app else {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
+        ));
+    };
+    if !app
+        .secret_hashes
+        .iter()
+        .any(|h| callhook_crypto::verify_secret(secret, h))
+    {
+        return Err(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+        ));
+    }
+    Ok(app)
+}
+
+/// Graph's resource prefixes a delegated scope may carry.
+const GRAPH_RESOURCES: &[&str] = &[
+    "https://graph.microsoft.com/",
+    "00000003-0000-0000-c000-000000000000/",
+];
+
+/// Sign-in scopes that ask for no Graph permission.
+const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// The resource-owner password grant, for delegated tokens of a tenant's sign-in users (the one
+/// user flow that needs no browser, which suits local tests). The token's `scp` holds the
+/// requested delegated permissions, each of which must have been consented for the app, or
+/// every consented one for `…/.default`.
+async fn password_grant(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    secret: &str,
+) -> Response {
+    for field in ["username", "password", "scope"] {
+        if form.get(field).is_none_or(|v| v.is_empty()) {
+            return invalid_request(
+                900144,
+                &format!("The request body must contain the following parameter: '{field}'."),
+            );
+        }
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let app = match authenticate_client(state, tenant, client_id, secret).await {
+        Ok(app) => app,
+        Err(resp) => return resp,
+    };
+    let user = match state.store.sign_in_user(tenant, field("username")).await {
+        Ok(u) => u.filter(|u| callhook_crypto::verify_secret(field("password"), &u.password_hash)),
+        Err(_) => return crate::error::GraphError::unavailable().into_response(),
+    };
+    let Some(user) = user else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        );
+    };
+    let consented = match state.store.delegated_scopes(tenant, client_id).await {
+        Ok(s) => s,
+        Err(_) => return crate::error::GraphError::unavailable().into_response(),
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    for requested in field("scope").split(' ').filter(|s| !s.is_empty()) {
+        if OIDC_SCOPES.contains(&requested) {
+            continue;
+        }
+        let name = GRAPH_RESOURCES
+            .iter()
+            .find_map(|r| requested.strip_prefix(r))
+            .unwrap_or(requested);
+        if name == ".default" || name == "/.default" {
+            scopes.extend(consented.iter().cloned());
+            continue;
+        }
+        let Some(known) = crate::permissions::DELEGATED
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(name))
+        else {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                650053,
+                &format!("The application '{}' asked for scope '{name}' that doesn't exist on the resource '00000003-0000-0000-c000-000000000000'. Contact the app vendor.", app.display_name),
+            );
+        };
+        if !consented.iter().any(|c| c == known) {
+            return consent_required(&app);
+        }
+        scopes.push(known.to_string());
+    }
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return consent_required(&app);
+    }
+    match mint_user_token(state, &state.base_url(headers), &app, &user, &scopes) {
+        Ok((token, lifetime)) => Json(json!({
+            "token_type": "Bearer",
+            "scope": scopes.iter().map(|s| format!("https://graph.microsoft.com/{s}")).collect::<Vec<_>>().join(" "),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        }))
+        .into_response(),
+        Err(_) => crate::error::GraphError::internal().into_response(),
+    }
+}
+
+fn consent_required(app: &callhook_store::App) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        65001,
+        &format!("The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.", app.client_id, app.display_name),
+    )
+}
+
+/// A signed delegated access token for `user` through `app`, and its lifetime in seconds.
+pub fn mint_user_token(
+    state: &AppState,
+    base_url: &str,
+    app: &callhook_store::App,
+    user: &callhook_store::SignInUser,
+    scopes: &[String],
+) -> Result<(String, i64), callhook_crypto::CryptoError> {
+    let now = state.clock.now().timestamp();
+    let lifetime = state.config.token_lifetime_secs;
+    let claims = AccessClaims {
+        aud: "https://graph.microsoft.com".into(),
+        iss: format!("{base_url}/{}/v2.0", app.tenant_id),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        tid: app.tenant_id.clone(),
+        appid: app.client_id.clone(),
+        azp: app.client_id.clone(),
+        app_displayname: Some(app.display_name.clone()),
+        idtyp: Some("user".into()),
+        oid: user.id.clone(),
+        sub: user.id.clone(),
+        roles: Vec::new(),
+        scp: Some(scopes.join(" ")),
+        upn: Some(user.user_principal_name.clone()),
+        name: Some(user.display_name.clone()),
+        uti: callhook_crypto::random_secret(16)?,
+        ver: "2.0".into(),
+    };
+    Ok((state.keys().current().sign(&claims)?, lifetime))
 }
 
 /// A signed application access token for `app`, and its lifetime in seconds.
@@ -186,6 +344,9 @@ pub fn mint_access_token(
         oid: app.client_id.clone(),
         sub: app.client_id.clone(),
         roles: app.roles.clone(),
+        scp: None,
+        upn: None,
+        name: None,
         uti: callhook_crypto::random_secret(16)?,
         ver: "2.0".into(),
     };
@@ -204,7 +365,7 @@ pub async fn openid_configuration(
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "password"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
@@ -219,4 +380,42 @@ pub async fn openid_configuration(
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
     Json(state.keys().jwks()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any body parses to some form (first value of a repeated field wins), never panics.
+        #[test]
+        fn any_form_body_parses(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            let form = parse_form(&body);
+            // Every field came from a `&`-separated pair of the body.
+            prop_assert!(form.len() <= body.split(|b| *b == b'&').count());
+        }
+
+        #[test]
+        fn repeated_fields_keep_their_first_value(a in "[a-z0-9]{0,8}", b in "[a-z0-9]{0,8}") {
+            let form = parse_form(format!("scope={a}&scope={b}").as_bytes());
+            prop_assert_eq!(form.get("scope").map(String::as_str), Some(a.as_str()));
+        }
+
+        #[test]
+        fn any_authorization_header_is_parsed_or_refused(value in ".{0,80}", encoded in prop::collection::vec(any::<u8>(), 0..60)) {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                headers.insert(header::AUTHORIZATION, v);
+                let _ = basic_credentials(&headers);
+            }
+            let v = format!("Basic {}", STANDARD.encode(&encoded));
+            headers.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_str(&v).unwrap());
+            let parsed = basic_credentials(&headers);
+            let text = String::from_utf8(encoded.clone());
+            prop_assert_eq!(parsed.is_some(), text.map(|t| t.contains(':')).unwrap_or(false));
+        }
+    }
 }

@@ -24,6 +24,9 @@ fn claims_like(s: &TestServer, now: i64) -> AccessClaims {
         oid: s.creds.client_id.clone(),
         sub: s.creds.client_id.clone(),
         roles: vec!["CallRecords.Read.All".into()],
+        scp: None,
+        upn: None,
+        name: None,
         uti: "forged".into(),
         ver: "2.0".into(),
     }

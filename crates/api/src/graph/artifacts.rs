@@ -28,10 +28,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::{
-    CALL_RECORDINGS_READ_ALL, CALL_TRANSCRIPTS_READ_ALL, ONLINE_MEETING_RECORDING_READ_ALL,
-    ONLINE_MEETING_TRANSCRIPT_READ_ALL,
-};
+use crate::permissions::{self, Requirement};
 use crate::AppState;
 
 /// Page size of the collections and of the getAll functions without `$top`.
@@ -63,18 +60,53 @@ impl Scope {
         }
     }
 
-    /// The application permission Graph requires.
-    fn permission(self) -> &'static str {
+    /// What Graph requires to read one meeting's or call's collection.
+    fn requirement(self) -> Requirement {
         match (self.parent, self.kind) {
             (ArtifactParent::OnlineMeeting, ArtifactKind::Transcript) => {
-                ONLINE_MEETING_TRANSCRIPT_READ_ALL
+                permissions::MEETING_TRANSCRIPTS
             }
             (ArtifactParent::OnlineMeeting, ArtifactKind::Recording) => {
-                ONLINE_MEETING_RECORDING_READ_ALL
+                permissions::MEETING_RECORDINGS
             }
-            (ArtifactParent::AdhocCall, ArtifactKind::Transcript) => CALL_TRANSCRIPTS_READ_ALL,
-            (ArtifactParent::AdhocCall, ArtifactKind::Recording) => CALL_RECORDINGS_READ_ALL,
+            (ArtifactParent::AdhocCall, ArtifactKind::Transcript) => {
+                permissions::ADHOC_CALL_TRANSCRIPTS
+            }
+            (ArtifactParent::AdhocCall, ArtifactKind::Recording) => {
+                permissions::ADHOC_CALL_RECORDINGS
+            }
         }
+    }
+
+    /// What the tenant-wide getAll functions require (application only).
+    fn get_all_requirement(self) -> Requirement {
+        match (self.parent, self.kind) {
+            (ArtifactParent::OnlineMeeting, ArtifactKind::Transcript) => {
+                permissions::ALL_MEETING_TRANSCRIPTS
+            }
+            (ArtifactParent::OnlineMeeting, ArtifactKind::Recording) => {
+                permissions::ALL_MEETING_RECORDINGS
+            }
+            (ArtifactParent::AdhocCall, ArtifactKind::Transcript) => {
+                permissions::ALL_ADHOC_CALL_TRANSCRIPTS
+            }
+            (ArtifactParent::AdhocCall, ArtifactKind::Recording) => {
+                permissions::ALL_ADHOC_CALL_RECORDINGS
+            }
+        }
+    }
+
+    /// The caller may read this collection of `parent_id` under `/users/{user}`: by permission,
+    /// by resource-specific consent in that meeting, and for a user only under their own path.
+    async fn authorize(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        user: &str,
+        parent_id: &str,
+    ) -> GraphResult<()> {
+        permissions::require_in(state, caller, &self.requirement(), parent_id).await?;
+        permissions::require_own(caller, user)
     }
 
     fn parent_segment(self) -> &'static str {
@@ -349,7 +381,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
     let scope = Scope::of(&matched);
-    caller.require_any(&[scope.permission()])?;
+    scope.authorize(&state, &caller, &user, &parent_id).await?;
     let allowed: &[Opt] = match scope.kind {
         ArtifactKind::Transcript => &[Opt::Filter, Opt::SkipToken],
         ArtifactKind::Recording => &[Opt::SkipToken],
@@ -429,7 +461,7 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
     let scope = Scope::of(&matched);
-    caller.require_any(&[scope.permission()])?;
+    scope.authorize(&state, &caller, &user, &parent_id).await?;
     // Graph documents $select for transcripts and no query option for recordings.
     let allowed: &[Opt] = match scope.kind {
         ArtifactKind::Transcript => &[Opt::Select],
@@ -498,7 +530,7 @@ pub async fn stream(
     } else {
         ArtifactStream::Content
     };
-    caller.require_any(&[scope.permission()])?;
+    scope.authorize(&state, &caller, &user, &parent_id).await?;
     let q = query_options(raw.as_deref(), &[Opt::Format])?;
     check_format(scope, q.get(Opt::Format))?;
     let a = load(&state, &caller, scope, (&user, &parent_id, &id)).await?;
@@ -678,7 +710,7 @@ pub(super) async fn get_all(
     // The permission depends on the function; check it before reporting parameter errors.
     let kind = function_kind(&segment);
     if let Some(kind) = kind {
-        caller.require_any(&[Scope { parent, kind }.permission()])?;
+        permissions::require(&caller, &Scope { parent, kind }.get_all_requirement())?;
     }
     let call = call?;
     let scope = Scope {

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::CALL_RECORDS_READ_ALL;
+use crate::permissions;
 use crate::AppState;
 
 const RECORD_TYPE: &str = "microsoft.graph.callRecords.callRecord";
@@ -420,7 +420,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    permissions::require(&caller, &permissions::CALL_RECORDS)?;
     let q = query_options(raw.as_deref(), &[Opt::Filter, Opt::Select, Opt::SkipToken])?;
     let prefs = preferences(&headers);
     let (after, filter_text, select, token_size) = match q.get(Opt::SkipToken) {
@@ -599,7 +599,7 @@ pub async fn get(
     if segment.contains('(') {
         return super::reports::call(state, version, caller, segment, headers, raw).await;
     }
-    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    permissions::require(&caller, &permissions::CALL_RECORDS)?;
     let q = query_options(raw.as_deref(), &[Opt::Select, Opt::Expand])?;
     let prefs = preferences(&headers);
     let select = parse_select_for(q.get(Opt::Select), &record_properties(), RECORD_TYPE)?;
@@ -635,7 +635,7 @@ pub async fn sessions(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    permissions::require(&caller, &permissions::CALL_RECORDS)?;
     let q = query_options(raw.as_deref(), &[Opt::Select, Opt::Expand, Opt::SkipToken])?;
     let prefs = preferences(&headers);
     let (offset, segments, select, token_size) = match q.get(Opt::SkipToken) {
@@ -702,7 +702,7 @@ pub async fn organizer(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    permissions::require(&caller, &permissions::CALL_RECORDS)?;
     let q = query_options(raw.as_deref(), &[Opt::Select])?;
     let prefs = preferences(&headers);
     let select = parse_select_for(
@@ -743,7 +743,7 @@ pub async fn participants(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    caller.require_any(&[CALL_RECORDS_READ_ALL])?;
+    permissions::require(&caller, &permissions::CALL_RECORDS)?;
     let q = query_options(raw.as_deref(), &[Opt::Select, Opt::SkipToken])?;
     let prefs = preferences(&headers);
     let (offset, select, token_size) = match q.get(Opt::SkipToken) {

@@ -18,13 +18,15 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::{ONLINE_MEETINGS_READ_ALL, ONLINE_MEETINGS_READ_WRITE_ALL};
+use crate::permissions;
 use crate::AppState;
 
 const MEETING_TYPE: &str = "microsoft.graph.onlineMeeting";
 
-fn require_meetings(caller: &Caller) -> GraphResult<()> {
-    caller.require_any(&[ONLINE_MEETINGS_READ_ALL, ONLINE_MEETINGS_READ_WRITE_ALL])
+/// Delegated callers may read only the meetings under their own `/users/{id}`.
+fn require_meetings(caller: &Caller, user: &str) -> GraphResult<()> {
+    permissions::require(caller, &permissions::ONLINE_MEETINGS)?;
+    permissions::require_own(caller, user)
 }
 
 fn entity(stored: &StoredOnlineMeeting, select: &[String]) -> GraphResult<Map<String, Value>> {
@@ -99,7 +101,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> GraphResult<Response> {
-    require_meetings(&caller)?;
+    require_meetings(&caller, &user)?;
     let q = query_options(raw.as_deref(), &[Opt::Filter, Opt::Select])?;
     let url = match q.get(Opt::Filter) {
         Some(f) => join_web_url_filter(f)?,
@@ -158,7 +160,7 @@ pub async fn get(
         )
         .await;
     }
-    require_meetings(&caller)?;
+    require_meetings(&caller, &user)?;
     let q = query_options(raw.as_deref(), &[Opt::Select])?;
     let select = parse_select(q.get(Opt::Select))?;
     let prefs = preferences(&headers);

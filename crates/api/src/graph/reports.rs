@@ -16,7 +16,7 @@ use callhook_store::{ReportKind, ReportQuery};
 use super::{collection, encode_segment, ok_json, preferences, query_options, ApiVersion};
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::{CALL_RECORDS_READ_ALL, CALL_RECORD_PSTN_CALLS_READ_ALL};
+use crate::permissions;
 use crate::AppState;
 
 pub const PAGE_SIZE: u32 = 1000;
@@ -90,7 +90,7 @@ pub async fn call(
         .iter()
         .find(|f| f.name.eq_ignore_ascii_case(short) && (version.is_beta() || !f.beta_only))
         .ok_or_else(|| segment_not_found(segment.split('(').next().unwrap_or(&segment)))?;
-    caller.require_any(&[CALL_RECORDS_READ_ALL, CALL_RECORD_PSTN_CALLS_READ_ALL])?;
+    permissions::require(&caller, &permissions::PSTN_REPORTS)?;
 
     // Graph accepts and ignores $filter on these functions; anything else is refused.
     let q = query_options(raw_query.as_deref(), &[Opt::Skip, Opt::Filter])?;

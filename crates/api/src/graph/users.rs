@@ -15,7 +15,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
-use crate::permissions::{DIRECTORY_READ_ALL, USER_READ_ALL, USER_READ_BASIC_ALL};
+use crate::permissions;
 use crate::AppState;
 
 const USER_TYPE: &str = "microsoft.graph.user";
@@ -31,15 +31,13 @@ struct UsersToken {
 }
 
 fn require_directory(caller: &Caller) -> GraphResult<()> {
-    caller
-        .require_any(&[USER_READ_ALL, USER_READ_BASIC_ALL, DIRECTORY_READ_ALL])
-        .map_err(|_| {
-            GraphError::new(
-                StatusCode::FORBIDDEN,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            )
-        })
+    permissions::require(caller, &permissions::USERS).map_err(|_| {
+        GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    })
 }
 
 fn select(text: Option<&str>) -> GraphResult<Vec<String>> {
