@@ -2,7 +2,9 @@
 //! (development tenant, app, ingest key, signing key), the listener (HTTP or HTTPS), background
 //! jobs (retention purge) and clean shutdown. `main.rs` maps command-line flags onto this.
 
+pub mod admin;
 pub mod bootstrap;
+pub mod limits;
 pub mod server;
 
 pub use bootstrap::Credentials;

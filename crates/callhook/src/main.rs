@@ -37,11 +37,10 @@ struct DataArgs {
     /// Database URL; default: SQLite in the data directory.
     #[arg(long, env = "CALLHOOK_DATABASE_URL")]
     database_url: Option<String>,
-    /// PostgreSQL connections this process may open (ignored for SQLite).
-    #[arg(long, env = "CALLHOOK_DB_POOL_SIZE", default_value_t = callhook::bootstrap::DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    db_pool_size: u32,
 }
 
+// Parsed once at start; the size of the `serve` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
@@ -78,6 +77,29 @@ enum Command {
         /// Minutes a subscription's access authorization lasts (renewed by PATCH or reauthorize).
         #[arg(long, env = "CALLHOOK_AUTHORIZATION_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=43_200))]
         authorization_minutes: u32,
+        #[command(flatten)]
+        limits: callhook::limits::LimitArgs,
+    },
+    /// Create and list tenants.
+    Tenant {
+        #[command(flatten)]
+        data: callhook::admin::DataArgs,
+        #[command(subcommand)]
+        command: callhook::admin::TenantCommand,
+    },
+    /// Register apps, add secrets, grant and revoke permissions, install apps into meetings.
+    App {
+        #[command(flatten)]
+        data: callhook::admin::DataArgs,
+        #[command(subcommand)]
+        command: callhook::admin::AppCommand,
+    },
+    /// Add and list users who sign in for delegated tokens.
+    User {
+        #[command(flatten)]
+        data: callhook::admin::DataArgs,
+        #[command(subcommand)]
+        command: callhook::admin::UserCommand,
     },
     /// Print an access token for the development app.
     Token {
@@ -410,10 +432,10 @@ fn main() -> ExitCode {
                 clock,
                 max_batch,
                 authorization_minutes,
+                limits,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
                 opts.database_url = data.database_url;
-                opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;
                 opts.notify.webhook_ca = webhook_ca;
                 opts.notify.strict_https = strict_https;
@@ -421,6 +443,7 @@ fn main() -> ExitCode {
                 opts.notify.authorization_lifetime =
                     chrono::Duration::minutes(i64::from(authorization_minutes));
                 opts.api.manual_clock = clock == ClockMode::Manual;
+                limits.apply(&mut opts);
                 opts.tls = match (tls_cert, tls_key) {
                     (Some(cert), Some(key)) => TlsMode::Files { cert, key },
                     _ if tls => TlsMode::SelfSigned,
@@ -429,6 +452,15 @@ fn main() -> ExitCode {
                 serve(opts).await
             }
             Command::Token { data } => token(data).await,
+            Command::Tenant { data, command } => {
+                callhook::admin::tenant(&data.data_dir, data.database_url.as_deref(), command).await
+            }
+            Command::App { data, command } => {
+                callhook::admin::app(&data.data_dir, data.database_url.as_deref(), command).await
+            }
+            Command::User { data, command } => {
+                callhook::admin::user(&data.data_dir, data.database_url.as_deref(), command).await
+            }
             Command::Simulate(args) => simulate(args).await,
             Command::Bench(args) => bench(args).await,
             Command::BenchNotifications(args) => bench_notifications(args).await,

@@ -1,0 +1,113 @@
+//! `serve` flags of the identity-and-isolation settings: throttling limits, chaos, and which
+//! addresses webhooks may reach. Flattened into `callhook serve`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use callhook_api::throttle::Limit;
+
+use crate::server::ServeOptions;
+
+#[derive(Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Turn Graph's call-records throttling off.
+    #[arg(long, env = "CALLHOOK_NO_THROTTLE")]
+    pub no_throttle: bool,
+    /// Call-records requests per tenant, all apps (REQUESTS/PERIOD, e.g. 10000/20s).
+    #[arg(long, env = "CALLHOOK_THROTTLE_TENANT", default_value = "10000/20s")]
+    pub throttle_tenant: Limit,
+    /// Call-records requests per app in a tenant.
+    #[arg(long, env = "CALLHOOK_THROTTLE_APP", default_value = "1500/20s")]
+    pub throttle_app: Limit,
+    /// List call records, per app in a tenant.
+    #[arg(long, env = "CALLHOOK_THROTTLE_LIST", default_value = "40/20s")]
+    pub throttle_list: Limit,
+    /// Requests for one call record (and the first page of its sessions or participants).
+    #[arg(long, env = "CALLHOOK_THROTTLE_RECORD", default_value = "40/20s")]
+    pub throttle_record: Limit,
+    /// Later pages ($skiptoken) of one call record's sessions or participants.
+    #[arg(long, env = "CALLHOOK_THROTTLE_RECORD_PAGES", default_value = "50/5m")]
+    pub throttle_record_pages: Limit,
+    /// PSTN and direct-routing report functions per tenant.
+    #[arg(
+        long,
+        env = "CALLHOOK_THROTTLE_PSTN_TENANT",
+        default_value = "1000/60s"
+    )]
+    pub throttle_pstn_tenant: Limit,
+    /// …per app in a tenant.
+    #[arg(long, env = "CALLHOOK_THROTTLE_PSTN_APP", default_value = "200/60s")]
+    pub throttle_pstn_app: Limit,
+    /// …per report function for an app in a tenant.
+    #[arg(
+        long,
+        env = "CALLHOOK_THROTTLE_PSTN_COLLECTION",
+        default_value = "50/60s"
+    )]
+    pub throttle_pstn_collection: Limit,
+    /// Chaos: share (0–1) of Graph requests answered with a random 429 or 503.
+    #[arg(long, env = "CALLHOOK_CHAOS_ERROR_RATE", default_value_t = 0.0, value_parser = share)]
+    pub chaos_error_rate: f64,
+    /// Chaos: Retry-After seconds of those answers.
+    #[arg(long, env = "CALLHOOK_CHAOS_RETRY_AFTER", default_value_t = 1)]
+    pub chaos_retry_after: u64,
+    /// Chaos: latency added to every Graph request, in ms: `200` or a range `100-500`.
+    #[arg(long, env = "CALLHOOK_CHAOS_LATENCY_MS", value_parser = latency)]
+    pub chaos_latency_ms: Option<(u64, u64)>,
+    /// Deliver webhooks to private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).
+    /// Link-local and cloud-metadata addresses are refused whatever this says.
+    #[arg(long, env = "CALLHOOK_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// Refuse loopback webhooks (allowed by default for local use).
+    #[arg(long, env = "CALLHOOK_DENY_LOOPBACK_WEBHOOKS")]
+    pub deny_loopback_webhooks: bool,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a share between 0 and 1, got {s:?}")),
+    }
+}
+
+fn latency(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("expected milliseconds such as 200 or 100-500, got {s:?}");
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let v = s.trim().parse().map_err(|_| bad())?;
+            (v, v)
+        }
+    };
+    if lo > hi || hi > 600_000 {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+impl LimitArgs {
+    pub fn apply(&self, opts: &mut ServeOptions) {
+        let t = &mut opts.api.throttle;
+        t.enabled = !self.no_throttle;
+        t.tenant = self.throttle_tenant;
+        t.app = self.throttle_app;
+        t.list = self.throttle_list;
+        t.record = self.throttle_record;
+        t.record_pages = self.throttle_record_pages;
+        t.pstn_tenant = self.throttle_pstn_tenant;
+        t.pstn_app = self.throttle_pstn_app;
+        t.pstn_collection = self.throttle_pstn_collection;
+        let c = &mut opts.api.chaos;
+        c.error_rate = self.chaos_error_rate;
+        c.retry_after_secs = self.chaos_retry_after.max(1);
+        let (lo, hi) = self.chaos_latency_ms.unwrap_or((0, 0));
+        c.latency_min = Duration::from_millis(lo);
+        c.latency_max = Duration::from_millis(hi);
+        opts.notify.allow_private_webhooks = self.allow_private_webhooks;
+        opts.notify.deny_loopback_webhooks = self.deny_loopback_webhooks;
+    }
+}
