@@ -3,14 +3,11 @@
 
 use std::sync::Arc;
 
+#[macro_use]
+mod common;
+
 use callhook_store::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, s)
-}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
@@ -45,7 +42,25 @@ fn artifact(k: &ArtifactKey, organizer: &str, created: DateTime<Utc>) -> Artifac
     }
 }
 
-#[tokio::test]
+fn event(
+    id: &str,
+    kind: &str,
+    at: DateTime<Utc>,
+    user: Option<&str>,
+    url: Option<&str>,
+) -> CallEventWrite {
+    CallEventWrite {
+        id: id.into(),
+        event_type: kind.into(),
+        event_time: at,
+        user_id: user.map(Into::into),
+        join_web_url: url.map(Into::into),
+        call_id: Some("call-1".into()),
+        body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+backend_tests! {
 async fn meetings_are_replaced_whole_and_found_by_join_url_within_their_tenant() {
     let (_d, s) = store().await;
     let w = s
@@ -94,7 +109,6 @@ async fn meetings_are_replaced_whole_and_found_by_join_url_within_their_tenant()
     assert!(s.adhoc_call("t2", "c1").await.unwrap().is_none());
 }
 
-#[tokio::test]
 async fn an_artifact_is_published_once_when_its_content_arrives() {
     let (_d, s) = store().await;
     let k = key(
@@ -210,7 +224,6 @@ async fn an_artifact_is_published_once_when_its_content_arrives() {
     assert!(s.list_artifacts(&q2).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn recordings_store_bytes_and_have_no_metadata_content() {
     let (_d, s) = store().await;
     let k = key(
@@ -262,7 +275,6 @@ async fn recordings_store_bytes_and_have_no_metadata_content() {
     assert!(s.artifact("t1", &tk).await.unwrap().is_none());
 }
 
-#[tokio::test]
 async fn list_filters_by_organizer_time_parent_and_correlation_and_pages_by_publication() {
     let (_d, s) = store().await;
     let mut keys = Vec::new();
@@ -356,25 +368,6 @@ async fn list_filters_by_organizer_time_parent_and_correlation_and_pages_by_publ
     assert!(s.list_artifacts(&adhoc).await.unwrap().is_empty());
 }
 
-fn event(
-    id: &str,
-    kind: &str,
-    at: DateTime<Utc>,
-    user: Option<&str>,
-    url: Option<&str>,
-) -> CallEventWrite {
-    CallEventWrite {
-        id: id.into(),
-        event_type: kind.into(),
-        event_time: at,
-        user_id: user.map(Into::into),
-        join_web_url: url.map(Into::into),
-        call_id: Some("call-1".into()),
-        body: format!("{{\"id\":\"{id}\"}}"),
-    }
-}
-
-#[tokio::test]
 async fn call_events_are_stored_once_in_arrival_order_per_feed() {
     let (_d, s) = store().await;
     let batch = [
@@ -440,13 +433,13 @@ async fn call_events_are_stored_once_in_arrival_order_per_feed() {
     assert!(s.call_events(&other).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn meeting_methods_are_callable_through_the_store_trait_object() {
     let (_d, s) = store().await;
-    let store: Arc<dyn Store> = Arc::new(s);
+    let store: Arc<dyn Store> = s.clone();
     store
         .put_online_meeting("t1", &meeting("m9", "o9", "https://join/9"))
         .await
         .unwrap();
     assert!(store.online_meeting("t1", "m9").await.unwrap().is_some());
+}
 }

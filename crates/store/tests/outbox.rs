@@ -1,11 +1,8 @@
+#[macro_use]
+mod common;
+
 use callhook_store::*;
 use chrono::{DateTime, Duration, Utc};
-
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, s)
-}
 
 fn rec(id: &str, parts: &[&str]) -> CallRecordWrite {
     CallRecordWrite {
@@ -59,7 +56,7 @@ fn events(rows: &[OutboxRow], sub: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
+backend_tests! {
 async fn storing_a_record_queues_notifications_for_matching_subscriptions_only() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -118,7 +115,6 @@ async fn storing_a_record_queues_notifications_for_matching_subscriptions_only()
     assert_eq!(ids.len(), due.len());
 }
 
-#[tokio::test]
 async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -171,7 +167,6 @@ async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() 
     assert_eq!(s.outbox_len().await.unwrap(), 0);
 }
 
-#[tokio::test]
 async fn quota_and_duplicates_are_refused_atomically() {
     let (_d, s) = store().await;
     let later = Utc::now() + Duration::hours(1);
@@ -206,7 +201,6 @@ async fn quota_and_duplicates_are_refused_atomically() {
         .unwrap();
 }
 
-#[tokio::test]
 async fn deleting_or_expiring_a_subscription_drops_its_pending_notifications() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -243,7 +237,6 @@ async fn deleting_or_expiring_a_subscription_drops_its_pending_notifications() {
     assert_eq!(s.outbox_len().await.unwrap(), 0);
 }
 
-#[tokio::test]
 async fn delivery_attempts_are_kept_newest_first() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -267,7 +260,6 @@ async fn delivery_attempts_are_kept_newest_first() {
     );
 }
 
-#[tokio::test]
 async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -304,4 +296,5 @@ async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts
     let got = s.delivery_attempts("a", 10).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].notification_ids.len(), 2);
+}
 }
