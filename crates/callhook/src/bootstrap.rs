@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use callhook_crypto::{KeySet, PageTokenSealer, SigningKey};
-use callhook_store::{App, SqliteStore, Store, StoredSigningKey, Tenant};
+use callhook_store::{App, PostgresStore, SqliteStore, Store, StoredSigningKey, Tenant};
 
 /// What `DATA_DIR/credentials.json` holds: exactly these four keys. `Debug` hides the secret
 /// and the ingest key.
@@ -37,6 +37,8 @@ impl std::fmt::Debug for Credentials {
 pub const CREDENTIALS_FILE: &str = "credentials.json";
 const INGEST_KEY_SETTING: &str = "ingest_key_hash";
 const PAGE_TOKEN_SETTING: &str = "page_token_secret";
+/// The kid of the first signing key, claimed before the key is stored (see [`open_with`]).
+const SIGNING_KEY_CLAIM_SETTING: &str = "first_signing_kid";
 
 /// Everything the server needs from its store before it can answer.
 pub struct Opened {
@@ -94,10 +96,22 @@ pub fn read_credentials(data_dir: &Path) -> anyhow::Result<Credentials> {
         .with_context(|| format!("{} is not a valid credentials file", path.display()))
 }
 
+/// Connections per node to PostgreSQL when `--db-pool-size` is not given.
+pub const DEFAULT_DB_POOL_SIZE: u32 = 16;
+
 /// Opens the store named by `database_url`, or SQLite in `data_dir` when there is none.
 pub async fn open_store(
     data_dir: &Path,
     database_url: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_with(data_dir, database_url, DEFAULT_DB_POOL_SIZE).await
+}
+
+/// [`open_store`] with the PostgreSQL pool size (ignored by SQLite, which has its own pools).
+pub async fn open_store_with(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    db_pool_size: u32,
 ) -> anyhow::Result<Arc<dyn Store>> {
     match database_url {
         None | Some("") => {
@@ -125,17 +139,33 @@ pub async fn open_store(
                 .context("cannot open the SQLite database")?,
         )),
         Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            bail!("the PostgreSQL store is not available yet in this version; use the embedded SQLite default")
+            let store = PostgresStore::connect(url, db_pool_size)
+                .await
+                .context("cannot open the PostgreSQL database")?;
+            Ok(Arc::new(store))
         }
-        Some(_) => bail!("unsupported --database-url: expected sqlite:… (PostgreSQL comes later)"),
+        Some(_) => bail!("unsupported --database-url: expected sqlite:… or postgres://…"),
     }
 }
 
 /// Opens the installation in `data_dir`, creating on first start the signing key, the page-token
 /// secret, and the development tenant with its app and ingest key (written to credentials.json).
 pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Opened> {
+    open_with(data_dir, database_url, DEFAULT_DB_POOL_SIZE).await
+}
+
+/// [`open`] with the PostgreSQL pool size.
+///
+/// Several nodes may start at once on one empty PostgreSQL database: each first-start step is
+/// claimed through `setting_or_insert` (first writer wins), so there is one signing key that
+/// every node loads, and one development tenant whose ingest key matches credentials.json.
+pub async fn open_with(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    db_pool_size: u32,
+) -> anyhow::Result<Opened> {
     ensure_data_dir(data_dir)?;
-    let store = open_store(data_dir, database_url).await?;
+    let store = open_store_with(data_dir, database_url, db_pool_size).await?;
 
     let page_secret = callhook_crypto::random_secret(32)?;
     let page_secret = store
@@ -146,14 +176,26 @@ pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
     let mut stored = store.signing_keys().await?;
     if stored.is_empty() {
         let key = SigningKey::generate(callhook_crypto::random_uuid()?)?;
-        store
-            .insert_signing_key(&StoredSigningKey {
-                kid: key.kid().to_string(),
-                created_at: Utc::now(),
-                pkcs8: key.pkcs8_der().to_vec(),
-            })
+        let winner = store
+            .setting_or_insert(SIGNING_KEY_CLAIM_SETTING, key.kid().as_bytes())
             .await?;
-        stored = store.signing_keys().await?;
+        if winner == key.kid().as_bytes() {
+            store
+                .insert_signing_key(&StoredSigningKey {
+                    kid: key.kid().to_string(),
+                    created_at: Utc::now(),
+                    pkcs8: key.pkcs8_der().to_vec(),
+                })
+                .await?;
+        }
+        // Another node won the claim: its key is stored a moment later.
+        for _ in 0..100 {
+            stored = store.signing_keys().await?;
+            if !stored.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
     let keys = stored
         .iter()
@@ -163,13 +205,24 @@ pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
 
     let mut created = None;
     let cred_path = data_dir.join(CREDENTIALS_FILE);
-    if store.tenants().await?.is_empty() {
+    let first_start = if store.tenants().await?.is_empty() {
         let creds = Credentials {
             tenant_id: callhook_crypto::random_uuid()?,
             client_id: callhook_crypto::random_uuid()?,
             client_secret: callhook_crypto::random_secret(30)?,
             ingest_key: callhook_crypto::random_secret(32)?,
         };
+        // The node whose ingest key lands first creates the development tenant; the others
+        // (starting at the same moment on a shared database) leave it to that one.
+        let hash = callhook_crypto::hash_secret(&creds.ingest_key)?;
+        let winner = store
+            .setting_or_insert(INGEST_KEY_SETTING, hash.as_bytes())
+            .await?;
+        (winner == hash.as_bytes()).then_some(creds)
+    } else {
+        None
+    };
+    if let Some(creds) = first_start {
         let now = Utc::now();
         store
             .insert_tenant(&Tenant {
@@ -190,12 +243,6 @@ pub async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
                     .collect(),
                 created_at: now,
             })
-            .await?;
-        store
-            .setting_or_insert(
-                INGEST_KEY_SETTING,
-                callhook_crypto::hash_secret(&creds.ingest_key)?.as_bytes(),
-            )
             .await?;
         write_private_file(&cred_path, serde_json::to_string_pretty(&creds)?.as_bytes())?;
         created = Some(creds);

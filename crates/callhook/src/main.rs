@@ -37,6 +37,9 @@ struct DataArgs {
     /// Database URL; default: SQLite in the data directory.
     #[arg(long, env = "CALLHOOK_DATABASE_URL")]
     database_url: Option<String>,
+    /// PostgreSQL connections this process may open (ignored for SQLite).
+    #[arg(long, env = "CALLHOOK_DB_POOL_SIZE", default_value_t = callhook::bootstrap::DEFAULT_DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    db_pool_size: u32,
 }
 
 // Parsed once at start; the size of the `serve` variant does not matter.
@@ -436,6 +439,7 @@ fn main() -> ExitCode {
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
                 opts.database_url = data.database_url;
+                opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;
                 opts.notify.webhook_ca = webhook_ca;
                 opts.notify.strict_https = strict_https;

@@ -93,8 +93,17 @@ async fn unknown_client_id_is_refused() {
 }
 
 #[tokio::test]
-async fn grant_other_than_client_credentials_is_400_unsupported_grant_type() {
+async fn grant_other_than_client_credentials_or_password_is_400_unsupported_grant_type() {
     let s = start().await;
+    let a = s
+        .token_request(
+            s.tenant(),
+            &with(grant(&s.creds), "grant_type", Some("authorization_code")),
+        )
+        .await;
+    a.expect_status(400);
+    assert_eq!(a.json["error"], "unsupported_grant_type");
+    // The password grant (delegated tokens) needs a user name and password.
     let a = s
         .token_request(
             s.tenant(),
@@ -102,7 +111,8 @@ async fn grant_other_than_client_credentials_is_400_unsupported_grant_type() {
         )
         .await;
     a.expect_status(400);
-    assert_eq!(a.json["error"], "unsupported_grant_type");
+    assert_eq!(a.json["error"], "invalid_request");
+    assert_eq!(a.json["error_codes"], serde_json::json!([900144]));
     s.stop().await;
 }
 
