@@ -35,6 +35,10 @@ const STALL: Duration = Duration::from_secs(20);
 
 /// The issue's floors, reported next to the figures.
 pub const FLOOR_NOTIFICATIONS_PER_SECOND: f64 = 20_000.0;
+/// Rich (encrypted) notifications to one receiver with a 2,048-bit certificate.
+pub const FLOOR_RICH_PER_SECOND: f64 = 10_000.0;
+/// The user whose call events the rich scenario subscribes to.
+const RICH_USER: &str = "b0000000-0000-4000-8000-00000000c0de";
 pub const FLOOR_P99_MS: f64 = 50.0;
 
 /// What to run against which server.
@@ -58,6 +62,8 @@ pub struct NotifyBenchOptions {
     pub paced_seconds: u64,
     /// Records per ingest request (1–100).
     pub batch: usize,
+    /// Rich scenario: call events (= rich notifications) to one subscription.
+    pub rich_events: usize,
     /// Ingest requests in flight (scenarios 1 and 2).
     pub concurrency: usize,
 }
@@ -79,6 +85,7 @@ impl NotifyBenchOptions {
             paced_seconds: 10,
             batch: 100,
             concurrency: 8,
+            rich_events: 20_000,
         }
     }
 }
@@ -120,6 +127,22 @@ pub struct LatencyFigures {
     pub latency: LatencySummary,
 }
 
+/// The rich scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RichFigures {
+    pub certificate_bits: usize,
+    pub events: usize,
+    pub received_notifications: u64,
+    pub duplicates: u64,
+    pub posts: u64,
+    /// Delivery resumed → last notification received, for the drained backlog.
+    pub window_seconds: f64,
+    pub notifications_per_second: f64,
+    /// Encrypting one notification's resource data (fresh key, AES-CBC, HMAC, RSA-OAEP wrap),
+    /// measured in this process over many runs.
+    pub encryption_micros: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationReport {
     /// One subscription, delivery live during the ingest: bound by the ingest rate.
@@ -130,6 +153,9 @@ pub struct NotificationReport {
     pub one_receiver_many: ThroughputFigures,
     pub fanout: ThroughputFigures,
     pub paced: LatencyFigures,
+    pub rich: RichFigures,
+    pub floor_rich_per_second: f64,
+    pub meets_rich_floor: bool,
     pub floor_notifications_per_second: f64,
     pub floor_p99_ms: f64,
     pub meets_throughput_floor: bool,
@@ -186,17 +212,49 @@ impl NotificationReport {
             p.received_notifications,
             p.before_ack,
         ));
+        let r = &self.rich;
+        out.push_str(&format!(
+            "rich: 1 call-event subscription, {}-bit certificate, {} events drained as a backlog\n  \
+             received {}/{} ({} duplicates) in {} POSTs; {:.0} notifications/s over {:.2} s; \
+             encryption {:.1} µs per notification\n",
+            r.certificate_bits,
+            r.events,
+            r.received_notifications,
+            r.events,
+            r.duplicates,
+            r.posts,
+            r.notifications_per_second,
+            r.window_seconds,
+            r.encryption_micros,
+        ));
+        out.push_str(&format!(
+            "rich floor: ≥ {:.0} notifications/s: {}\n",
+            self.floor_rich_per_second,
+            if self.meets_rich_floor {
+                "met"
+            } else {
+                "NOT met"
+            },
+        ));
         out.push_str(&format!(
             "\nfloors: ≥ {:.0} notifications/s to one receiver: {} ({:.0}/s drained backlog, \
              {:.0}/s live from {} subscriptions); p99 ≤ {:.0} ms at {} records/s: {}\n",
             self.floor_notifications_per_second,
-            if self.meets_throughput_floor { "met" } else { "NOT met" },
+            if self.meets_throughput_floor {
+                "met"
+            } else {
+                "NOT met"
+            },
             self.one_receiver_backlog.notifications_per_second,
             self.one_receiver_many.notifications_per_second,
             self.one_receiver_many.subscriptions,
             self.floor_p99_ms,
             p.records_per_second,
-            if self.meets_latency_floor { "met" } else { "NOT met" },
+            if self.meets_latency_floor {
+                "met"
+            } else {
+                "NOT met"
+            },
         ));
         out
     }
@@ -666,6 +724,124 @@ async fn paced(opts: &NotifyBenchOptions, first: usize) -> anyhow::Result<Latenc
     })
 }
 
+/// A receiver's RSA certificate of `bits` (base64 DER), made fresh for the run.
+fn receiver_certificate(bits: rcgen::RsaKeySize) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, bits)?;
+    let cert = rcgen::CertificateParams::new(vec!["bench-receiver.example".to_string()])?
+        .self_signed(&pair)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(cert.der()))
+}
+
+/// Rich notifications: one rich subscription to a user's call events; `rich_events` events
+/// ingested while delivery is paused, then drained.
+async fn rich(opts: &NotifyBenchOptions) -> anyhow::Result<RichFigures> {
+    let http = client()?;
+    let receiver = Receiver::start().await?;
+    let certificate = receiver_certificate(rcgen::RsaKeySize::_2048)?;
+    let parsed = callhook_crypto::EncryptionCertificate::from_base64_der(&certificate)?;
+    let expiry = chrono::Utc::now() + chrono::Duration::hours(2);
+    let body = serde_json::json!({
+        "changeType": "updated",
+        "notificationUrl": format!("{}/hook", receiver.url),
+        "lifecycleNotificationUrl": format!("{}/life", receiver.url),
+        "resource": format!("users/{RICH_USER}/communications/callEvents"),
+        "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "clientState": "x",
+        "includeResourceData": true,
+        "encryptionCertificate": certificate,
+        "encryptionCertificateId": "bench-cert",
+    });
+    let resp = http
+        .post(format!("{}/beta/subscriptions", opts.base_url))
+        .bearer_auth(&opts.access_token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await?;
+    if status != reqwest::StatusCode::CREATED {
+        bail!("creating the rich subscription failed: {status} {answer}");
+    }
+    let id = answer["id"]
+        .as_str()
+        .context("the created subscription has no id")?
+        .to_string();
+
+    set_delivery(&http, opts, "pause").await?;
+    let url = format!(
+        "{}/ingest/v1/tenants/{}/callEvents",
+        opts.base_url, opts.tenant_id
+    );
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut sent = 0;
+    let fed = async {
+        while sent < opts.rich_events {
+            let n = (opts.rich_events - sent).min(1000);
+            let events: Vec<serde_json::Value> = (sent..sent + n)
+                .map(|i| {
+                    serde_json::json!({
+                        "id": format!("bench-event-{i:08}"),
+                        "callEventType": if i % 2 == 0 { "callStarted" } else { "callEnded" },
+                        "eventDateTime": now,
+                        "userId": RICH_USER,
+                        "direction": "outgoing",
+                        "callId": format!("bench-call-{}", i / 2),
+                        "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
+                    })
+                })
+                .collect();
+            let resp = http
+                .post(&url)
+                .bearer_auth(&opts.ingest_key)
+                .json(&serde_json::json!({ "value": events }))
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("ingesting call events failed: {}", resp.status());
+            }
+            sent += n;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let resumed = Instant::now();
+    set_delivery(&http, opts, "resume").await?;
+    fed?;
+    let receivers = [receiver];
+    let t = wait_for(&receivers, opts.rich_events as u64).await;
+    unsubscribe(&http, opts, std::slice::from_ref(&id)).await?;
+
+    // The cost of one notification's encryption, apart from delivery: the decrypted payload
+    // of a call event is a few hundred bytes.
+    let sample = serde_json::to_vec(&serde_json::json!({
+        "@odata.type": "#Microsoft.Graph.CallEvent",
+        "@odata.id": format!("/users/{RICH_USER}/communications/callEvents"),
+        "id": "bench-event-00000000",
+        "eventType": "callStarted",
+        "direction": "outgoing",
+        "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
+        "callId": "bench-call-0",
+    }))?;
+    let cost = callhook_crypto::encryption_cost(&parsed, &sample, 2_000)?;
+
+    let window = t
+        .last
+        .map(|l| l.saturating_duration_since(resumed).as_secs_f64())
+        .unwrap_or(0.0);
+    let distinct = t.items - t.duplicates;
+    Ok(RichFigures {
+        certificate_bits: parsed.key_bits(),
+        events: opts.rich_events,
+        received_notifications: distinct,
+        duplicates: t.duplicates,
+        posts: t.posts,
+        window_seconds: window,
+        notifications_per_second: distinct as f64 / window.max(1e-9),
+        encryption_micros: cost.as_secs_f64() * 1e6,
+    })
+}
+
 /// Runs the three scenarios in turn (each removes its subscriptions when done).
 pub async fn run(
     opts: &NotifyBenchOptions,
@@ -722,6 +898,12 @@ pub async fn run(
     ));
     let paced = paced(opts, next).await?;
 
+    progress(&format!(
+        "rich: {} call events to one subscription with a 2,048-bit certificate",
+        opts.rich_events
+    ));
+    let rich = rich(opts).await?;
+
     let complete = |t: &ThroughputFigures| t.received_notifications == t.expected_notifications;
     Ok(NotificationReport {
         // The engine's rate into one webhook is the drained backlog: live, one subscription
@@ -732,6 +914,10 @@ pub async fn run(
             && backlog.notifications_per_second >= FLOOR_NOTIFICATIONS_PER_SECOND,
         meets_latency_floor: paced.received_notifications as usize == paced.records
             && paced.latency.p99_ms <= FLOOR_P99_MS,
+        meets_rich_floor: rich.received_notifications as usize == rich.events
+            && rich.notifications_per_second >= FLOOR_RICH_PER_SECOND,
+        floor_rich_per_second: FLOOR_RICH_PER_SECOND,
+        rich,
         one_receiver: one,
         one_receiver_backlog: backlog,
         one_receiver_many: many,

@@ -362,6 +362,9 @@ struct BenchNotificationsArgs {
     /// Records per ingest request (1–100).
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Call events (= rich notifications) in the rich figure.
+    #[arg(long, default_value_t = 20_000)]
+    rich_events: usize,
     /// Ingest requests in flight in the throughput figures.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -392,6 +395,7 @@ async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()>
     );
     opts.one_receiver_records = args.records;
     opts.one_receiver_subscriptions = args.one_receiver_subscriptions;
+    opts.rich_events = args.rich_events;
     opts.fanout_records = args.fanout_records;
     opts.fanout_subscriptions = args.subscriptions;
     opts.fanout_receivers = args.receivers;
