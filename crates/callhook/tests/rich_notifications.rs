@@ -563,3 +563,88 @@ async fn a_rotated_certificate_encrypts_the_next_notification() {
         .as_str()
         .is_some_and(|u| u.ends_with(&format!("/recordings/rec-rich/content"))));
 }
+
+#[tokio::test]
+async fn a_meetings_call_events_arrive_rich_with_the_roster_and_unknown_meetings_are_404() {
+    let s = start().await;
+    let token = s.token().await;
+    let mut hook = Webhook::start().await;
+    let key = receiver_key();
+    let encoded: String = JOIN_URL
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let resource =
+        format!("communications/onlineMeetings(joinWebUrl='{encoded}')/meetingCallEvents");
+
+    // Before the meeting exists there is nothing to watch.
+    let a = subscribe(&s, "beta", &token, &rich(&hook, &resource, "updated", &key)).await;
+    assert_graph_error(&a, 404, "NotFound");
+    let a = subscribe(
+        &s,
+        "beta",
+        &token,
+        &rich(
+            &hook,
+            "communications/onlineMeetings/nope/transcripts",
+            "created",
+            &key,
+        ),
+    )
+    .await;
+    assert_graph_error(&a, 404, "NotFound");
+
+    seed_meeting(&s).await;
+    subscribe(&s, "beta", &token, &rich(&hook, &resource, "updated", &key))
+        .await
+        .expect_status(201);
+    let events = json!({"value": [
+        {"id": "m-start", "callEventType": "callStarted", "eventDateTime": ts(chrono::Utc::now()), "joinWebUrl": JOIN_URL},
+        {"id": "m-roster", "callEventType": "rosterUpdated", "eventDateTime": ts(chrono::Utc::now()), "joinWebUrl": JOIN_URL,
+         "participants": [{"info": {"identity": {"user": {"id": ORGANIZER, "displayName": "Megan Bowen"}}}, "isInLobby": false, "id": "leg-1"}]}
+    ]});
+    s.ingest_raw(
+        Method::POST,
+        &s.ingest_url("callEvents"),
+        serde_json::to_vec(&events).expect("json"),
+    )
+    .await
+    .expect_status(200);
+    hook.wait_until(
+        LIMIT,
+        || {},
+        |posts| posts.iter().map(|p| p.items().len()).sum::<usize>() >= 2,
+    )
+    .await;
+    let mut seen = Vec::new();
+    for (item, _) in hook.items() {
+        assert_eq!(item["resource"], resource.as_str());
+        assert_eq!(item["organizationId"], s.tenant());
+        assert_eq!(
+            item["resourceData"]["@odata.type"],
+            "#microsoft.graph.callevent"
+        );
+        let n: callhook_client::ChangeNotification =
+            serde_json::from_value(item.clone()).expect("a change notification");
+        let event: Value = n
+            .encrypted_content
+            .as_ref()
+            .expect("rich")
+            .decrypt_json(&key.key)
+            .expect("decrypts");
+        assert_eq!(event["@odata.id"], resource.as_str());
+        seen.push(event);
+    }
+    assert_eq!(seen[0]["eventType"], "callStarted");
+    assert_eq!(seen[1]["eventType"], "rosterUpdated");
+    assert_eq!(
+        seen[1]["participants@delta"][0]["info"]["identity"]["user"]["id"],
+        ORGANIZER
+    );
+}

@@ -134,6 +134,44 @@ async fn require_permission(
     Err(forbidden(operation))
 }
 
+/// A resource that names one meeting or ad hoc call must name one the tenant has: Graph does
+/// not accept subscriptions to meetings it does not know.
+async fn require_watched_exists(
+    state: &AppState,
+    tenant: &str,
+    resource: &rules::Resource,
+) -> GraphResult<()> {
+    use callhook_store::matching::kind as k;
+    let Some(scope) = resource.scope.as_deref() else {
+        return Ok(());
+    };
+    let found = match resource.kind {
+        k::TRANSCRIPTS_MEETING | k::RECORDINGS_MEETING => {
+            state.store.online_meeting(tenant, scope).await?.is_some()
+        }
+        k::TRANSCRIPTS_ADHOC_CALL | k::RECORDINGS_ADHOC_CALL => {
+            state.store.adhoc_call(tenant, scope).await?.is_some()
+        }
+        k::MEETING_CALL_EVENTS => !state
+            .store
+            .online_meetings_by_join_url(tenant, scope)
+            .await?
+            .is_empty(),
+        _ => true,
+    };
+    if found {
+        return Ok(());
+    }
+    let what = match resource.kind {
+        k::TRANSCRIPTS_ADHOC_CALL | k::RECORDINGS_ADHOC_CALL => "ad hoc call",
+        _ => "online meeting",
+    };
+    Err(GraphError::not_found(format!(
+        "The {what} named by resource '{}' was not found.",
+        resource.canonical
+    )))
+}
+
 /// Any app of the tenant may list its own subscriptions.
 fn require_app(caller: &Caller, operation: &str) -> GraphResult<()> {
     if caller.app_id.is_empty() {
@@ -457,6 +495,7 @@ pub async fn create(
         "Create",
     )
     .await?;
+    require_watched_exists(&state, &caller.tenant_id, &new.resource).await?;
     let quota = state.notify.config.call_record_quota;
     let quota_rules = quotas(&new.resource, quota);
 
