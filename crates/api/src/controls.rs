@@ -5,6 +5,8 @@
 //! - `POST /_callhook/subscriptions/{id}/lifecycle` `{"lifecycleEvent": "…"}` — send a lifecycle
 //!   notification now (`reauthorizationRequired`, `subscriptionRemoved`, `missed`);
 //! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only);
+//! - `POST /_callhook/keys/rotate` — a new signing key for access and validation tokens; older
+//!   keys stay in the JWKS, so tokens already issued keep verifying;
 //! - `POST /_callhook/delivery/pause`, `POST /_callhook/delivery/resume`, `GET /_callhook/delivery`
 //!   — hold every delivery (notifications keep queueing, e.g. to test a consumer against a burst),
 //!   let it go again, and see the state and the queue length;
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/subscriptions/{id}/lifecycle", post(fire_lifecycle))
         .route("/clock/advance", post(advance_clock))
         .route("/clock", get(clock))
+        .route("/keys/rotate", post(rotate_keys))
         .route("/delivery", get(delivery_state))
         .route("/delivery/pause", post(pause_delivery))
         .route("/delivery/resume", post(resume_delivery))
@@ -38,6 +41,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             crate::ingest::require_ingest_key,
         ))
+}
+
+async fn rotate_keys(State(state): State<AppState>) -> GraphResult<Response> {
+    let kid = state.rotate_signing_key().await.map_err(|e| {
+        tracing::error!(error = %e, "rotating the signing key failed");
+        GraphError::internal()
+    })?;
+    Ok(Json(json!({ "kid": kid })).into_response())
 }
 
 async fn delivery_state(State(state): State<AppState>) -> GraphResult<Response> {

@@ -149,6 +149,35 @@ impl AppState {
         }
     }
 
+    /// Makes a new signing key current, keeping every older key in the JWKS so tokens signed
+    /// before (access tokens, validation tokens) still verify. Returns the new key id.
+    pub async fn rotate_signing_key(&self) -> anyhow::Result<String> {
+        let key = callhook_crypto::SigningKey::generate(callhook_crypto::random_uuid()?)?;
+        self.store
+            .insert_signing_key(&callhook_store::StoredSigningKey {
+                kid: key.kid().to_string(),
+                created_at: chrono::Utc::now(),
+                pkcs8: key.pkcs8_der().to_vec(),
+            })
+            .await?;
+        let kid = key.kid().to_string();
+        let mut keys = vec![key];
+        for k in self.store.signing_keys().await? {
+            if k.kid != kid {
+                keys.push(callhook_crypto::SigningKey::from_pkcs8(
+                    k.kid.clone(),
+                    &k.pkcs8,
+                )?);
+            }
+        }
+        let set = KeySet::new(keys).ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        match self.keys.write() {
+            Ok(mut k) => *k = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(kid)
+    }
+
     /// The current signing and verification keys.
     pub fn keys(&self) -> Arc<KeySet> {
         match self.keys.read() {

@@ -648,3 +648,73 @@ async fn a_meetings_call_events_arrive_rich_with_the_roster_and_unknown_meetings
         ORGANIZER
     );
 }
+
+#[tokio::test]
+async fn rotating_the_signing_key_keeps_earlier_tokens_verifiable() {
+    let s = start().await;
+    let token = s.token().await;
+    let mut hook = Webhook::start().await;
+    let key = receiver_key();
+    let mut body = rich(
+        &hook,
+        &format!("users/{ORGANIZER}/communications/callEvents"),
+        "updated",
+        &key,
+    );
+    body["expirationDateTime"] = json!(in_minutes(600));
+    subscribe(&s, "beta", &token, &body)
+        .await
+        .expect_status(201);
+    let events = json!({"value": [{"id": "rot-1", "callEventType": "callStarted",
+        "eventDateTime": ts(chrono::Utc::now()), "userId": ORGANIZER}]});
+    s.ingest_raw(
+        Method::POST,
+        &s.ingest_url("callEvents"),
+        serde_json::to_vec(&events).expect("json"),
+    )
+    .await
+    .expect_status(200);
+    let before = first_change(&mut hook).await;
+
+    let resp = s
+        .http
+        .post(s.url("/_callhook/keys/rotate"))
+        .bearer_auth(&s.creds.ingest_key)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(resp.status(), 200);
+    let jwks: Value = s
+        .http
+        .get(s.url(&format!("/{}/discovery/v2.0/keys", s.tenant())))
+        .send()
+        .await
+        .expect("JWKS")
+        .json()
+        .await
+        .expect("JWKS body");
+    assert_eq!(
+        jwks["keys"].as_array().map(Vec::len),
+        Some(2),
+        "old and new key"
+    );
+
+    // Tokens signed before the rotation still verify, and so does the old access token;
+    // a new access token is signed with the new key.
+    validator(&s)
+        .await
+        .validate_collection(&before, callhook_client::unix_now())
+        .expect("the earlier validation token verifies");
+    s.get("/v1.0/subscriptions", &token)
+        .await
+        .expect_status(200);
+    let fresh = s.token().await;
+    s.get("/v1.0/subscriptions", &fresh)
+        .await
+        .expect_status(200);
+    assert_ne!(
+        fresh.split('.').next(),
+        token.split('.').next(),
+        "the new token names the new key"
+    );
+}
