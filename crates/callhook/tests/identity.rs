@@ -719,3 +719,36 @@ async fn data_files_are_readable_by_their_owner_only() {
     assert!(!format!("{creds:?}").contains(&creds.ingest_key));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn subscriptions_to_metadata_link_local_or_private_addresses_are_refused() {
+    let s = start().await;
+    let token = s.token().await;
+    let expiry = (chrono::Utc::now() + chrono::Duration::minutes(50))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fd00:ec2::254]/",
+        "https://100.100.100.200/",
+        "https://10.0.0.8/hook",
+        "https://[fe80::1]/hook",
+    ] {
+        let resp = s
+            .http
+            .post(s.url("/v1.0/subscriptions"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "changeType": "created",
+                "notificationUrl": url,
+                "resource": "/communications/callRecords",
+                "expirationDateTime": expiry,
+            }))
+            .send()
+            .await
+            .unwrap();
+        let a = Answer::from(resp).await;
+        assert_graph_error(&a, 400, "InvalidRequest");
+        assert_eq!(a.message(), format!("Invalid notification url='{url}'."));
+    }
+    s.stop().await;
+}
