@@ -171,6 +171,10 @@ struct BenchArgs {
     /// Data directory of the server under test (default: a fresh temporary one).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Database of the server under test (default: SQLite in the data directory); use an empty
+    /// PostgreSQL database to measure PostgreSQL.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 fn init_tracing() {
@@ -298,8 +302,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let running =
-        server::start(ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone())).await?;
+    let mut serve = ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone());
+    serve.database_url = args.database_url.clone();
+    let running = server::start(serve).await?;
     let creds = callhook::bootstrap::read_credentials(&data_dir)?;
     let app = running
         .state
