@@ -561,7 +561,7 @@ async fn a_rotated_certificate_encrypts_the_next_notification() {
     assert_eq!(recording["id"], "rec-rich");
     assert!(recording["recordingContentUrl"]
         .as_str()
-        .is_some_and(|u| u.ends_with(&format!("/recordings/rec-rich/content"))));
+        .is_some_and(|u| u.ends_with("/recordings/rec-rich/content")));
 }
 
 #[tokio::test]

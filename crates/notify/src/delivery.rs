@@ -61,6 +61,9 @@ const TOKEN_REUSE_MINUTES: i64 = 10;
 pub type TokenMinter =
     Arc<dyn Fn(&str, &str, DateTime<Utc>) -> anyhow::Result<String> + Send + Sync>;
 
+/// A validation token and when it was signed.
+type SignedToken = (String, DateTime<Utc>);
+
 /// What the engine needs for rich notifications.
 #[derive(Clone)]
 pub struct RichContext {
@@ -121,7 +124,7 @@ pub struct Engine {
     rich: Option<Arc<RichContext>>,
     certificates: Arc<Mutex<HashMap<String, Arc<EncryptionCertificate>>>>,
     /// Validation tokens by (tenant, audience), with when they were signed.
-    tokens: Arc<Mutex<HashMap<(String, String), (String, DateTime<Utc>)>>>,
+    tokens: Arc<Mutex<HashMap<(String, String), SignedToken>>>,
     /// Slow/drop standing per notification URL.
     health: Arc<Mutex<HashMap<String, Health>>>,
 }

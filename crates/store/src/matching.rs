@@ -65,7 +65,9 @@ pub struct ArtifactEvent<'a> {
     pub parent_id: &'a str,
     pub organizer_id: &'a str,
     pub id: &'a str,
-    /// When the artifact was created (transcription or recording started).
+    /// When transcription or recording started, as callhook knows it: when the artifact's
+    /// metadata arrived (a live platform reports it then), or its `createdDateTime` for rows
+    /// stored before callhook kept that time.
     pub created: DateTime<Utc>,
     /// Its stored metadata (a JSON object).
     pub body: &'a str,

@@ -105,6 +105,8 @@ pub struct ArtifactWrite {
     pub organizer_id: String,
     /// `createdDateTime`: what getAllTranscripts/getAllRecordings filter on.
     pub created: DateTime<Utc>,
+    /// When the metadata arrived (server clock); kept from the first write.
+    pub received: DateTime<Utc>,
     pub content_correlation_id: Option<String>,
     pub body: String,
 }

@@ -239,7 +239,7 @@ impl MeetingStore for PostgresStore {
         // Replacing metadata keeps the streams and the publication order.
         let r = sqlx::query(&format!(
             "INSERT INTO {t} (tenant_id, parent_kind, parent_id, id, organizer_id, created_ns, \
-             content_correlation_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             content_correlation_id, body, received_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (tenant_id, parent_kind, parent_id, id) DO UPDATE SET \
              organizer_id = EXCLUDED.organizer_id, created_ns = EXCLUDED.created_ns, \
              content_correlation_id = EXCLUDED.content_correlation_id, body = EXCLUDED.body \
@@ -253,6 +253,7 @@ impl MeetingStore for PostgresStore {
         .bind(to_ns(a.created))
         .bind(&a.content_correlation_id)
         .bind(&a.body)
+        .bind(to_ns(a.received))
         .fetch_one(&self.pool)
         .await?;
         // Metadata alone never publishes an artifact, so there is nothing to notify here.
@@ -278,7 +279,7 @@ impl MeetingStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // The row lock makes "publish once" and the seq below race-free across nodes.
         let Some(row) = sqlx::query(&format!(
-            "SELECT seq, organizer_id, created_ns, body FROM {t} \
+            "SELECT seq, organizer_id, COALESCE(received_ns, created_ns) AS started_ns, body FROM {t} \
              WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4 FOR UPDATE"
         ))
         .bind(tenant_id)
@@ -355,7 +356,7 @@ impl MeetingStore for PostgresStore {
                     parent_id: &key.parent_id,
                     organizer_id: &written.organizer_id,
                     id: &key.id,
-                    created: from_ns(row.try_get("created_ns")?),
+                    created: from_ns(row.try_get("started_ns")?),
                     body: &body,
                     installed_apps: &installed_apps,
                 };

@@ -302,7 +302,7 @@ impl MeetingStore for SqliteStore {
         // Replacing metadata keeps the streams and the publication order.
         sqlx::query(&format!(
             "INSERT INTO {t} (tenant_id, parent_kind, parent_id, id, organizer_id, created_ns, \
-             content_correlation_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             content_correlation_id, body, received_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (tenant_id, parent_kind, parent_id, id) DO UPDATE SET \
              organizer_id = excluded.organizer_id, created_ns = excluded.created_ns, \
              content_correlation_id = excluded.content_correlation_id, body = excluded.body"
@@ -315,6 +315,7 @@ impl MeetingStore for SqliteStore {
         .bind(to_ns(a.created))
         .bind(&a.content_correlation_id)
         .bind(&a.body)
+        .bind(to_ns(a.received))
         .execute(&mut *tx)
         .await?;
         // Metadata alone never publishes an artifact, so there is nothing to notify here.
@@ -396,7 +397,7 @@ impl MeetingStore for SqliteStore {
             .await?;
             if !watchers.is_empty() {
                 let r = sqlx::query(&format!(
-                    "SELECT created_ns, body FROM {t} \
+                    "SELECT COALESCE(received_ns, created_ns) AS started_ns, body FROM {t} \
                      WHERE tenant_id = ? AND parent_kind = ? AND parent_id = ? AND id = ?"
                 ))
                 .bind(tenant_id)
@@ -426,7 +427,7 @@ impl MeetingStore for SqliteStore {
                     parent_id: &key.parent_id,
                     organizer_id: &written.organizer_id,
                     id: &key.id,
-                    created: from_ns(r.try_get("created_ns")?),
+                    created: from_ns(r.try_get("started_ns")?),
                     body: &body,
                     installed_apps: &installed_apps,
                 };

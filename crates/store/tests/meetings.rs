@@ -37,6 +37,7 @@ fn artifact(k: &ArtifactKey, organizer: &str, created: DateTime<Utc>) -> Artifac
         key: k.clone(),
         organizer_id: organizer.into(),
         created,
+        received: created,
         content_correlation_id: Some(format!("corr-{}", k.id)),
         body: format!("{{\"id\":\"{}\"}}", k.id),
     }

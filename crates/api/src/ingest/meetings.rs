@@ -254,6 +254,7 @@ pub async fn put_artifact(
         },
         organizer_id: organizer,
         created,
+        received: now,
         content_correlation_id: correlation,
         body: to_text(&body)?,
     };
