@@ -145,12 +145,8 @@ pub async fn serve_options(dir: &Path) -> ServeOptions {
 /// With `CALLHOOK_TEST_DATABASE=postgres`, the URL of a PostgreSQL database created for the data
 /// directory `dir` (the same one when a test restarts a server on `dir`). The server at
 /// `CALLHOOK_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) must be
-/// reachable: asking for PostgreSQL and not finding it fails the test. Databases are named
-/// `callhook_test_<unix seconds>_<random>`; each test process drops those older than two hours
-/// (a test server has no async drop to do it) and `.ci/run` drops them all.
+/// reachable: asking for PostgreSQL and not finding it fails the test.
 pub async fn test_database_url(dir: &Path) -> Option<String> {
-    use sqlx::{ConnectOptions, Connection};
-    use std::str::FromStr;
     if std::env::var("CALLHOOK_TEST_DATABASE").ok().as_deref() != Some("postgres") {
         return None;
     }
@@ -158,13 +154,53 @@ pub async fn test_database_url(dir: &Path) -> Option<String> {
     if let Ok(url) = std::fs::read_to_string(&marker) {
         return Some(url);
     }
-    let admin = std::env::var("CALLHOOK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let options = sqlx::postgres::PgConnectOptions::from_str(&admin).expect("admin URL");
+    let url = new_postgres_database()
+        .await
+        .unwrap_or_else(|e| panic!("CALLHOOK_TEST_DATABASE=postgres but {e}"));
+    std::fs::write(&marker, &url).expect("write database marker");
+    Some(url)
+}
+
+/// The PostgreSQL server tests use (`CALLHOOK_TEST_POSTGRES_URL`, a role that may create
+/// databases).
+pub fn postgres_admin_url() -> String {
+    std::env::var("CALLHOOK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database for a test that needs PostgreSQL whatever `CALLHOOK_TEST_DATABASE` says
+/// (several nodes on one database). `None`, with a notice on stderr, when PostgreSQL is not
+/// reachable, unless `CALLHOOK_REQUIRE_POSTGRES=1`, which makes that a failure.
+pub async fn postgres_database_or_skip(test: &str) -> Option<String> {
+    match new_postgres_database().await {
+        Ok(url) => Some(url),
+        Err(e) if std::env::var("CALLHOOK_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("CALLHOOK_REQUIRE_POSTGRES=1 but {e}")
+        }
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {e}; set CALLHOOK_REQUIRE_POSTGRES=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
+/// Creates `callhook_test_<unix seconds>_<random>` and returns its URL. Each test process drops
+/// such databases older than two hours (a test server has no async drop to do it) and `.ci/run`
+/// drops them all.
+async fn new_postgres_database() -> Result<String, String> {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let admin = postgres_admin_url();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&admin)
+        .map_err(|e| format!("bad CALLHOOK_TEST_POSTGRES_URL: {e}"))?;
     let mut conn = options
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("CALLHOOK_TEST_DATABASE=postgres but {admin}: {e}"));
+        .map_err(|e| format!("PostgreSQL at {admin} is not reachable ({e})"))?;
     let now = Utc::now().timestamp();
     static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -173,7 +209,7 @@ pub async fn test_database_url(dir: &Path) -> Option<String> {
         )
         .fetch_all(&mut conn)
         .await
-        .expect("list test databases");
+        .map_err(|e| e.to_string())?;
         for name in old {
             let secs = name
                 .split('_')
@@ -191,11 +227,9 @@ pub async fn test_database_url(dir: &Path) -> Option<String> {
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
-        .expect("create test database");
+        .map_err(|e| format!("cannot create a test database: {e}"))?;
     let _ = conn.close().await;
-    let url = options.database(&name).to_url_lossy().to_string();
-    std::fs::write(&marker, &url).expect("write database marker");
-    Some(url)
+    Ok(options.database(&name).to_url_lossy().to_string())
 }
 
 pub fn read_credentials(dir: &Path) -> Credentials {
