@@ -426,10 +426,11 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallRecordWritten>> {
         let mut tx = self.pool.begin().await?;
-        // Commit order must equal seq order within the tenant (see the module docs).
+        let watchers = live_call_record_subscriptions(&mut tx, tenant_id, now).await?;
+        // Commit order must equal seq order within the tenant (see the module docs): the lock is
+        // held from here to commit, so only what follows is serialized.
         lock(&mut tx, &format!("call_records/{tenant_id}")).await?;
         let modified = fmt_time(now);
-        let watchers = live_call_record_subscriptions(&mut tx, tenant_id, now).await?;
         let mut out = Vec::with_capacity(records.len());
         // ON CONFLICT DO UPDATE may not touch a row twice in one statement: a chunk never holds
         // the same id twice.
