@@ -291,6 +291,9 @@ pub async fn set_permission(
     }
     if change == GrantChange::Changed && !grant {
         tracing::info!(tenant, app, permission, "permission revoked");
+        if kind == PermissionKind::Application {
+            revoke_subscriptions(store, tenant, app, Utc::now()).await?;
+        }
     }
     Ok(PermissionChange {
         tenant_id: tenant.to_string(),
@@ -299,6 +302,64 @@ pub async fn set_permission(
         kind,
         changed: change == GrantChange::Changed,
     })
+}
+
+/// After a revocation, the app's subscriptions whose resource it may no longer read stop: their
+/// change notifications are held at once, and the subscriber is told as Graph tells it
+/// (`reauthorizationRequired`, then `subscriptionRemoved`, after which the subscription is
+/// gone); one without a lifecycle URL is removed at once. A `reauthorize` then answers 403.
+/// Subscriptions that rely on resource-specific consent are left to the RSC grants.
+pub async fn revoke_subscriptions(
+    store: &dyn Store,
+    tenant: &str,
+    app: &str,
+    now: DateTime<Utc>,
+) -> GraphResult<usize> {
+    let roles = store.app_roles(tenant, app).await?.unwrap_or_default();
+    let mut stopped = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_subscriptions(tenant, Some(app), after.as_deref(), 500)
+            .await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        for mut sub in page {
+            let rsc_only = sub
+                .resource
+                .to_ascii_lowercase()
+                .contains("useresourcespecificconsentbasedauthorization=true");
+            let allowed = crate::graph::subscriptions::resource_requirement(&sub.resource_kind)
+                .is_some_and(|req| req.application.iter().any(|r| roles.iter().any(|h| h == r)));
+            if allowed || rsc_only || sub.expiration <= now {
+                continue;
+            }
+            stopped += 1;
+            if sub.lifecycle_url.is_none() {
+                store.delete_subscription(tenant, &sub.id).await?;
+                continue;
+            }
+            sub.authorized_until = now;
+            store.update_subscription(&sub).await?;
+            store
+                .enqueue_lifecycle(tenant, &sub.id, "reauthorizationRequired", now)
+                .await?;
+            store
+                .enqueue_lifecycle(tenant, &sub.id, "subscriptionRemoved", now)
+                .await?;
+        }
+    }
+    if stopped > 0 {
+        tracing::info!(
+            tenant,
+            app,
+            stopped,
+            "subscriptions stopped after a revocation"
+        );
+    }
+    Ok(stopped)
 }
 
 /// Installs an app into a meeting or chat with resource-specific consent permissions.

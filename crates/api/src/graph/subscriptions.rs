@@ -60,6 +60,11 @@ fn forbidden(operation: &str) -> GraphError {
     )
 }
 
+/// What reading a subscription kind's resource needs.
+pub(crate) fn resource_requirement(kind: &str) -> Option<crate::permissions::Requirement> {
+    crate::permissions::subscription_requirement(resource_shape(kind))
+}
+
 /// The resource shape (ids as `{id}`) of a subscription kind, as the permission table names it.
 fn resource_shape(kind: &str) -> &'static str {
     use callhook_store::matching::kind as k;
@@ -796,6 +801,23 @@ pub async fn reauthorize(
     let now = state.clock.now();
     let mut row = load(&state, &caller, &id, now).await?;
     require_row_permission(&state, &caller, &row, "Reauthorize").await?;
+    // A token keeps the roles it was issued with; reauthorizing asks what the app holds now.
+    if !caller.is_delegated() {
+        let roles = state
+            .store
+            .app_roles(&caller.tenant_id, &caller.app_id)
+            .await?
+            .unwrap_or_default();
+        let rsc_only = row
+            .resource
+            .to_ascii_lowercase()
+            .contains("useresourcespecificconsentbasedauthorization=true");
+        let still = resource_requirement(&row.resource_kind)
+            .is_some_and(|req| req.application.iter().any(|r| roles.iter().any(|h| h == r)));
+        if !still && !rsc_only {
+            return Err(forbidden("Reauthorize"));
+        }
+    }
     let notification = current_url(&row.notification_url, "NotificationUrl", &state)?;
     let lifecycle = row
         .lifecycle_url
