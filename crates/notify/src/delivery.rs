@@ -685,7 +685,17 @@ impl Engine {
         let started_at = self.clock.now();
         let subs: HashMap<&str, &SubscriptionRow> =
             batch.subs.iter().map(|s| (s.id.as_str(), s)).collect();
-        let body = self.body(&batch.rows, &subs);
+        // IP-literal URLs never reach the guarded resolver, so their address is checked here
+        // (a subscription may predate a stricter configuration).
+        let allowed = reqwest::Url::parse(&batch.url)
+            .is_ok_and(|u| crate::http::check_target(&u, &self.config));
+        let body = if allowed {
+            self.body(&batch.rows, &subs)
+        } else {
+            Err(anyhow::anyhow!(
+                "the notification URL's address is not allowed as a webhook target"
+            ))
+        };
         let retry = batch.rows.iter().any(|r| r.attempts > 0);
         let timeout = if retry {
             self.config.retry_timeout
@@ -747,7 +757,12 @@ impl Engine {
             .settle(&batch, delivered, started_at, status, latency, error)
             .await
         {
-            tracing::error!(error = %e, url = %batch.url, "recording a delivery failed; the notifications stay queued");
+            // The host only: a URL's path or query may carry a receiver's secret.
+            let host = reqwest::Url::parse(&batch.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            tracing::error!(error = %e, host = %host, "recording a delivery failed; the notifications stay queued");
         }
         self.release(&batch);
     }

@@ -9,7 +9,7 @@ pub struct Tenant {
 }
 
 /// An app registration: a client id, its secrets (hashed) and its application permissions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct App {
     pub client_id: String,
     pub tenant_id: String,
@@ -17,6 +17,23 @@ pub struct App {
     pub secret_hashes: Vec<String>,
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for App {
+    // Secret hashes stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("client_id", &self.client_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("display_name", &self.display_name)
+            .field(
+                "secret_hashes",
+                &format_args!("<{} redacted>", self.secret_hashes.len()),
+            )
+            .field("roles", &self.roles)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,7 +173,7 @@ pub struct UserWrite {
 
 /// A change-notification subscription: the columns matching and delivery use, plus `body`, the
 /// subscription as the API shows it (owned by the API; the store never reads inside it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SubscriptionRow {
     pub id: String,
     pub tenant_id: String,
@@ -186,6 +203,30 @@ pub struct SubscriptionRow {
     /// `notificationUrlAppId`: the audience of validation tokens, when not the app itself.
     pub notification_url_app_id: Option<String>,
     pub body: String,
+}
+
+impl std::fmt::Debug for SubscriptionRow {
+    // `clientState` is the receiver's secret, and `body` repeats it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionRow")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("app_id", &self.app_id)
+            .field("resource_kind", &self.resource_kind)
+            .field("resource", &self.resource)
+            .field("change_type", &self.change_type)
+            .field("notification_url", &self.notification_url)
+            .field("lifecycle_url", &self.lifecycle_url)
+            .field(
+                "client_state",
+                &self.client_state.as_ref().map(|_| "<redacted>"),
+            )
+            .field("expiration", &self.expiration)
+            .field("authorized_until", &self.authorized_until)
+            .field("scope", &self.scope)
+            .field("rich", &self.encryption.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A rich subscription's encryption certificate.
