@@ -16,7 +16,12 @@ use callhook_store::Store;
 #[derive(Args, Clone)]
 pub struct DataArgs {
     /// Directory holding the embedded database and credentials.json.
-    #[arg(long, env = "CALLHOOK_DATA_DIR", default_value = "./callhook-data", global = true)]
+    #[arg(
+        long,
+        env = "CALLHOOK_DATA_DIR",
+        default_value = "./callhook-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database URL; default: SQLite in the data directory.
     #[arg(long, env = "CALLHOOK_DATABASE_URL", global = true)]
