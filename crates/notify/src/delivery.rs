@@ -118,6 +118,8 @@ pub struct Engine {
     settle_wake: Arc<Notify>,
     /// While set, nothing is sent (the emulator's pause control); notifications keep queueing.
     paused: Arc<AtomicBool>,
+    /// This process, as the holder of delivery leases when nodes share a database.
+    node_id: Arc<str>,
     /// Rows the next round reads (adapted after each round).
     round_reads: Arc<AtomicUsize>,
     /// What rich notifications need: callhook's base URL and a validation-token signer.
@@ -240,6 +242,7 @@ impl Engine {
             busy: Arc::new(Mutex::new(Busy::default())),
             settle_wake: Arc::new(Notify::new()),
             paused: Arc::default(),
+            node_id: uuid::Uuid::new_v4().to_string().into(),
             round_reads: Arc::new(AtomicUsize::new(ROUND_LIMIT)),
             rich: None,
             certificates: Arc::default(),
@@ -267,13 +270,37 @@ impl Engine {
         let mut reauth_sent = HashMap::new();
         let mut reauth_checked: Option<DateTime<Utc>> = None;
         let mut purged_at: Option<DateTime<Utc>> = None;
+        let mut renewed_at = Instant::now();
         loop {
             let now = self.clock.now();
+            // Leases of the subscriptions this node is sending for outlive their sends.
+            let lease_std = self
+                .config
+                .delivery_lease
+                .to_std()
+                .unwrap_or(Duration::from_secs(30));
+            if renewed_at.elapsed() >= lease_std / 3 {
+                renewed_at = Instant::now();
+                self.renew_leases(now).await;
+            }
             let check_due = reauth_checked
                 .is_none_or(|t| now - t >= chrono::Duration::seconds(REAUTHORIZATION_CHECK_SECS));
             if check_due {
-                if let Err(e) = self.reauthorization_round(now, &mut reauth_sent).await {
-                    tracing::warn!(error = %e, "reauthorization check failed");
+                // One node at a time sends reauthorizationRequired (the job's lease outlives
+                // the check interval, and this node renews it on each check).
+                let lease = self
+                    .config
+                    .delivery_lease
+                    .max(chrono::Duration::seconds(3 * REAUTHORIZATION_CHECK_SECS));
+                let mine = self
+                    .store
+                    .claim_job("reauthorization", &self.node_id, now, lease)
+                    .await
+                    .unwrap_or(false);
+                if mine {
+                    if let Err(e) = self.reauthorization_round(now, &mut reauth_sent).await {
+                        tracing::warn!(error = %e, "reauthorization check failed");
+                    }
                 }
                 reauth_checked = Some(now);
             }
@@ -381,11 +408,33 @@ impl Engine {
         Ok(())
     }
 
+    async fn renew_leases(&self, now: DateTime<Utc>) {
+        let subs: Vec<String> = match self.busy.lock() {
+            Ok(b) => b.streams.iter().map(|(s, _)| s.clone()).collect(),
+            Err(_) => return,
+        };
+        if subs.is_empty() {
+            return;
+        }
+        match self
+            .store
+            .renew_leases(&self.node_id, &subs, now, self.config.delivery_lease)
+            .await
+        {
+            Ok(held) if held.len() < subs.len() => tracing::warn!(
+                lost = subs.len() - held.len(),
+                "delivery leases taken over by another node; their notifications may repeat"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "renewing delivery leases failed"),
+        }
+    }
+
     /// How long to sleep when nothing wakes the engine: until the next notification is due.
     /// Rows still due after a round wait on a POST in flight, whose completion wakes the loop
     /// (`join_next`, `wake`), so they need no polling of their own.
     async fn idle_wait(&self, now: DateTime<Utc>) -> Duration {
-        match self.store.next_due().await {
+        match self.store.next_due_for(&self.node_id, now).await {
             Ok(Some(due)) if due > now => (due - now)
                 .to_std()
                 .unwrap_or(self.config.idle_poll)
@@ -425,9 +474,16 @@ impl Engine {
             .round_reads
             .load(Ordering::Relaxed)
             .clamp(1, ROUND_LIMIT);
+        // With several nodes, a read also leases the subscriptions it returns to this node.
         let due = self
             .store
-            .due_notifications(now, limit as u32, &delivered)
+            .claim_due(
+                &self.node_id,
+                now,
+                self.config.delivery_lease,
+                limit as u32,
+                &delivered,
+            )
             .await?;
         let read = due.len();
         let mut waiting_on_flight = 0usize;

@@ -57,6 +57,9 @@ pub struct NotifyConfig {
     pub throttle_min_samples: u32,
     /// Longest the engine sleeps without being woken (it is woken whenever work is queued).
     pub idle_poll: Duration,
+    /// How long a node holds a subscription's delivery when several nodes share the database
+    /// (renewed while it works on it): a dead node's subscriptions move on after this.
+    pub delivery_lease: chrono::Duration,
 }
 
 impl Default for NotifyConfig {
@@ -77,6 +80,7 @@ impl Default for NotifyConfig {
             throttle_window: chrono::Duration::minutes(10),
             throttle_min_samples: 20,
             idle_poll: Duration::from_millis(500),
+            delivery_lease: chrono::Duration::seconds(30),
         }
     }
 }
