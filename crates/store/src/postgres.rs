@@ -69,6 +69,12 @@ impl PostgresStore {
     }
 }
 
+/// Whether any key contains NUL. PostgreSQL text cannot hold one, so no stored row can match such
+/// a key: lookups answer "not found" (as SQLite does) instead of a database error.
+pub(crate) fn nul(keys: &[&str]) -> bool {
+    keys.iter().any(|k| k.contains('\0'))
+}
+
 /// Takes the row lock `name` until the transaction ends (creating its row the first time).
 pub(crate) async fn lock(tx: &mut Transaction<'_, Postgres>, name: &str) -> StoreResult<()> {
     sqlx::query(
@@ -377,6 +383,9 @@ impl Store for PostgresStore {
     }
 
     async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        if nul(&[id]) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT id, display_name, created_at FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -409,6 +418,9 @@ impl Store for PostgresStore {
     }
 
     async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
+        if nul(&[client_id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT client_id, tenant_id, display_name, secret_hashes, roles, created_at \
              FROM apps WHERE client_id = $1",
@@ -534,6 +546,9 @@ impl Store for PostgresStore {
         tenant_id: &str,
         id: &str,
     ) -> StoreResult<Option<StoredCallRecord>> {
+        if nul(&[tenant_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT seq, id, version, start_ns, last_modified, body, sessions, participants \
              FROM call_records WHERE tenant_id = $1 AND id = $2",
@@ -546,6 +561,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_call_records(&self, q: &CallRecordQuery) -> StoreResult<Vec<StoredCallRecord>> {
+        if nul(&[&q.tenant_id]) || q.participant_ids.iter().any(|p| p.contains('\0')) {
+            return Ok(Vec::new());
+        }
         let mut b: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
             "SELECT seq, id, version, start_ns, last_modified, body FROM call_records cr WHERE tenant_id = ",
         );
@@ -617,6 +635,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_report_rows(&self, q: &ReportQuery) -> StoreResult<Vec<String>> {
+        if nul(&[&q.tenant_id]) {
+            return Ok(Vec::new());
+        }
         let upper = if q.to_inclusive { "<=" } else { "<" };
         let sql = format!(
             "SELECT body FROM report_rows WHERE tenant_id = $1 AND report = $2 AND time_ns >= $3 \
@@ -711,6 +732,9 @@ impl Store for PostgresStore {
         tenant_id: &str,
         id: &str,
     ) -> StoreResult<Option<SubscriptionRow>> {
+        if nul(&[tenant_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
         ))
@@ -722,6 +746,9 @@ impl Store for PostgresStore {
     }
 
     async fn subscription_by_id(&self, id: &str) -> StoreResult<Option<SubscriptionRow>> {
+        if nul(&[id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
         ))
@@ -738,6 +765,9 @@ impl Store for PostgresStore {
         after_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<SubscriptionRow>> {
+        if nul(&[tenant_id, app_id.unwrap_or(""), after_id.unwrap_or("")]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 \
              AND ($2::text IS NULL OR app_id = $2) AND id > $3 ORDER BY id LIMIT $4"
@@ -752,6 +782,9 @@ impl Store for PostgresStore {
     }
 
     async fn update_subscription(&self, row: &SubscriptionRow) -> StoreResult<bool> {
+        if nul(&[&row.tenant_id, &row.id]) {
+            return Ok(false);
+        }
         let done = sqlx::query(
             "UPDATE subscriptions SET notification_url = $1, lifecycle_url = $2, client_state = $3, \
              expiration_ns = $4, authorized_until_ns = $5, body = $6, encryption_certificate = $7, \
@@ -774,6 +807,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_subscription(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        if nul(&[tenant_id, id]) {
+            return Ok(false);
+        }
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
@@ -859,6 +895,9 @@ impl Store for PostgresStore {
     }
 
     async fn release_held(&self, subscription_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        if nul(&[subscription_id]) {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE outbox SET due_ns = $1 WHERE subscription_id = $2 AND kind = 'change' AND due_ns > $1",
         )
@@ -954,6 +993,9 @@ impl Store for PostgresStore {
         subscription_id: &str,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryAttempt>> {
+        if nul(&[subscription_id]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error \
              FROM delivery_attempts WHERE subscription_id = $1 ORDER BY seq DESC LIMIT $2",
@@ -1171,6 +1213,9 @@ impl Store for PostgresStore {
     }
 
     async fn user(&self, tenant_id: &str, id: &str) -> StoreResult<Option<String>> {
+        if nul(&[tenant_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT body FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -1185,6 +1230,9 @@ impl Store for PostgresStore {
         after_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<(String, String)>> {
+        if nul(&[tenant_id, after_id.unwrap_or("")]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT id, body FROM users WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )

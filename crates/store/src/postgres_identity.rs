@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use crate::identity::*;
-use crate::postgres::app_from_row;
+use crate::postgres::{app_from_row, nul};
 use crate::sqlite::{fmt_time, parse_list, parse_time};
 use crate::{App, PostgresStore, StoreResult};
 
@@ -36,6 +36,9 @@ fn rsc_from_row(r: &PgRow) -> StoreResult<RscGrant> {
 
 impl PostgresStore {
     async fn app_exists(&self, tenant_id: &str, client_id: &str) -> StoreResult<bool> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(false);
+        }
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE tenant_id = $1 AND client_id = $2")
                 .bind(tenant_id)
@@ -65,6 +68,9 @@ impl PostgresStore {
 #[async_trait]
 impl IdentityStore for PostgresStore {
     async fn apps(&self, tenant_id: &str) -> StoreResult<Vec<App>> {
+        if nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
             "SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY client_id"
         ))
@@ -75,6 +81,9 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn delete_app(&self, tenant_id: &str, client_id: &str) -> StoreResult<bool> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(false);
+        }
         let done = sqlx::query("DELETE FROM apps WHERE tenant_id = $1 AND client_id = $2")
             .bind(tenant_id)
             .bind(client_id)
@@ -89,6 +98,9 @@ impl IdentityStore for PostgresStore {
         client_id: &str,
         secret_hash: &str,
     ) -> StoreResult<bool> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(false);
+        }
         let done = sqlx::query(
             "UPDATE apps SET secret_hashes = (secret_hashes::jsonb || jsonb_build_array($1::text))::text \
              WHERE tenant_id = $2 AND client_id = $3",
@@ -126,6 +138,9 @@ impl IdentityStore for PostgresStore {
         client_id: &str,
         role: &str,
     ) -> StoreResult<GrantChange> {
+        if nul(&[tenant_id, client_id, role]) {
+            return self.change(0, tenant_id, client_id).await;
+        }
         // jsonb `-` text removes every array element equal to that string.
         let done = sqlx::query(
             "UPDATE apps SET roles = (roles::jsonb - $1::text)::text \
@@ -145,6 +160,9 @@ impl IdentityStore for PostgresStore {
         tenant_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<Vec<String>>> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(None);
+        }
         let roles: Option<String> =
             sqlx::query_scalar("SELECT roles FROM apps WHERE tenant_id = $1 AND client_id = $2")
                 .bind(tenant_id)
@@ -180,6 +198,9 @@ impl IdentityStore for PostgresStore {
         client_id: &str,
         scope: &str,
     ) -> StoreResult<GrantChange> {
+        if nul(&[tenant_id, client_id, scope]) {
+            return self.change(0, tenant_id, client_id).await;
+        }
         let done = sqlx::query(
             "DELETE FROM delegated_grants WHERE tenant_id = $1 AND client_id = $2 AND scope = $3",
         )
@@ -193,6 +214,9 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn delegated_scopes(&self, tenant_id: &str, client_id: &str) -> StoreResult<Vec<String>> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(Vec::new());
+        }
         Ok(sqlx::query_scalar(
             "SELECT scope FROM delegated_grants WHERE tenant_id = $1 AND client_id = $2 ORDER BY scope",
         )
@@ -223,6 +247,9 @@ impl IdentityStore for PostgresStore {
         tenant_id: &str,
         id_or_upn: &str,
     ) -> StoreResult<Option<SignInUser>> {
+        if nul(&[tenant_id, id_or_upn]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT * FROM sign_in_users WHERE tenant_id = $1 AND (id = $2 OR user_principal_name = $3) \
              ORDER BY id LIMIT 1",
@@ -236,6 +263,9 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn sign_in_users(&self, tenant_id: &str) -> StoreResult<Vec<SignInUser>> {
+        if nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT * FROM sign_in_users WHERE tenant_id = $1 ORDER BY user_principal_name",
         )
@@ -268,6 +298,9 @@ impl IdentityStore for PostgresStore {
         client_id: &str,
         resource_id: &str,
     ) -> StoreResult<u64> {
+        if nul(&[tenant_id, client_id, resource_id]) {
+            return Ok(0);
+        }
         let done = sqlx::query(
             "DELETE FROM rsc_grants WHERE tenant_id = $1 AND client_id = $2 AND resource_id = $3",
         )
@@ -280,6 +313,9 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn rsc_grants(&self, tenant_id: &str, client_id: &str) -> StoreResult<Vec<RscGrant>> {
+        if nul(&[tenant_id, client_id]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT * FROM rsc_grants WHERE tenant_id = $1 AND client_id = $2 ORDER BY resource_id, permission",
         )
@@ -297,6 +333,9 @@ impl IdentityStore for PostgresStore {
         resource_id: &str,
         permission: &str,
     ) -> StoreResult<bool> {
+        if nul(&[tenant_id, client_id, resource_id, permission]) {
+            return Ok(false);
+        }
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM rsc_grants \
              WHERE tenant_id = $1 AND client_id = $2 AND resource_id = $3 AND permission = $4",

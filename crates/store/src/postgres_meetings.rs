@@ -8,7 +8,7 @@ use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use crate::matching::{artifact_kinds, call_event_kinds, ArtifactEvent, CallEventEvent};
 use crate::meetings::*;
-use crate::postgres::{lock, OutboxInsert};
+use crate::postgres::{lock, nul, OutboxInsert};
 use crate::sqlite::{from_ns, json_list, parse_list, to_ns};
 use crate::{NotificationKind, PostgresStore, StoreError, StoreResult};
 
@@ -163,6 +163,9 @@ impl MeetingStore for PostgresStore {
         tenant_id: &str,
         id: &str,
     ) -> StoreResult<Option<StoredOnlineMeeting>> {
+        if nul(&[tenant_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, organizer_id, join_web_url, user_ids, body FROM online_meetings \
              WHERE tenant_id = $1 AND id = $2",
@@ -179,6 +182,9 @@ impl MeetingStore for PostgresStore {
         tenant_id: &str,
         join_web_url: &str,
     ) -> StoreResult<Vec<StoredOnlineMeeting>> {
+        if nul(&[tenant_id, join_web_url]) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT id, organizer_id, join_web_url, user_ids, body FROM online_meetings \
              WHERE tenant_id = $1 AND join_web_url = $2 ORDER BY id",
@@ -213,6 +219,9 @@ impl MeetingStore for PostgresStore {
     }
 
     async fn adhoc_call(&self, tenant_id: &str, id: &str) -> StoreResult<Option<StoredAdhocCall>> {
+        if nul(&[tenant_id, id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, organizer_id, body FROM adhoc_calls WHERE tenant_id = $1 AND id = $2",
         )
@@ -274,6 +283,9 @@ impl MeetingStore for PostgresStore {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ArtifactWritten>> {
+        if nul(&[tenant_id, &key.parent_id, &key.id]) {
+            return Ok(None);
+        }
         let t = table(key.kind);
         let column = stream_column(key.kind, stream)?;
         let mut tx = self.pool.begin().await?;
@@ -386,6 +398,9 @@ impl MeetingStore for PostgresStore {
         tenant_id: &str,
         key: &ArtifactKey,
     ) -> StoreResult<Option<StoredArtifact>> {
+        if nul(&[tenant_id, &key.parent_id, &key.id]) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {} FROM {} WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4",
             artifact_columns(key.kind),
@@ -408,6 +423,9 @@ impl MeetingStore for PostgresStore {
         key: &ArtifactKey,
         stream: ArtifactStream,
     ) -> StoreResult<Option<Vec<u8>>> {
+        if nul(&[tenant_id, &key.parent_id, &key.id]) {
+            return Ok(None);
+        }
         let column = stream_column(key.kind, stream)?;
         let row = sqlx::query(&format!(
             "SELECT {column} AS bytes FROM {} \
@@ -427,6 +445,14 @@ impl MeetingStore for PostgresStore {
     }
 
     async fn list_artifacts(&self, q: &ArtifactQuery) -> StoreResult<Vec<StoredArtifact>> {
+        if nul(&[
+            &q.tenant_id,
+            q.parent_id.as_deref().unwrap_or(""),
+            q.organizer_id.as_deref().unwrap_or(""),
+            q.content_correlation_id.as_deref().unwrap_or(""),
+        ]) {
+            return Ok(Vec::new());
+        }
         let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "SELECT {} FROM {} WHERE seq IS NOT NULL AND tenant_id = ",
             artifact_columns(q.kind),
@@ -531,6 +557,13 @@ impl MeetingStore for PostgresStore {
     }
 
     async fn call_events(&self, q: &CallEventQuery) -> StoreResult<Vec<StoredCallEvent>> {
+        if nul(&[
+            &q.tenant_id,
+            q.user_id.as_deref().unwrap_or(""),
+            q.join_web_url.as_deref().unwrap_or(""),
+        ]) {
+            return Ok(Vec::new());
+        }
         let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
             "SELECT seq, id, event_type, event_ns, user_id, join_web_url, call_id, body \
              FROM call_events WHERE tenant_id = ",

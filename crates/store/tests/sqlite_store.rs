@@ -188,4 +188,47 @@ async fn settings_keep_the_first_value_written() {
     assert_eq!(s.setting_or_insert("k", b"one").await.unwrap(), b"one");
     assert_eq!(s.setting_or_insert("k", b"two").await.unwrap(), b"one");
 }
+
+async fn bodies_come_back_byte_for_byte() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    // Key order, spacing, escapes and number spellings as the API wrote them.
+    let body = "{\"z\":1,  \"a\":{\"y\":[1.50,2e3]},\"id\":\"b\",\"u\":\"\\u00e9\\n\"}";
+    let mut r = rec("b", now, &[]);
+    r.body = body.into();
+    r.sessions = "[ {\"b\":2,\"a\":1} ]".into();
+    s.put_call_records("t", &[r], now).await.unwrap();
+    let got = s.call_record("t", "b").await.unwrap().unwrap();
+    assert_eq!(got.body, body);
+    assert_eq!(got.sessions.as_deref(), Some("[ {\"b\":2,\"a\":1} ]"));
+    s.put_users("t", &[UserWrite { id: "u".into(), body: body.into() }])
+        .await
+        .unwrap();
+    assert_eq!(s.user("t", "u").await.unwrap().as_deref(), Some(body));
+}
+
+async fn keys_with_nul_find_nothing() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    s.put_call_records("t", &[rec("a", now, &["u1"])], now).await.unwrap();
+    assert!(s.call_record("t", "a\0").await.unwrap().is_none());
+    assert!(s.tenant("t\0").await.unwrap().is_none());
+    assert!(s.app("c\0").await.unwrap().is_none());
+    assert!(s.user("t", "u\0").await.unwrap().is_none());
+    assert!(s.subscription("t", "s\0").await.unwrap().is_none());
+    assert!(s.subscription_by_id("s\0").await.unwrap().is_none());
+    assert!(!s.delete_subscription("t", "s\0").await.unwrap());
+    let q = CallRecordQuery {
+        tenant_id: "t".into(),
+        participant_ids: vec!["u1\0".into()],
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(s.list_call_records(&q).await.unwrap().is_empty());
+    assert!(s.online_meeting("t", "m\0").await.unwrap().is_none());
+    assert!(s.online_meetings_by_join_url("t", "https://x/\0").await.unwrap().is_empty());
+    assert!(s.sign_in_user("t", "a\0@b").await.unwrap().is_none());
+    assert!(s.app_roles("t", "c\0").await.unwrap().is_none());
+    assert!(!s.rsc_granted("t", "c", "m\0", "p").await.unwrap());
+}
 }
