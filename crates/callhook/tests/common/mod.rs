@@ -685,9 +685,22 @@ pub fn b64_std(bytes: &[u8]) -> String {
 /// Starts the real `callhook serve` binary on an ephemeral port in `dir` (environment settings
 /// cleared), and returns the child and its base URL, parsed from its `listening on …` line.
 pub async fn spawn_server(dir: &Path) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
+    spawn_server_on(dir, None).await
+}
+
+/// [`spawn_server`] on the database `database_url` (SQLite in `dir` when `None`).
+pub async fn spawn_server_on(
+    dir: &Path,
+    database_url: Option<&str>,
+) -> (tokio::process::Child, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_callhook"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
+        .arg(dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url, "--db-pool-size", "4"]);
+    }
+    let mut child = command
         .env_remove("CALLHOOK_DATABASE_URL")
         .env_remove("CALLHOOK_TLS")
         .env_remove("CALLHOOK_TLS_CERT")
