@@ -1180,11 +1180,13 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         // The earliest due row this node could claim, or else the moment another node's lease on
-        // waiting rows runs out.
+        // waiting rows runs out. ORDER BY … LIMIT 1 rather than MIN: it walks the due index and
+        // stops at the first claimable row (MIN over the anti-join scans the whole outbox).
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT LEAST( \
-               (SELECT MIN(o.due_ns) FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM delivery_leases l \
-                  WHERE l.subscription_id = o.subscription_id AND l.node_id <> $1 AND l.until_ns > $2)), \
+               (SELECT o.due_ns FROM outbox o WHERE NOT EXISTS (SELECT 1 FROM delivery_leases l \
+                  WHERE l.subscription_id = o.subscription_id AND l.node_id <> $1 AND l.until_ns > $2) \
+                  ORDER BY o.due_ns LIMIT 1), \
                (SELECT MIN(l.until_ns) FROM delivery_leases l WHERE l.node_id <> $1 AND l.until_ns > $2 \
                   AND EXISTS (SELECT 1 FROM outbox o WHERE o.subscription_id = l.subscription_id)))",
         )
