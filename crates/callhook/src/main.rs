@@ -376,13 +376,18 @@ struct BenchNotificationsArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench-notifications.json")]
     out: PathBuf,
+    /// Database of the server under test (default: SQLite in a temporary directory); use an
+    /// empty PostgreSQL database to measure PostgreSQL.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let data_dir = temp.path().to_path_buf();
-    let running =
-        server::start(ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone())).await?;
+    let mut serve = ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone());
+    serve.database_url = args.database_url.clone();
+    let running = server::start(serve).await?;
     let creds = callhook::bootstrap::read_credentials(&data_dir)?;
     let app = running
         .state
