@@ -206,6 +206,17 @@ async fn renewing_keeps_a_lease_past_its_first_end() {
             .len(),
         1
     );
+    // A claim in the second half of a lease extends it (a claim early in it does not need to).
+    let t3 = t2 + lease + Duration::seconds(6);
+    assert_eq!(
+        s.claim_due("n2", t3, lease, 10, &[]).await.unwrap().len(),
+        1
+    );
+    assert!(s
+        .claim_due("n1", t3 + Duration::seconds(8), lease, 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
     // Deleting the subscription drops its lease with its rows.
     assert!(s.delete_subscription("t", "a").await.unwrap());
     assert!(s.next_due_for("n1", t2).await.unwrap().is_none());
