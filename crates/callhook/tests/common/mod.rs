@@ -189,7 +189,8 @@ pub async fn postgres_database_or_skip(test: &str) -> Option<String> {
 }
 
 /// Creates `callhook_test_<unix seconds>_<random>` and returns its URL. Each test process drops
-/// such databases older than two hours (a test server has no async drop to do it) and `.ci/run`
+/// such databases older than fifteen minutes (no test runs that long; a test server has no async
+/// drop to remove its own) and `.ci/run`
 /// drops them all.
 async fn new_postgres_database() -> Result<String, String> {
     use sqlx::{ConnectOptions, Connection};
@@ -216,7 +217,7 @@ async fn new_postgres_database() -> Result<String, String> {
                 .nth(2)
                 .and_then(|s| s.parse::<i64>().ok())
                 .unwrap_or(now);
-            if now - secs > 2 * 3600 {
+            if now - secs > 15 * 60 {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn)
                     .await;
