@@ -409,10 +409,13 @@ impl Engine {
     }
 
     async fn renew_leases(&self, now: DateTime<Utc>) {
-        let subs: Vec<String> = match self.busy.lock() {
+        // A subscription can have a change and a lifecycle stream in flight: one lease.
+        let mut subs: Vec<String> = match self.busy.lock() {
             Ok(b) => b.streams.iter().map(|(s, _)| s.clone()).collect(),
             Err(_) => return,
         };
+        subs.sort();
+        subs.dedup();
         if subs.is_empty() {
             return;
         }
