@@ -80,6 +80,10 @@ enum Command {
         /// Minutes a subscription's access authorization lasts (renewed by PATCH or reauthorize).
         #[arg(long, env = "CALLHOOK_AUTHORIZATION_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=43_200))]
         authorization_minutes: u32,
+        /// Seconds a node holds a subscription's delivery when several nodes share PostgreSQL
+        /// (renewed while it works; a dead node's subscriptions move on after this).
+        #[arg(long, env = "CALLHOOK_DELIVERY_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(15..=3600))]
+        delivery_lease_seconds: u32,
         #[command(flatten)]
         limits: callhook::limits::LimitArgs,
     },
@@ -449,6 +453,7 @@ fn main() -> ExitCode {
                 clock,
                 max_batch,
                 authorization_minutes,
+                delivery_lease_seconds,
                 limits,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
@@ -460,6 +465,8 @@ fn main() -> ExitCode {
                 opts.notify.max_batch = max_batch.clamp(1, 1000);
                 opts.notify.authorization_lifetime =
                     chrono::Duration::minutes(i64::from(authorization_minutes));
+                opts.notify.delivery_lease =
+                    chrono::Duration::seconds(i64::from(delivery_lease_seconds));
                 opts.api.manual_clock = clock == ClockMode::Manual;
                 limits.apply(&mut opts);
                 opts.tls = match (tls_cert, tls_key) {

@@ -63,6 +63,8 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     purge: tokio::task::JoinHandle<()>,
     delivery: tokio::task::JoinHandle<()>,
+    /// The engine's lease holder id, released on shutdown so other nodes take over at once.
+    node_id: std::sync::Arc<str>,
 }
 
 impl RunningServer {
@@ -72,6 +74,9 @@ impl RunningServer {
         self.purge.abort();
         // Deliveries in flight are simply redone after a restart (the outbox keeps them).
         self.delivery.abort();
+        if let Err(e) = self.state.store.release_leases(&self.node_id).await {
+            tracing::warn!(error = %e, "releasing delivery leases failed; other nodes wait them out");
+        }
         self.task.await.context("server task failed")??;
         Ok(())
     }
@@ -205,16 +210,15 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
             },
         )
     };
-    let delivery = tokio::spawn(
-        state
-            .notify
-            .engine(opened.store.clone(), state.clock.clone())
-            .with_rich(callhook_notify::delivery::RichContext {
-                base_url: base_url.clone(),
-                mint: minter,
-            })
-            .run(),
-    );
+    let engine = state
+        .notify
+        .engine(opened.store.clone(), state.clock.clone())
+        .with_rich(callhook_notify::delivery::RichContext {
+            base_url: base_url.clone(),
+            mint: minter,
+        });
+    let node_id = engine.node_id();
+    let delivery = tokio::spawn(engine.run());
     Ok(RunningServer {
         addr,
         base_url,
@@ -225,5 +229,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         task,
         purge,
         delivery,
+        node_id,
     })
 }

@@ -257,6 +257,11 @@ impl Engine {
         self
     }
 
+    /// This process's id as the holder of delivery leases.
+    pub fn node_id(&self) -> Arc<str> {
+        self.node_id.clone()
+    }
+
     /// Shares the pause switch with whoever steers the engine (`/_callhook/delivery`).
     pub fn with_pause(mut self, paused: Arc<AtomicBool>) -> Self {
         self.paused = paused;
