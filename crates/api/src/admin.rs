@@ -327,13 +327,9 @@ pub async fn revoke_subscriptions(
         };
         after = Some(last.id.clone());
         for mut sub in page {
-            let rsc_only = sub
-                .resource
-                .to_ascii_lowercase()
-                .contains("useresourcespecificconsentbasedauthorization=true");
-            let allowed = crate::graph::subscriptions::resource_requirement(&sub.resource_kind)
-                .is_some_and(|req| req.application.iter().any(|r| roles.iter().any(|h| h == r)));
-            if allowed || rsc_only || sub.expiration <= now {
+            if crate::graph::subscriptions::app_may_still_read(&sub, &roles)
+                || sub.expiration <= now
+            {
                 continue;
             }
             stopped += 1;

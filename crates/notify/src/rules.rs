@@ -77,14 +77,26 @@ pub enum RichMode {
     Required,
 }
 
+/// Longest lifetime in minutes of a resource kind (a stored `resource_kind`).
+pub fn max_minutes_of(resource_kind: &str) -> i64 {
+    match resource_kind {
+        kind::CALL_RECORDS => CALL_RECORDS_MAX_MINUTES,
+        kind::USER_CALL_EVENTS => USER_CALL_EVENTS_MAX_MINUTES,
+        _ => TEAMS_MAX_MINUTES,
+    }
+}
+
+/// Whether a stored (canonical) resource subscribes by resource-specific consent only.
+pub fn is_rsc_only(resource: &str) -> bool {
+    resource
+        .to_ascii_lowercase()
+        .contains(&format!("{}=true", RSC_OPTION.to_ascii_lowercase()))
+}
+
 impl Resource {
     /// Longest lifetime in minutes.
     pub fn max_minutes(&self) -> i64 {
-        match self.kind {
-            kind::CALL_RECORDS => CALL_RECORDS_MAX_MINUTES,
-            kind::USER_CALL_EVENTS => USER_CALL_EVENTS_MAX_MINUTES,
-            _ => TEAMS_MAX_MINUTES,
-        }
+        max_minutes_of(self.kind)
     }
 
     /// The change types Graph sends for it.
@@ -454,7 +466,8 @@ fn teams_resource(path: &str) -> Option<(&'static str, Option<String>, String)> 
         .iter()
         .zip(&l)
         .map(|(raw, low)| match *low {
-            "communications" | "users" | "appcatalogs" => low.to_string(),
+            "appcatalogs" => "appCatalogs".into(),
+            "communications" | "users" => low.to_string(),
             "onlinemeetings" => "onlineMeetings".into(),
             "adhoccalls" => "adhocCalls".into(),
             "getalltranscripts" => "getAllTranscripts".into(),
@@ -466,11 +479,7 @@ fn teams_resource(path: &str) -> Option<(&'static str, Option<String>, String)> 
             _ => raw.to_string(),
         })
         .collect();
-    // appCatalogs keeps its camel case.
-    let canonical = canonical
-        .join("/")
-        .replacen("appcatalogs/", "appCatalogs/", 1);
-    Some((kind, scope, canonical))
+    Some((kind, scope, canonical.join("/")))
 }
 
 /// The ids of `$filter=participants/any(p:p/id eq '…') [or …]`, sorted and deduplicated.

@@ -61,7 +61,7 @@ fn forbidden(operation: &str) -> GraphError {
 }
 
 /// What reading a subscription kind's resource needs.
-pub(crate) fn resource_requirement(kind: &str) -> Option<crate::permissions::Requirement> {
+fn resource_requirement(kind: &str) -> Option<crate::permissions::Requirement> {
     crate::permissions::subscription_requirement(resource_shape(kind))
 }
 
@@ -108,7 +108,7 @@ async fn require_permission(
     operation: &str,
 ) -> GraphResult<()> {
     use callhook_store::matching::kind as k;
-    let Some(req) = crate::permissions::subscription_requirement(resource_shape(row_kind)) else {
+    let Some(req) = resource_requirement(row_kind) else {
         return Err(forbidden(operation));
     };
     if !rsc_only && req.allows(caller) {
@@ -441,29 +441,24 @@ async fn require_row_permission(
     row: &SubscriptionRow,
     operation: &str,
 ) -> GraphResult<()> {
-    let rsc_only = row
-        .resource
-        .to_ascii_lowercase()
-        .contains("useresourcespecificconsentbasedauthorization=true");
     require_permission(
         state,
         caller,
         &row.resource_kind,
         row.scope.as_deref(),
-        rsc_only,
+        rules::is_rsc_only(&row.resource),
         operation,
     )
     .await
 }
 
-/// The longest lifetime of a stored subscription's resource kind.
-fn max_minutes(kind: &str) -> i64 {
-    use callhook_store::matching::kind as k;
-    match kind {
-        k::CALL_RECORDS => rules::CALL_RECORDS_MAX_MINUTES,
-        k::USER_CALL_EVENTS => rules::USER_CALL_EVENTS_MAX_MINUTES,
-        _ => rules::TEAMS_MAX_MINUTES,
-    }
+/// Whether an app that holds `roles` now (not as its token says) may still read a
+/// subscription's resource. Subscriptions by resource-specific consent are left to the RSC
+/// grants.
+pub(crate) fn app_may_still_read(row: &SubscriptionRow, roles: &[String]) -> bool {
+    rules::is_rsc_only(&row.resource)
+        || resource_requirement(&row.resource_kind)
+            .is_some_and(|req| req.application.iter().any(|r| roles.iter().any(|h| h == r)))
 }
 
 /// A live subscription of the caller's app in the caller's tenant.
@@ -693,7 +688,7 @@ pub async fn update(
         &doc,
         Existing {
             lifecycle_url: row.lifecycle_url.as_deref(),
-            max_minutes: max_minutes(&row.resource_kind),
+            max_minutes: rules::max_minutes_of(&row.resource_kind),
         },
         now,
         &state.notify.config,
@@ -808,13 +803,7 @@ pub async fn reauthorize(
             .app_roles(&caller.tenant_id, &caller.app_id)
             .await?
             .unwrap_or_default();
-        let rsc_only = row
-            .resource
-            .to_ascii_lowercase()
-            .contains("useresourcespecificconsentbasedauthorization=true");
-        let still = resource_requirement(&row.resource_kind)
-            .is_some_and(|req| req.application.iter().any(|r| roles.iter().any(|h| h == r)));
-        if !still && !rsc_only {
+        if !app_may_still_read(&row, &roles) {
             return Err(forbidden("Reauthorize"));
         }
     }
