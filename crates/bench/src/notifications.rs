@@ -440,10 +440,20 @@ async fn subscribe(
         "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "clientState": "x",
     });
+    create_subscription(http, opts, "v1.0", &body).await
+}
+
+/// `POST /{version}/subscriptions`; the new subscription's id.
+async fn create_subscription(
+    http: &reqwest::Client,
+    opts: &NotifyBenchOptions,
+    version: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<String> {
     let resp = http
-        .post(format!("{}/v1.0/subscriptions", opts.base_url))
+        .post(format!("{}/{version}/subscriptions", opts.base_url))
         .bearer_auth(&opts.access_token)
-        .json(&body)
+        .json(body)
         .send()
         .await?;
     let status = resp.status();
@@ -752,21 +762,7 @@ async fn rich(opts: &NotifyBenchOptions) -> anyhow::Result<RichFigures> {
         "encryptionCertificate": certificate,
         "encryptionCertificateId": "bench-cert",
     });
-    let resp = http
-        .post(format!("{}/beta/subscriptions", opts.base_url))
-        .bearer_auth(&opts.access_token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = resp.status();
-    let answer: serde_json::Value = resp.json().await?;
-    if status != reqwest::StatusCode::CREATED {
-        bail!("creating the rich subscription failed: {status} {answer}");
-    }
-    let id = answer["id"]
-        .as_str()
-        .context("the created subscription has no id")?
-        .to_string();
+    let id = create_subscription(&http, opts, "beta", &body).await?;
 
     set_delivery(&http, opts, "pause").await?;
     let url = format!(
