@@ -276,15 +276,16 @@ impl Engine {
         let mut reauth_checked: Option<DateTime<Utc>> = None;
         let mut purged_at: Option<DateTime<Utc>> = None;
         let mut renewed_at = Instant::now();
+        // Leases of the subscriptions this node is sending for outlive their sends.
+        let renew_every = self
+            .config
+            .delivery_lease
+            .to_std()
+            .unwrap_or(Duration::from_secs(30))
+            / 3;
         loop {
             let now = self.clock.now();
-            // Leases of the subscriptions this node is sending for outlive their sends.
-            let lease_std = self
-                .config
-                .delivery_lease
-                .to_std()
-                .unwrap_or(Duration::from_secs(30));
-            if renewed_at.elapsed() >= lease_std / 3 {
+            if renewed_at.elapsed() >= renew_every {
                 renewed_at = Instant::now();
                 self.renew_leases(now).await;
             }
@@ -867,7 +868,7 @@ impl Engine {
                 }
                 _ => None,
             };
-            let item = payload::rich_item(r, sub, base_url, certificate.as_deref())?;
+            let item = payload::item(r, sub, base_url, certificate.as_deref())?;
             if certificate.is_some() {
                 let audience = sub
                     .notification_url_app_id

@@ -149,14 +149,9 @@ fn expiration(sub: &SubscriptionRow) -> String {
     format!("{}.{ticks:07}+00:00", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
-/// One item of the collection for `row` of `sub` (a basic notification).
-pub fn item(row: &OutboxRow, sub: &SubscriptionRow) -> Value {
-    rich_item(row, sub, "", None).unwrap_or(Value::Null)
-}
-
 /// One item of the collection for `row` of `sub`; with `certificate` (a rich subscription's,
 /// parsed), the resource data goes in `encryptedContent`, under a fresh key.
-pub fn rich_item(
+pub fn item(
     row: &OutboxRow,
     sub: &SubscriptionRow,
     base_url: &str,
