@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::{record, LatencySummary};
+use crate::{client, record, LatencySummary, Target};
 
 /// Ids of this scenario's records start here, clear of `callhook bench`'s ingest scenarios.
 const FIRST_RECORD: usize = 500_000_000;
@@ -37,18 +37,13 @@ const STALL: Duration = Duration::from_secs(20);
 pub const FLOOR_NOTIFICATIONS_PER_SECOND: f64 = 20_000.0;
 /// Rich (encrypted) notifications to one receiver with a 2,048-bit certificate.
 pub const FLOOR_RICH_PER_SECOND: f64 = 10_000.0;
-/// The user whose call events the rich scenario subscribes to.
-const RICH_USER: &str = "b0000000-0000-4000-8000-00000000c0de";
 pub const FLOOR_P99_MS: f64 = 50.0;
 
 /// What to run against which server.
 #[derive(Debug, Clone)]
 pub struct NotifyBenchOptions {
-    pub base_url: String,
-    pub tenant_id: String,
-    pub ingest_key: String,
-    /// Bearer token of an app holding `CallRecords.Read.All`.
-    pub access_token: String,
+    /// The server; its app holds `CallRecords.Read.All` and `CallEvents.Read.All`.
+    pub target: Target,
     /// Scenario 1: records (= notifications) to one subscription, live and as a backlog.
     pub one_receiver_records: usize,
     /// Scenario 1b: subscriptions sharing one receiver (each gets every record).
@@ -70,12 +65,9 @@ pub struct NotifyBenchOptions {
 
 impl NotifyBenchOptions {
     /// The volumes against `base_url`.
-    pub fn new(base_url: String, tenant_id: String, ingest_key: String, token: String) -> Self {
+    pub fn new(target: Target) -> Self {
         Self {
-            base_url,
-            tenant_id,
-            ingest_key,
-            access_token: token,
+            target,
             one_receiver_records: 50_000,
             one_receiver_subscriptions: 10,
             fanout_records: 2_000,
@@ -112,24 +104,34 @@ pub struct ThroughputFigures {
     /// First notification received → last one: the delivery rate once the pipe is full.
     pub delivery_seconds: f64,
     pub delivery_notifications_per_second: f64,
+    /// The first receiver's fullest POST body, for the loopback ceiling.
+    #[serde(skip)]
+    pub(crate) sample: Option<(usize, Bytes)>,
 }
 
 /// The paced latency scenario's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyFigures {
+    pub subscriptions: usize,
+    /// Records (or call events) per second ingested.
     pub records_per_second: usize,
     pub records_per_request: usize,
     pub records: usize,
+    pub expected_notifications: u64,
     pub received_notifications: u64,
+    pub posts: u64,
     /// Notifications that arrived before their ingest request was acknowledged (counted as 0 ms).
     pub before_ack: usize,
     /// Ingest acknowledgment → receipt.
     pub latency: LatencySummary,
+    #[serde(skip)]
+    pub(crate) sample: Option<(usize, Bytes)>,
 }
 
 /// The rich scenario's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct RichFigures {
+    pub subscriptions: usize,
     pub certificate_bits: usize,
     pub events: usize,
     pub received_notifications: u64,
@@ -141,6 +143,8 @@ pub struct RichFigures {
     /// Encrypting one notification's resource data (fresh key, AES-CBC, HMAC, RSA-OAEP wrap),
     /// measured in this process over many runs.
     pub encryption_micros: f64,
+    #[serde(skip)]
+    pub(crate) sample: Option<(usize, Bytes)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -273,6 +277,8 @@ struct Inbox {
     /// First arrival of each (subscription, resource).
     arrivals: HashMap<(String, String), Instant>,
     duplicates: u64,
+    /// The received body with the most notifications (the loopback ceiling resends it).
+    sample: Option<(usize, Bytes)>,
 }
 
 type SharedInbox = Arc<Mutex<Inbox>>;
@@ -312,6 +318,10 @@ async fn receive(
     };
     if let Ok(mut inbox) = inbox.lock() {
         inbox.posts += 1;
+        let count = c.value.len();
+        if inbox.sample.as_ref().is_none_or(|(n, _)| count > *n) {
+            inbox.sample = Some((count, body.clone()));
+        }
         for item in c.value {
             if item.lifecycle_event.is_some() {
                 inbox.lifecycle += 1;
@@ -335,14 +345,14 @@ async fn receive(
     StatusCode::ACCEPTED.into_response()
 }
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inbox: SharedInbox,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start() -> anyhow::Result<Self> {
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inbox = SharedInbox::default();
@@ -360,6 +370,18 @@ impl Receiver {
             inbox,
             task,
         })
+    }
+}
+
+impl Receiver {
+    /// The body with the most notifications this receiver got, and how many it holds.
+    pub(crate) fn sample(&self) -> Option<(usize, Bytes)> {
+        self.inbox.lock().ok().and_then(|i| i.sample.clone())
+    }
+
+    /// Notification items received (repeats included).
+    pub(crate) fn items(&self) -> u64 {
+        self.inbox.lock().map(|i| i.items).unwrap_or(0)
     }
 }
 
@@ -418,16 +440,9 @@ async fn wait_for(receivers: &[Receiver], expected: u64) -> Totals {
 // ---------------------------------------------------------------------------------------------
 // The API calls.
 
-fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .timeout(Duration::from_secs(60))
-        .build()?)
-}
-
-async fn subscribe(
+pub(crate) async fn subscribe(
     http: &reqwest::Client,
-    opts: &NotifyBenchOptions,
+    t: &Target,
     receiver: &Receiver,
     resource: &str,
 ) -> anyhow::Result<String> {
@@ -440,19 +455,19 @@ async fn subscribe(
         "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "clientState": "x",
     });
-    create_subscription(http, opts, "v1.0", &body).await
+    create_subscription(http, t, "v1.0", &body).await
 }
 
 /// `POST /{version}/subscriptions`; the new subscription's id.
 async fn create_subscription(
     http: &reqwest::Client,
-    opts: &NotifyBenchOptions,
+    t: &Target,
     version: &str,
     body: &serde_json::Value,
 ) -> anyhow::Result<String> {
     let resp = http
-        .post(format!("{}/{version}/subscriptions", opts.base_url))
-        .bearer_auth(&opts.access_token)
+        .post(format!("{}/{version}/subscriptions", t.base_url))
+        .bearer_auth(&t.access_token)
         .json(body)
         .send()
         .await?;
@@ -467,15 +482,15 @@ async fn create_subscription(
         .context("the created subscription has no id")
 }
 
-async fn unsubscribe(
+pub(crate) async fn unsubscribe(
     http: &reqwest::Client,
-    opts: &NotifyBenchOptions,
+    t: &Target,
     ids: &[String],
 ) -> anyhow::Result<()> {
     for id in ids {
         let resp = http
-            .delete(format!("{}/v1.0/subscriptions/{id}", opts.base_url))
-            .bearer_auth(&opts.access_token)
+            .delete(format!("{}/v1.0/subscriptions/{id}", t.base_url))
+            .bearer_auth(&t.access_token)
             .send()
             .await?;
         if !resp.status().is_success() {
@@ -485,18 +500,14 @@ async fn unsubscribe(
     Ok(())
 }
 
-/// One ingest request, serialized before the clock starts.
-struct Prepared {
+/// One ingest request, serialized before the clock starts, with the resources its
+/// notifications will name.
+struct Batch {
     resources: Vec<String>,
     body: Vec<u8>,
 }
 
-fn prepare(
-    first: usize,
-    count: usize,
-    batch: usize,
-    common: bool,
-) -> anyhow::Result<Vec<Prepared>> {
+fn prepare(first: usize, count: usize, batch: usize, common: bool) -> anyhow::Result<Vec<Batch>> {
     let now = chrono::Utc::now();
     let batch = batch.clamp(1, 100);
     let mut out = Vec::with_capacity(count / batch + 1);
@@ -518,9 +529,53 @@ fn prepare(
             resources.push(format!("communications/callRecords/{}", record::id_of(i)));
             records.push(r);
         }
-        out.push(Prepared {
+        out.push(Batch {
             resources,
             body: serde_json::to_vec(&serde_json::json!({ "value": records }))?,
+        });
+        k += n;
+    }
+    Ok(out)
+}
+
+/// The user of rich subscription `s`.
+fn rich_user(s: usize) -> String {
+    format!("b0000000-0000-4000-8000-0000c0de{:04}", s % 10_000)
+}
+
+/// Call events `first..first + count`, `batch` per request, dealt round-robin to the users of
+/// `subscriptions` rich subscriptions.
+fn prepare_events(
+    first: usize,
+    count: usize,
+    batch: usize,
+    subscriptions: usize,
+) -> anyhow::Result<Vec<Batch>> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let batch = batch.clamp(1, 1000);
+    let mut out = Vec::with_capacity(count / batch + 1);
+    let mut k = first;
+    while k < first + count {
+        let n = batch.min(first + count - k);
+        let mut events = Vec::with_capacity(n);
+        let mut resources = Vec::with_capacity(n);
+        for i in k..k + n {
+            let user = rich_user(i % subscriptions.max(1));
+            let id = format!("bench-event-{i:010}");
+            resources.push(format!("users/{user}/communications/callEvents/{id}"));
+            events.push(serde_json::json!({
+                "id": id,
+                "callEventType": if (i / subscriptions.max(1)) % 2 == 0 { "callStarted" } else { "callEnded" },
+                "eventDateTime": now,
+                "userId": user,
+                "direction": "outgoing",
+                "callId": format!("bench-call-{}", i / 2),
+                "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
+            }));
+        }
+        out.push(Batch {
+            resources,
+            body: serde_json::to_vec(&serde_json::json!({ "value": events }))?,
         });
         k += n;
     }
@@ -534,19 +589,20 @@ struct Ingested {
     acks: Vec<(Vec<String>, Instant)>,
 }
 
-/// Sends `batches` with at most `concurrency` in flight; with `interval`, request `j` is sent
-/// at `j × interval` after the start (paced), whatever the earlier ones are doing.
+/// Sends `batches` to the ingest route `path`, request `j` to `targets[j % len]`, with at most
+/// `concurrency` in flight; with `interval`, request `j` is sent at `j × interval` after the
+/// start (paced), whatever the earlier ones are doing.
 async fn ingest(
-    opts: &NotifyBenchOptions,
-    batches: Vec<Prepared>,
+    targets: &[Target],
+    path: &str,
+    batches: Vec<Batch>,
     concurrency: usize,
     interval: Option<Duration>,
 ) -> anyhow::Result<Ingested> {
+    if targets.is_empty() {
+        bail!("no server to ingest into");
+    }
     let http = client()?;
-    let url = format!(
-        "{}/ingest/v1/tenants/{}/callRecords",
-        opts.base_url, opts.tenant_id
-    );
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -557,7 +613,12 @@ async fn ingest(
             tokio::time::sleep_until(at.into()).await;
         }
         let permit = permits.clone().acquire_owned().await?;
-        let (http, url, key) = (http.clone(), url.clone(), opts.ingest_key.clone());
+        let target = &targets[j % targets.len()];
+        let (http, url, key) = (
+            http.clone(),
+            target.ingest_url(path),
+            target.ingest_key.clone(),
+        );
         tasks.spawn(async move {
             let _permit = permit;
             let resp = http
@@ -594,7 +655,7 @@ async fn ingest(
 
 /// How a throughput scenario feeds the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Feed {
+pub enum Feed {
     /// Delivery runs while the records are ingested.
     Live,
     /// Delivery is paused (`/_callhook/delivery/pause`) during the ingest and resumed after it:
@@ -602,14 +663,10 @@ enum Feed {
     Backlog,
 }
 
-async fn set_delivery(
-    http: &reqwest::Client,
-    opts: &NotifyBenchOptions,
-    action: &str,
-) -> anyhow::Result<()> {
+async fn set_delivery(http: &reqwest::Client, t: &Target, action: &str) -> anyhow::Result<()> {
     let resp = http
-        .post(format!("{}/_callhook/delivery/{action}", opts.base_url))
-        .bearer_auth(&opts.ingest_key)
+        .post(format!("{}/_callhook/delivery/{action}", t.base_url))
+        .bearer_auth(&t.ingest_key)
         .send()
         .await?;
     if !resp.status().is_success() {
@@ -618,8 +675,24 @@ async fn set_delivery(
     Ok(())
 }
 
-async fn throughput(
+/// Pauses (or resumes) delivery on every node.
+async fn set_delivery_all(
+    http: &reqwest::Client,
+    nodes: &[Target],
+    action: &str,
+) -> anyhow::Result<()> {
+    for n in nodes {
+        set_delivery(http, n, action).await?;
+    }
+    Ok(())
+}
+
+/// `records` call records to `subscriptions` subscriptions spread over `receiver_count`
+/// receivers; ingest requests are dealt round-robin to `nodes`, and with [`Feed::Backlog`]
+/// every node's delivery is paused during the ingest.
+pub async fn throughput(
     opts: &NotifyBenchOptions,
+    nodes: &[Target],
     first: usize,
     records: usize,
     subscriptions: usize,
@@ -627,6 +700,7 @@ async fn throughput(
     feed: Feed,
 ) -> anyhow::Result<ThroughputFigures> {
     let http = client()?;
+    let node = nodes.first().context("no server")?;
     let receiver_count = receiver_count.clamp(1, subscriptions.max(1));
     let mut receivers = Vec::with_capacity(receiver_count);
     for _ in 0..receiver_count {
@@ -638,29 +712,22 @@ async fn throughput(
     let fanout = subscriptions > 1;
     let mut ids = Vec::with_capacity(subscriptions);
     for s in 0..subscriptions {
-        let resource = if fanout {
-            format!(
-                "communications/callRecords?$filter=participants/any(p:p/id eq '{COMMON_PARTICIPANT}') or participants/any(p:p/id eq 'bench-nobody-{s}')"
-            )
-        } else {
-            "communications/callRecords".to_string()
-        };
         let r = receivers.get(s % receiver_count).context("no receiver")?;
-        ids.push(subscribe(&http, opts, r, &resource).await?);
+        ids.push(subscribe(&http, node, r, &filter_resource(s, fanout)).await?);
     }
     let batches = prepare(first, records, opts.batch, fanout)?;
     if feed == Feed::Backlog {
-        set_delivery(&http, opts, "pause").await?;
+        set_delivery_all(&http, nodes, "pause").await?;
     }
-    let ingested = ingest(opts, batches, opts.concurrency, None).await;
+    let ingested = ingest(nodes, "callRecords", batches, opts.concurrency, None).await;
     let resumed = Instant::now();
     if feed == Feed::Backlog {
-        set_delivery(&http, opts, "resume").await?;
+        set_delivery_all(&http, nodes, "resume").await?;
     }
     let ingested = ingested?;
     let expected = (records * subscriptions) as u64;
     let t = wait_for(&receivers, expected).await;
-    unsubscribe(&http, opts, &ids).await?;
+    unsubscribe(&http, node, &ids).await?;
 
     let ingest_seconds = (ingested.finished - ingested.started).as_secs_f64();
     let last = t.last.unwrap_or(ingested.started);
@@ -692,45 +759,103 @@ async fn throughput(
         notifications_per_second: distinct as f64 / window.max(1e-9),
         delivery_seconds: delivery,
         delivery_notifications_per_second: distinct as f64 / delivery.max(1e-9),
+        sample: receivers.first().and_then(Receiver::sample),
     })
 }
 
-async fn paced(opts: &NotifyBenchOptions, first: usize) -> anyhow::Result<LatencyFigures> {
-    let http = client()?;
-    let receiver = Receiver::start().await?;
-    let id = subscribe(&http, opts, &receiver, "communications/callRecords").await?;
-    let rate = opts.paced_rate.max(1);
-    let records = rate * opts.paced_seconds.max(1) as usize;
-    let batch = opts.batch.clamp(1, 100).min(rate);
-    let batches = prepare(first, records, batch, false)?;
-    let interval = Duration::from_secs_f64(batch as f64 / rate as f64);
-    // Enough requests in flight that a slow answer never delays the pace.
-    let ingested = ingest(opts, batches, 64, Some(interval)).await?;
-    let receivers = [receiver];
-    let t = wait_for(&receivers, records as u64).await;
-    unsubscribe(&http, opts, std::slice::from_ref(&id)).await?;
+/// The resource of call-record subscription `s`: the whole collection for a lone one, else a
+/// distinct filter every fan-out record matches.
+fn filter_resource(s: usize, fanout: bool) -> String {
+    if fanout {
+        format!(
+            "communications/callRecords?$filter=participants/any(p:p/id eq '{COMMON_PARTICIPANT}') or participants/any(p:p/id eq 'bench-nobody-{s}')"
+        )
+    } else {
+        "communications/callRecords".to_string()
+    }
+}
 
-    let mut latencies = Vec::with_capacity(records);
+/// Ack → receipt of every notification in `receivers` whose resource was in an acknowledged
+/// request; (latencies, how many arrived before their ack).
+fn latencies(receivers: &[Receiver], ingested: &Ingested) -> (Vec<Duration>, usize) {
+    let mut out = Vec::new();
     let mut before_ack = 0;
-    if let Some(inbox) = receivers.first().and_then(|r| r.inbox.lock().ok()) {
-        for (resources, acked) in &ingested.acks {
-            for resource in resources {
-                if let Some(at) = inbox.arrivals.get(&(id.clone(), resource.clone())) {
-                    if at < acked {
-                        before_ack += 1;
-                    }
-                    latencies.push(at.saturating_duration_since(*acked));
+    let mut by_resource: HashMap<&str, Vec<Instant>> = HashMap::new();
+    let inboxes: Vec<_> = receivers
+        .iter()
+        .filter_map(|r| r.inbox.lock().ok())
+        .collect();
+    for inbox in &inboxes {
+        for ((_, resource), at) in &inbox.arrivals {
+            by_resource.entry(resource.as_str()).or_default().push(*at);
+        }
+    }
+    for (resources, acked) in &ingested.acks {
+        for resource in resources {
+            for at in by_resource.get(resource.as_str()).into_iter().flatten() {
+                if at < acked {
+                    before_ack += 1;
                 }
+                out.push(at.saturating_duration_since(*acked));
             }
         }
     }
+    (out, before_ack)
+}
+
+/// Paced call records to `subscriptions` subscriptions over `receiver_count` receivers:
+/// `rate` notifications per second in all for `seconds`; ack → receipt of each.
+pub async fn paced(
+    opts: &NotifyBenchOptions,
+    t: &Target,
+    first: usize,
+    subscriptions: usize,
+    receiver_count: usize,
+    rate: usize,
+    seconds: u64,
+) -> anyhow::Result<LatencyFigures> {
+    let http = client()?;
+    let subscriptions = subscriptions.max(1);
+    let receiver_count = receiver_count.clamp(1, subscriptions);
+    let mut receivers = Vec::with_capacity(receiver_count);
+    for _ in 0..receiver_count {
+        receivers.push(Receiver::start().await?);
+    }
+    let fanout = subscriptions > 1;
+    let mut ids = Vec::with_capacity(subscriptions);
+    for s in 0..subscriptions {
+        let r = receivers.get(s % receiver_count).context("no receiver")?;
+        ids.push(subscribe(&http, t, r, &filter_resource(s, fanout)).await?);
+    }
+    let record_rate = (rate / subscriptions).max(1);
+    let records = record_rate * seconds.max(1) as usize;
+    let batch = opts.batch.clamp(1, 100).min(record_rate);
+    let batches = prepare(first, records, batch, fanout)?;
+    let interval = Duration::from_secs_f64(batch as f64 / record_rate as f64);
+    // Enough requests in flight that a slow answer never delays the pace.
+    let ingested = ingest(
+        std::slice::from_ref(t),
+        "callRecords",
+        batches,
+        64,
+        Some(interval),
+    )
+    .await?;
+    let expected = (records * subscriptions) as u64;
+    let got = wait_for(&receivers, expected).await;
+    unsubscribe(&http, t, &ids).await?;
+    let (lat, before_ack) = latencies(&receivers, &ingested);
     Ok(LatencyFigures {
-        records_per_second: rate,
+        subscriptions,
+        records_per_second: record_rate,
         records_per_request: batch,
         records,
-        received_notifications: t.items - t.duplicates,
+        expected_notifications: expected,
+        received_notifications: got.items - got.duplicates,
+        posts: got.posts,
         before_ack,
-        latency: LatencySummary::of(&latencies),
+        latency: LatencySummary::of(&lat),
+        sample: receivers.first().and_then(Receiver::sample),
     })
 }
 
@@ -743,112 +868,159 @@ fn receiver_certificate(bits: rcgen::RsaKeySize) -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(cert.der()))
 }
 
-/// Rich notifications: one rich subscription to a user's call events; `rich_events` events
-/// ingested while delivery is paused, then drained.
-async fn rich(opts: &NotifyBenchOptions) -> anyhow::Result<RichFigures> {
-    let http = client()?;
-    let receiver = Receiver::start().await?;
+/// `subscriptions` rich subscriptions to call events, one per user, spread over
+/// `receiver_count` receivers, with one fresh 2,048-bit certificate.
+struct RichSetup {
+    receivers: Vec<Receiver>,
+    ids: Vec<String>,
+    certificate: callhook_crypto::EncryptionCertificate,
+}
+
+async fn rich_setup(
+    http: &reqwest::Client,
+    t: &Target,
+    subscriptions: usize,
+    receiver_count: usize,
+) -> anyhow::Result<RichSetup> {
+    let receiver_count = receiver_count.clamp(1, subscriptions.max(1));
+    let mut receivers = Vec::with_capacity(receiver_count);
+    for _ in 0..receiver_count {
+        receivers.push(Receiver::start().await?);
+    }
     let certificate = receiver_certificate(rcgen::RsaKeySize::_2048)?;
     let parsed = callhook_crypto::EncryptionCertificate::from_base64_der(&certificate)?;
     let expiry = chrono::Utc::now() + chrono::Duration::hours(2);
-    let body = serde_json::json!({
-        "changeType": "updated",
-        "notificationUrl": format!("{}/hook", receiver.url),
-        "lifecycleNotificationUrl": format!("{}/life", receiver.url),
-        "resource": format!("users/{RICH_USER}/communications/callEvents"),
-        "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "clientState": "x",
-        "includeResourceData": true,
-        "encryptionCertificate": certificate,
-        "encryptionCertificateId": "bench-cert",
-    });
-    let id = create_subscription(&http, opts, "beta", &body).await?;
-
-    set_delivery(&http, opts, "pause").await?;
-    let url = format!(
-        "{}/ingest/v1/tenants/{}/callEvents",
-        opts.base_url, opts.tenant_id
-    );
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut sent = 0;
-    let fed = async {
-        while sent < opts.rich_events {
-            let n = (opts.rich_events - sent).min(1000);
-            let events: Vec<serde_json::Value> = (sent..sent + n)
-                .map(|i| {
-                    serde_json::json!({
-                        "id": format!("bench-event-{i:08}"),
-                        "callEventType": if i % 2 == 0 { "callStarted" } else { "callEnded" },
-                        "eventDateTime": now,
-                        "userId": RICH_USER,
-                        "direction": "outgoing",
-                        "callId": format!("bench-call-{}", i / 2),
-                        "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
-                    })
-                })
-                .collect();
-            let resp = http
-                .post(&url)
-                .bearer_auth(&opts.ingest_key)
-                .json(&serde_json::json!({ "value": events }))
-                .send()
-                .await?;
-            if !resp.status().is_success() {
-                bail!("ingesting call events failed: {}", resp.status());
-            }
-            sent += n;
-        }
-        Ok::<_, anyhow::Error>(())
+    let mut ids = Vec::with_capacity(subscriptions);
+    for s in 0..subscriptions.max(1) {
+        let r = receivers.get(s % receiver_count).context("no receiver")?;
+        let body = serde_json::json!({
+            "changeType": "updated",
+            "notificationUrl": format!("{}/hook", r.url),
+            "lifecycleNotificationUrl": format!("{}/life", r.url),
+            "resource": format!("users/{}/communications/callEvents", rich_user(s)),
+            "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "clientState": "x",
+            "includeResourceData": true,
+            "encryptionCertificate": certificate,
+            "encryptionCertificateId": "bench-cert",
+        });
+        ids.push(create_subscription(http, t, "beta", &body).await?);
     }
-    .await;
+    Ok(RichSetup {
+        receivers,
+        ids,
+        certificate: parsed,
+    })
+}
+
+/// Rich notifications: `events` call events dealt over `subscriptions` rich subscriptions,
+/// ingested while delivery is paused, then drained.
+pub async fn rich(
+    t: &Target,
+    first: usize,
+    subscriptions: usize,
+    receiver_count: usize,
+    events: usize,
+) -> anyhow::Result<RichFigures> {
+    let http = client()?;
+    let setup = rich_setup(&http, t, subscriptions, receiver_count).await?;
+    let batches = prepare_events(first, events, 1000, subscriptions)?;
+    set_delivery(&http, t, "pause").await?;
+    let fed = ingest(std::slice::from_ref(t), "callEvents", batches, 4, None).await;
     let resumed = Instant::now();
-    set_delivery(&http, opts, "resume").await?;
+    set_delivery(&http, t, "resume").await?;
     fed?;
-    let receivers = [receiver];
-    let t = wait_for(&receivers, opts.rich_events as u64).await;
-    unsubscribe(&http, opts, std::slice::from_ref(&id)).await?;
+    let got = wait_for(&setup.receivers, events as u64).await;
+    unsubscribe(&http, t, &setup.ids).await?;
 
     // The cost of one notification's encryption, apart from delivery: the decrypted payload
     // of a call event is a few hundred bytes.
+    let user = rich_user(0);
     let sample = serde_json::to_vec(&serde_json::json!({
         "@odata.type": "#Microsoft.Graph.CallEvent",
-        "@odata.id": format!("/users/{RICH_USER}/communications/callEvents"),
-        "id": "bench-event-00000000",
+        "@odata.id": format!("/users/{user}/communications/callEvents"),
+        "id": "bench-event-0000000000",
         "eventType": "callStarted",
         "direction": "outgoing",
         "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
         "callId": "bench-call-0",
     }))?;
-    let cost = callhook_crypto::encryption_cost(&parsed, &sample, 2_000)?;
+    let cost = callhook_crypto::encryption_cost(&setup.certificate, &sample, 2_000)?;
 
-    let window = t
+    let window = got
         .last
         .map(|l| l.saturating_duration_since(resumed).as_secs_f64())
         .unwrap_or(0.0);
-    let distinct = t.items - t.duplicates;
+    let distinct = got.items - got.duplicates;
     Ok(RichFigures {
-        certificate_bits: parsed.key_bits(),
-        events: opts.rich_events,
+        subscriptions: setup.ids.len(),
+        certificate_bits: setup.certificate.key_bits(),
+        events,
         received_notifications: distinct,
-        duplicates: t.duplicates,
-        posts: t.posts,
+        duplicates: got.duplicates,
+        posts: got.posts,
         window_seconds: window,
         notifications_per_second: distinct as f64 / window.max(1e-9),
         encryption_micros: cost.as_secs_f64() * 1e6,
+        sample: setup.receivers.first().and_then(Receiver::sample),
     })
 }
 
-/// Runs the three scenarios in turn (each removes its subscriptions when done).
+/// Paced rich notifications: `rate` call events per second for `seconds`, dealt over
+/// `subscriptions` rich subscriptions; ack → receipt of each.
+pub async fn rich_paced(
+    t: &Target,
+    first: usize,
+    subscriptions: usize,
+    receiver_count: usize,
+    rate: usize,
+    seconds: u64,
+) -> anyhow::Result<LatencyFigures> {
+    let http = client()?;
+    let setup = rich_setup(&http, t, subscriptions, receiver_count).await?;
+    let rate = rate.max(1);
+    let events = rate * seconds.max(1) as usize;
+    let batch = 100.min(rate);
+    let batches = prepare_events(first, events, batch, subscriptions)?;
+    let interval = Duration::from_secs_f64(batch as f64 / rate as f64);
+    let ingested = ingest(
+        std::slice::from_ref(t),
+        "callEvents",
+        batches,
+        64,
+        Some(interval),
+    )
+    .await?;
+    let got = wait_for(&setup.receivers, events as u64).await;
+    unsubscribe(&http, t, &setup.ids).await?;
+    let (lat, before_ack) = latencies(&setup.receivers, &ingested);
+    Ok(LatencyFigures {
+        subscriptions: setup.ids.len(),
+        records_per_second: rate,
+        records_per_request: batch,
+        records: events,
+        expected_notifications: events as u64,
+        received_notifications: got.items - got.duplicates,
+        posts: got.posts,
+        before_ack,
+        latency: LatencySummary::of(&lat),
+        sample: setup.receivers.first().and_then(Receiver::sample),
+    })
+}
+
+/// Runs the scenarios in turn (each removes its subscriptions when done).
 pub async fn run(
     opts: &NotifyBenchOptions,
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<NotificationReport> {
+    let node = std::slice::from_ref(&opts.target);
     progress(&format!(
         "1 subscription: ingesting {} records",
         opts.one_receiver_records
     ));
     let one = throughput(
         opts,
+        node,
         FIRST_RECORD,
         opts.one_receiver_records,
         1,
@@ -862,7 +1034,16 @@ pub async fn run(
         "1 subscription, delivery paused: ingesting {} records, then draining them",
         opts.one_receiver_records
     ));
-    let backlog = throughput(opts, next, opts.one_receiver_records, 1, 1, Feed::Backlog).await?;
+    let backlog = throughput(
+        opts,
+        node,
+        next,
+        opts.one_receiver_records,
+        1,
+        1,
+        Feed::Backlog,
+    )
+    .await?;
     next += opts.one_receiver_records;
 
     let many_subs = opts.one_receiver_subscriptions.max(1);
@@ -870,7 +1051,7 @@ pub async fn run(
     progress(&format!(
         "{many_subs} subscriptions on 1 receiver: ingesting {many_records} records"
     ));
-    let many = throughput(opts, next, many_records, many_subs, 1, Feed::Live).await?;
+    let many = throughput(opts, node, next, many_records, many_subs, 1, Feed::Live).await?;
     next += many_records;
 
     progress(&format!(
@@ -879,6 +1060,7 @@ pub async fn run(
     ));
     let fanout = throughput(
         opts,
+        node,
         next,
         opts.fanout_records,
         opts.fanout_subscriptions.max(1),
@@ -892,13 +1074,22 @@ pub async fn run(
         "paced: {} records/s for {} s",
         opts.paced_rate, opts.paced_seconds
     ));
-    let paced = paced(opts, next).await?;
+    let paced = paced(
+        opts,
+        &opts.target,
+        next,
+        1,
+        1,
+        opts.paced_rate,
+        opts.paced_seconds,
+    )
+    .await?;
 
     progress(&format!(
         "rich: {} call events to one subscription with a 2,048-bit certificate",
         opts.rich_events
     ));
-    let rich = rich(opts).await?;
+    let rich = rich(&opts.target, 0, 1, 1, opts.rich_events).await?;
 
     let complete = |t: &ThroughputFigures| t.received_notifications == t.expected_notifications;
     Ok(NotificationReport {
@@ -908,7 +1099,7 @@ pub async fn run(
             && complete(&backlog)
             && complete(&many)
             && backlog.notifications_per_second >= FLOOR_NOTIFICATIONS_PER_SECOND,
-        meets_latency_floor: paced.received_notifications as usize == paced.records
+        meets_latency_floor: paced.received_notifications == paced.expected_notifications
             && paced.latency.p99_ms <= FLOOR_P99_MS,
         meets_rich_floor: rich.received_notifications as usize == rich.events
             && rich.notifications_per_second >= FLOOR_RICH_PER_SECOND,

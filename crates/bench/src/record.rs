@@ -113,3 +113,35 @@ pub fn two_by_two(k: usize, now: DateTime<Utc>) -> Value {
         "sessions": [session(k, 0, start, end), session(k, 1, start, end)]
     })
 }
+
+/// PSTN call report row `k`, a three-minute outbound call starting at `start`.
+pub fn pstn_row(k: usize, start: DateTime<Utc>) -> Value {
+    let times = |v: DateTime<Utc>| v.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (uid, name) = user(k);
+    json!({
+        "id": format!("bench570-0000-4000-8000-{k:012}"),
+        "callId": format!("{}_{}@10.20.30.40", 1_800_000_000 + k, 100_000 + k % 1000),
+        "userId": uid,
+        "userPrincipalName": format!("bench.user{k}@contoso.example"),
+        "userDisplayName": name,
+        "startDateTime": times(start),
+        "endDateTime": times(start + Duration::seconds(185)),
+        "duration": 185,
+        "charge": 0.12,
+        "callType": "user_out",
+        "currency": "USD",
+        "calleeNumber": format!("+1425555{:04}", k % 10_000),
+        "usageCountryCode": "US",
+        "tenantCountryCode": "US",
+        "connectionCharge": 0.0,
+        "callerNumber": "+14255550100",
+        "destinationContext": null,
+        "destinationName": "United States",
+        "conferenceId": null,
+        "licenseCapability": "MCOPSTNU",
+        "inventoryType": "Subscriber",
+        "operator": "Microsoft",
+        "callDurationSource": "microsoft",
+        "otherPartyCountryCode": "US"
+    })
+}

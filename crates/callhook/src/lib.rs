@@ -3,6 +3,7 @@
 //! jobs (retention purge) and clean shutdown. `main.rs` maps command-line flags onto this.
 
 pub mod admin;
+pub mod bench;
 pub mod bootstrap;
 pub mod limits;
 pub mod server;

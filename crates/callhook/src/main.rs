@@ -115,7 +115,8 @@ enum Command {
     },
     /// Feed realistic calls into a running server through its ingest API.
     Simulate(SimulateArgs),
-    /// Measure ingest and read performance on a fresh in-process server.
+    /// The benchmark suite: ingest, reads under load, notifications basic and rich, on SQLite
+    /// and PostgreSQL at 100,000 and 1,000,000 records, each next to the loopback ceiling.
     Bench(BenchArgs),
     /// Measure change-notification delivery (throughput, fan-out, latency) on a fresh in-process server.
     BenchNotifications(BenchNotificationsArgs),
@@ -155,30 +156,115 @@ struct SimulateArgs {
     json: bool,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum BenchBackend {
+    Sqlite,
+    Postgres,
+}
+
 #[derive(Args)]
 struct BenchArgs {
-    /// Records to store before measuring reads (each 2 sessions × 2 streams).
-    #[arg(long, default_value_t = 100_000)]
-    records: usize,
-    /// Records per ingest request (1–100).
-    #[arg(long, default_value_t = 100)]
-    batch: usize,
-    /// Ingest requests in flight.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
-    /// Requests per latency scenario.
-    #[arg(long, default_value_t = 2000)]
-    samples: usize,
+    /// Call records stored in each cell before it is measured (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+    volumes: Vec<usize>,
+    /// Backends to measure (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BenchBackend::Sqlite, BenchBackend::Postgres])]
+    backends: Vec<BenchBackend>,
+    /// PostgreSQL for the postgres cells: a URL whose role may create databases (each cell
+    /// gets a fresh one, dropped afterwards). Without it those cells are skipped, and say so.
+    #[arg(long, env = "CALLHOOK_BENCH_POSTGRES_URL")]
+    postgres_url: Option<String>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench-report.json")]
     out: PathBuf,
-    /// Data directory of the server under test (default: a fresh temporary one).
+    /// Parent directory of the SQLite cells' data (default: the system's temporary directory;
+    /// a 1,000,000-record cell needs about 6 GB).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Database of the server under test (default: SQLite in the data directory); use an empty
-    /// PostgreSQL database to measure PostgreSQL.
+    /// A small run to try the suite: 10,000 records, shorter loads (overrides the sizes below).
     #[arg(long)]
-    database_url: Option<String>,
+    quick: bool,
+    /// Concurrent clients of each loaded read.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds each loaded read lasts.
+    #[arg(long, default_value_t = 5.0)]
+    load_seconds: f64,
+    /// Requests of each one-client read.
+    #[arg(long, default_value_t = 1_000)]
+    samples: usize,
+    /// Records ingested in batches once the volume is stored (a tenth as many as single PUTs).
+    #[arg(long, default_value_t = 20_000)]
+    ingest_records: usize,
+    /// Ingest requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Basic notifications to one subscription, drained as a backlog.
+    #[arg(long, default_value_t = 20_000)]
+    notify_records: usize,
+    /// Records notifying each of the many subscriptions, drained as a backlog.
+    #[arg(long, default_value_t = 1_000)]
+    fanout_records: usize,
+    /// Subscriptions of the "many" figures, and the receivers they are spread over.
+    #[arg(long, default_value_t = 100)]
+    subscriptions: usize,
+    #[arg(long, default_value_t = 10)]
+    receivers: usize,
+    /// Rich notifications (call events) in each rich throughput figure.
+    #[arg(long, default_value_t = 20_000)]
+    rich_events: usize,
+    /// Notifications per second, and seconds, of each latency figure.
+    #[arg(long, default_value_t = 1_000)]
+    paced_rate: usize,
+    #[arg(long, default_value_t = 5)]
+    paced_seconds: u64,
+}
+
+impl BenchArgs {
+    fn config(&self) -> callhook::bench::SuiteConfig {
+        let mut o = callhook_bench::suite::SuiteOptions {
+            concurrency: self.concurrency.max(1),
+            ingest_records: self.ingest_records.max(1),
+            single_records: (self.ingest_records / 10).max(1),
+            samples: self.samples.max(1),
+            clients: self.clients.max(1),
+            load_seconds: self.load_seconds,
+            notify_records: self.notify_records.max(1),
+            fanout_records: self.fanout_records.max(1),
+            subscriptions: self.subscriptions.max(1),
+            receivers: self.receivers.max(1),
+            rich_events: self.rich_events.max(1),
+            paced_rate: self.paced_rate.max(1),
+            paced_seconds: self.paced_seconds.max(1),
+            ..Default::default()
+        };
+        let mut volumes = self.volumes.clone();
+        if self.quick {
+            volumes = vec![10_000];
+            o.ingest_records = 5_000;
+            o.single_records = 500;
+            o.samples = 300;
+            o.load_seconds = 2.0;
+            o.notify_records = 5_000;
+            o.fanout_records = 200;
+            o.rich_events = 5_000;
+            o.paced_seconds = 2;
+        }
+        callhook::bench::SuiteConfig {
+            volumes,
+            backends: self
+                .backends
+                .iter()
+                .map(|b| match b {
+                    BenchBackend::Sqlite => callhook::bench::Backend::Sqlite,
+                    BenchBackend::Postgres => callhook::bench::Backend::Postgres,
+                })
+                .collect(),
+            postgres_url: self.postgres_url.clone(),
+            data_dir: self.data_dir.clone(),
+            options: o,
+        }
+    }
 }
 
 fn init_tracing() {
@@ -301,44 +387,14 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let temp = tempfile::tempdir()?;
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    let mut serve = ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone());
-    serve.database_url = args.database_url.clone();
-    let running = server::start(serve).await?;
-    let creds = callhook::bootstrap::read_credentials(&data_dir)?;
-    let app = running
-        .state
-        .store
-        .app(&creds.client_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("development app missing"))?;
-    let (token, _) =
-        callhook_api::token::mint_access_token(&running.state, &running.base_url, &app)?;
-    let opts = callhook_bench::BenchOptions {
-        base_url: running.base_url.clone(),
-        tenant_id: creds.tenant_id,
-        ingest_key: creds.ingest_key,
-        access_token: token,
-        records: args.records,
-        batch: args.batch,
-        concurrency: args.concurrency.max(1),
-        samples: args.samples.max(1),
-    };
-    eprintln!(
-        "benchmark server at {} (data in {})",
-        running.base_url,
-        data_dir.display()
-    );
-    let report = callhook_bench::run(&opts, |step| eprintln!("… {step}")).await;
-    running.shutdown().await?;
-    let report = report?;
+    let config = args.config();
+    let report = callhook::bench::run_suite(&config, |step| eprintln!("… {step}")).await?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     println!("{}", report.table());
     println!("JSON report: {}", args.out.display());
+    if report.cells.iter().any(|c| !c.complete) {
+        anyhow::bail!("notifications went missing in a cell marked INCOMPLETE above");
+    }
     Ok(())
 }
 
@@ -401,12 +457,12 @@ async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()>
         .ok_or_else(|| anyhow::anyhow!("development app missing"))?;
     let (token, _) =
         callhook_api::token::mint_access_token(&running.state, &running.base_url, &app)?;
-    let mut opts = callhook_bench::notifications::NotifyBenchOptions::new(
-        running.base_url.clone(),
-        creds.tenant_id,
-        creds.ingest_key,
-        token,
-    );
+    let mut opts = callhook_bench::notifications::NotifyBenchOptions::new(callhook_bench::Target {
+        base_url: running.base_url.clone(),
+        tenant_id: creds.tenant_id,
+        ingest_key: creds.ingest_key,
+        access_token: token,
+    });
     opts.one_receiver_records = args.records;
     opts.one_receiver_subscriptions = args.one_receiver_subscriptions;
     opts.rich_events = args.rich_events;
