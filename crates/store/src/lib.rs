@@ -18,12 +18,16 @@ mod types;
 
 pub use identity::*;
 pub use meetings::*;
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, OUTBOX_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 /// A storage failure. Callers answer it with a 500/503; it never carries client data.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +239,19 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     ) -> StoreResult<Option<DateTime<Utc>>> {
         let _ = (node_id, now);
         self.next_due().await
+    }
+
+    // --- wake-ups across nodes ---
+    /// Spawns a task that calls `wake.notify_one()` whenever any node commits outbox work
+    /// (notifications queued or released, delivery leases given up over waiting rows), so a
+    /// delivery engine hears at once of rows another node queued instead of on its next idle
+    /// poll; also once whenever it starts listening. Abort the handle to stop it. `None` when
+    /// there is nothing to hear from (SQLite: one process, whose writers wake its engine
+    /// themselves) or no tokio runtime. Wake-ups are a hint, not a guarantee (none arrive while
+    /// the listening connection is down): the engine keeps its idle poll as the safety net.
+    fn spawn_outbox_watcher(&self, wake: Arc<Notify>) -> Option<JoinHandle<()>> {
+        let _ = wake;
+        None
     }
 
     // --- directory users ---

@@ -337,6 +337,7 @@ impl MeetingStore for PostgresStore {
             published: publish,
             seq,
         };
+        let mut queued = false;
         if publish {
             // The artifact's `created` notifications, in the same transaction.
             let watchers = live_watchers(
@@ -386,10 +387,13 @@ impl MeetingStore for PostgresStore {
                         Some(subject.clone()),
                     );
                 }
-                notes.execute(&mut tx, tenant_id, now).await?;
+                queued = notes.execute(&mut tx, tenant_id, now).await?;
             }
         }
         tx.commit().await?;
+        if queued {
+            self.announce_outbox().await;
+        }
         Ok(Some(written))
     }
 
@@ -551,8 +555,11 @@ impl MeetingStore for PostgresStore {
                 created,
             });
         }
-        notes.execute(&mut tx, tenant_id, now).await?;
+        let queued = notes.execute(&mut tx, tenant_id, now).await?;
         tx.commit().await?;
+        if queued {
+            self.announce_outbox().await;
+        }
         Ok(out)
     }
 

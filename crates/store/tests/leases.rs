@@ -494,3 +494,181 @@ async fn a_job_is_held_by_one_node_until_it_stops_renewing() {
     // A job lease never counts as waiting delivery work.
     assert!(s.next_due_for("n3", later).await.unwrap().is_none());
 }
+
+/// The next notification's channel on `listener`, waiting at most ten seconds.
+async fn next_channel(listener: &mut sqlx::postgres::PgListener) -> String {
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    n.channel().to_string()
+}
+
+/// Asserts that nothing was announced on the outbox channel since the last check:
+/// notifications arrive in commit order, so the probe sent now must come next.
+async fn nothing_announced(db: &TestDatabase, listener: &mut sqlx::postgres::PgListener) {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('probe', '')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(next_channel(listener).await, "probe");
+}
+
+#[tokio::test]
+async fn queued_work_is_announced_once_per_write_after_its_commit() {
+    let Some(db) = pg("queued_work_is_announced_once_per_write_after_its_commit").await else {
+        return;
+    };
+    let (n1, n2) = (db.store(2).await, db.store(2).await);
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener
+        .listen_all([OUTBOX_CHANNEL, "probe"])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let lease = Duration::seconds(30);
+
+    // No subscription, no outbox row: nothing to announce.
+    n1.put_call_records("t", &[rec("r0")], now).await.unwrap();
+    nothing_announced(&db, &mut listener).await;
+
+    // Rows queued by one batch (two chunks: r1 twice) are announced once.
+    subscribe(&n1, &["a"], now).await;
+    n2.put_call_records("t", &[rec("r1"), rec("r2"), rec("r1")], now)
+        .await
+        .unwrap();
+    assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+    nothing_announced(&db, &mut listener).await;
+
+    n2.enqueue_lifecycle("t", "a", "reauthorizationRequired", now)
+        .await
+        .unwrap();
+    assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+
+    // Call events and a recording published queue theirs the same way; the recording's
+    // metadata and a second upload of its content (published already) queue nothing.
+    for (id, kind, scope) in [
+        ("e", matching::kind::USER_CALL_EVENTS, Some("u1")),
+        ("r", matching::kind::RECORDINGS_TENANT_MEETINGS, None),
+    ] {
+        let mut row = sub(id, "t", now + Duration::hours(1));
+        row.resource_kind = kind.into();
+        row.scope = scope.map(Into::into);
+        n1.create_subscription(&row, &quota(1000))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let event = CallEventWrite {
+        id: "ev1".into(),
+        event_type: "callStarted".into(),
+        event_time: now,
+        user_id: Some("u1".into()),
+        join_web_url: None,
+        call_id: Some("call-1".into()),
+        body: "{}".into(),
+    };
+    n2.put_call_events("t", &[event], now).await.unwrap();
+    assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+    let key = ArtifactKey {
+        kind: ArtifactKind::Recording,
+        parent: ArtifactParent::OnlineMeeting,
+        parent_id: "m1".into(),
+        id: "rec1".into(),
+    };
+    let recording = ArtifactWrite {
+        key: key.clone(),
+        organizer_id: "u1".into(),
+        created: now,
+        received: now,
+        content_correlation_id: None,
+        body: "{}".into(),
+    };
+    n2.put_artifact("t", &recording).await.unwrap();
+    nothing_announced(&db, &mut listener).await;
+    for (content, announced) in [(b"mp4", true), (b"MP4", false)] {
+        n2.put_artifact_stream("t", &key, ArtifactStream::Content, content, now)
+            .await
+            .unwrap();
+        if announced {
+            assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+        } else {
+            nothing_announced(&db, &mut listener).await;
+        }
+    }
+
+    // Releasing held rows announces them, releasing nothing does not.
+    n1.release_held("a", now).await.unwrap();
+    nothing_announced(&db, &mut listener).await;
+    let rows = n1.due_notifications(now, 100, &[]).await.unwrap();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    n1.reschedule_notifications(&seqs, now + Duration::hours(1), now)
+        .await
+        .unwrap();
+    n2.release_held("a", now).await.unwrap();
+    assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+
+    // A node giving up leases over waiting rows tells the others; one with none, or none
+    // over waiting rows, does not.
+    assert!(!n1
+        .claim_due("n1", now, lease, 100, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    n1.release_leases("n1").await.unwrap();
+    assert_eq!(next_channel(&mut listener).await, OUTBOX_CHANNEL);
+    n1.release_leases("n1").await.unwrap();
+    assert!(n1.claim_job("reauth", "n1", now, lease).await.unwrap());
+    n1.release_leases("n1").await.unwrap();
+    nothing_announced(&db, &mut listener).await;
+}
+
+#[tokio::test]
+async fn the_outbox_watcher_wakes_for_other_nodes_work_and_survives_a_lost_connection() {
+    let Some(db) =
+        pg("the_outbox_watcher_wakes_for_other_nodes_work_and_survives_a_lost_connection").await
+    else {
+        return;
+    };
+    let within = std::time::Duration::from_secs(10);
+    let (n1, n2) = (db.store(2).await, db.store(2).await);
+    let now = Utc::now();
+    subscribe(&n1, &["a"], now).await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let watcher = n1.spawn_outbox_watcher(wake.clone()).expect("a watcher");
+    // Woken once when it starts listening.
+    tokio::time::timeout(within, wake.notified()).await.unwrap();
+
+    n2.put_call_records("t", &[rec("r1")], now).await.unwrap();
+    tokio::time::timeout(within, wake.notified()).await.unwrap();
+
+    // Its connection is killed: it listens again on a new one, wakes the engine (whatever was
+    // committed meanwhile was told to nobody), and hears the next write.
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(n2.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, [true]);
+    tokio::time::timeout(within, wake.notified()).await.unwrap();
+    n2.put_call_records("t", &[rec("r2")], now).await.unwrap();
+    tokio::time::timeout(within, wake.notified()).await.unwrap();
+    watcher.abort();
+}
+
+#[tokio::test]
+async fn sqlite_has_no_outbox_watcher() {
+    let (_d, s) = common::sqlite().await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    assert!(s.spawn_outbox_watcher(wake).is_none());
+}
