@@ -17,6 +17,10 @@
 //!
 //! The outbox is the only state: after a crash or `kill -9` the engine starts over from it, so a
 //! notification is delivered at least once; its stable `id` lets receivers drop repeats.
+//!
+//! The engine sleeps until woken: by this process's writers, by the store when another node
+//! queued work (`Store::spawn_outbox_watcher`), by a finished POST, or when the next row falls
+//! due; `idle_poll` bounds every sleep, so a lost wake-up only delays, never loses, work.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -271,6 +275,13 @@ impl Engine {
     /// Runs until the task is aborted.
     pub async fn run(self) {
         let settler = AbortOnDrop(tokio::spawn(self.clone().settle_loop()));
+        // Rows other nodes queue wake this engine through the store (PostgreSQL LISTEN/NOTIFY);
+        // the idle poll below stays the safety net for wake-ups lost while it reconnects. It
+        // ends with the engine.
+        let _watcher = self
+            .store
+            .spawn_outbox_watcher(self.wake.clone())
+            .map(AbortOnDrop);
         let mut sends: JoinSet<()> = JoinSet::new();
         let mut reauth_sent = HashMap::new();
         let mut reauth_checked: Option<DateTime<Utc>> = None;

@@ -55,7 +55,8 @@ pub struct NotifyConfig {
     pub throttle_window: chrono::Duration,
     /// Answers needed in a window before an endpoint can be judged slow or dropped.
     pub throttle_min_samples: u32,
-    /// Longest the engine sleeps without being woken (it is woken whenever work is queued).
+    /// Longest the engine sleeps without being woken. It is woken whenever work is queued, on
+    /// PostgreSQL by any node, so this is only the safety net for a lost wake-up.
     pub idle_poll: Duration,
     /// How long a node holds a subscription's delivery when several nodes share the database
     /// (renewed while it works on it): a dead node's subscriptions move on after this.
