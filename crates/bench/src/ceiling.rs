@@ -162,20 +162,28 @@ pub struct PostFigures {
     pub notifications: usize,
     pub seconds: f64,
     pub notifications_per_second: f64,
-    /// Send → answer of each POST.
+    /// Send → answer of each POST; when paced, from the start of its burst (so waiting for a
+    /// free slot counts, as it does for callhook's deliveries of one ingest request).
     pub latency: LatencySummary,
 }
 
+/// How a paced sender spaces its POSTs: bursts of `posts` POSTs (what one ingest request
+/// makes callhook send) every `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub every: Duration,
+    pub posts: usize,
+}
+
 /// POSTs `body` (a notification collection of `items` notifications) `posts` times, to
-/// `urls` in turn, at most `in_flight` at once; with `interval`, POST `j` starts at
-/// `j × interval` (paced).
+/// `urls` in turn, at most `in_flight` at once, as fast as they are answered or at `pace`.
 pub async fn send_posts(
     urls: &[String],
     body: Bytes,
     items: usize,
     posts: usize,
     in_flight: usize,
-    interval: Option<Duration>,
+    pace: Option<Pace>,
 ) -> anyhow::Result<PostFigures> {
     if urls.is_empty() {
         bail!("no receiver for the ceiling");
@@ -186,15 +194,22 @@ pub async fn send_posts(
     let mut tasks = tokio::task::JoinSet::new();
     let mut lat = Vec::with_capacity(posts);
     for j in 0..posts {
-        if let Some(step) = interval {
-            let at = started + step.saturating_mul(u32::try_from(j).unwrap_or(u32::MAX));
-            tokio::time::sleep_until(at.into()).await;
-        }
+        let burst_start = match pace {
+            Some(p) => {
+                let burst = j / p.posts.max(1);
+                let at = started
+                    + p.every
+                        .saturating_mul(u32::try_from(burst).unwrap_or(u32::MAX));
+                tokio::time::sleep_until(at.into()).await;
+                Some(at)
+            }
+            None => None,
+        };
         let permit = permits.clone().acquire_owned().await?;
         let (http, url, body) = (http.clone(), urls[j % urls.len()].clone(), body.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            let t = Instant::now();
+            let t = burst_start.unwrap_or_else(Instant::now);
             let resp = http
                 .post(url)
                 .header(header::CONTENT_TYPE, "application/json")

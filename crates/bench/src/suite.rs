@@ -226,18 +226,31 @@ async fn ceiling_throughput(
     Ok(Some(figures))
 }
 
-/// The bare sender's latency at the pace callhook delivered: one POST of the same body per
-/// POST callhook made, spread over the same seconds; send → answer.
-async fn ceiling_latency(l: &LatencyFigures, seconds: u64) -> anyhow::Result<Option<PostFigures>> {
+/// The bare sender's latency at the pace callhook delivered: the same bodies, in the same
+/// bursts (the POSTs one ingest request caused) at the same times, to receivers like the
+/// scenario's; from each burst's start to each POST's answer.
+async fn ceiling_latency(
+    l: &LatencyFigures,
+    seconds: u64,
+    receivers: usize,
+) -> anyhow::Result<Option<PostFigures>> {
     let Some((items, body)) = &l.sample else {
         return Ok(None);
     };
-    let hook = Receiver::start().await?;
-    let posts = (l.posts as usize).max(1);
-    let interval = Duration::from_secs_f64(seconds.max(1) as f64 / posts as f64);
-    let urls = [format!("{}/hook", hook.url)];
+    let requests = l.records.div_ceil(l.records_per_request.max(1)).max(1);
+    let posts = (l.posts as usize).max(requests);
+    let pace = ceiling::Pace {
+        every: Duration::from_secs_f64(seconds.max(1) as f64 / requests as f64),
+        posts: posts.div_ceil(requests),
+    };
+    let mut hooks = Vec::new();
+    for _ in 0..receivers.clamp(1, l.subscriptions.max(1)) {
+        hooks.push(Receiver::start().await?);
+    }
+    let urls: Vec<String> = hooks.iter().map(|h| format!("{}/hook", h.url)).collect();
+    let in_flight = l.subscriptions.clamp(1, POSTS_PER_URL * urls.len());
     Ok(Some(
-        ceiling::send_posts(&urls, body.clone(), *items, posts, 64, Some(interval)).await?,
+        ceiling::send_posts(&urls, body.clone(), *items, posts, in_flight, Some(pace)).await?,
     ))
 }
 
@@ -537,27 +550,27 @@ pub async fn run_cell(
     ));
     let l = notifications::paced(&nopts, t, next, 1, 1, rate, secs).await?;
     next += l.records;
-    let c = ceiling_latency(&l, secs).await?;
+    let c = ceiling_latency(&l, secs, 1).await?;
     let basic_one_latency = DeliveryResult {
         callhook: l,
         ceiling: c,
     };
     let l = notifications::paced(&nopts, t, next, subs, receivers, rate, secs).await?;
     next += l.records;
-    let c = ceiling_latency(&l, secs).await?;
+    let c = ceiling_latency(&l, secs, receivers).await?;
     let basic_many_latency = DeliveryResult {
         callhook: l,
         ceiling: c,
     };
     let l = notifications::rich_paced(t, events, 1, 1, rate, secs).await?;
     events += l.records;
-    let c = ceiling_latency(&l, secs).await?;
+    let c = ceiling_latency(&l, secs, 1).await?;
     let rich_one_latency = DeliveryResult {
         callhook: l,
         ceiling: c,
     };
     let l = notifications::rich_paced(t, events, subs, receivers, rate, secs).await?;
-    let c = ceiling_latency(&l, secs).await?;
+    let c = ceiling_latency(&l, secs, receivers).await?;
     let rich_many_latency = DeliveryResult {
         callhook: l,
         ceiling: c,
