@@ -1,22 +1,62 @@
 //! Several nodes on one PostgreSQL database: started together on an empty database they share
 //! one signing key and one development tenant, and any node answers any request (tokens, page
-//! tokens and records written through another node). Needs PostgreSQL (see
+//! tokens and records written through another node), and a node learns at once, through the
+//! database, of notifications queued through another. Needs PostgreSQL (see
 //! `common::postgres_database_or_skip`).
 
 mod common;
+mod webhook;
 
 use std::net::SocketAddr;
+use std::time::Duration as StdDuration;
 
 use callhook::server::{self, RunningServer, ServeOptions};
+use chrono::{Duration, Utc};
 use common::*;
+use serde_json::json;
 use tempfile::TempDir;
+use webhook::{record_of, Webhook};
 
 async fn node(dir: &TempDir, url: &str) -> RunningServer {
+    node_with(dir, url, callhook_notify::NotifyConfig::default()).await
+}
+
+async fn node_with(
+    dir: &TempDir,
+    url: &str,
+    notify: callhook_notify::NotifyConfig,
+) -> RunningServer {
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let mut opts = ServeOptions::new(listen, dir.path().to_path_buf());
     opts.database_url = Some(url.to_string());
     opts.db_pool_size = 4;
+    opts.notify = notify;
     server::start(opts).await.expect("node starts")
+}
+
+/// A started node as a [`TestServer`] with the installation's credentials.
+fn test_server(server: RunningServer, dir: TempDir, creds: &callhook::Credentials) -> TestServer {
+    TestServer {
+        server,
+        dir,
+        creds: creds.clone(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client"),
+    }
+}
+
+/// `POST /_callhook/delivery/{action}` on one node.
+async fn delivery_control(node: &TestServer, action: &str) {
+    let resp = node
+        .http
+        .post(node.url(&format!("/_callhook/delivery/{action}")))
+        .bearer_auth(&node.creds.ingest_key)
+        .send()
+        .await
+        .expect("delivery control");
+    assert!(resp.status().is_success(), "{action}: {}", resp.status());
 }
 
 #[tokio::test]
@@ -95,4 +135,90 @@ async fn nodes_started_together_share_one_installation_and_answer_any_request() 
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// Waits (at most ten seconds, far less than the idle poll of [`leased_to_a`]'s nodes) until
+/// `rx` has acknowledged a notification of the record `id`.
+async fn delivered_soon(rx: &mut Webhook, id: &str) {
+    rx.wait_until(
+        StdDuration::from_secs(10),
+        || {},
+        |seen| {
+            seen.iter()
+                .any(|p| p.acknowledged() && p.items().iter().any(|i| record_of(i) == id))
+        },
+    )
+    .await;
+}
+
+/// Two nodes, A and B, on a fresh database, whose idle poll (2 min) and delivery lease (10 min)
+/// are far longer than any wait here (so only a wake-up through the database delivers in
+/// time), a receiver and a call-record subscription to it, whose lease A holds: A has delivered
+/// a first record (B's delivery paused meanwhile). `None` without PostgreSQL.
+async fn leased_to_a(test: &str) -> Option<(TestServer, TestServer, Webhook)> {
+    let url = postgres_database_or_skip(test).await?;
+    let slow = callhook_notify::NotifyConfig {
+        idle_poll: StdDuration::from_secs(120),
+        delivery_lease: Duration::minutes(10),
+        ..callhook_notify::NotifyConfig::default()
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    // A starts first and creates the installation; B joins it.
+    let a = node_with(&dir_a, &url, slow.clone()).await;
+    let creds = a
+        .created
+        .clone()
+        .expect("the first node creates the installation");
+    let b = node_with(&dir_b, &url, slow).await;
+    let (a, b) = (test_server(a, dir_a, &creds), test_server(b, dir_b, &creds));
+
+    let mut rx = Webhook::start().await;
+    let token = a.token().await;
+    let resp = a
+        .http
+        .post(a.url("/v1.0/subscriptions"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "changeType": "created",
+            "notificationUrl": rx.url("/hook"),
+            "resource": "communications/callRecords",
+            "expirationDateTime": ts(Utc::now() + Duration::minutes(50)),
+            "clientState": "wake",
+        }))
+        .send()
+        .await
+        .expect("POST subscription");
+    Answer::from(resp).await.expect_status(201);
+
+    delivery_control(&b, "pause").await;
+    let first = uuid_like(0x0a3e, 1);
+    a.put_record(&first, &record(&first))
+        .await
+        .expect_status(201);
+    delivered_soon(&mut rx, &first).await;
+    delivery_control(&b, "resume").await;
+    Some((a, b, rx))
+}
+
+#[tokio::test]
+async fn a_record_ingested_on_one_node_is_delivered_at_once_by_the_node_holding_the_lease() {
+    let Some((a, b, mut rx)) = leased_to_a(
+        "nodes::a_record_ingested_on_one_node_is_delivered_at_once_by_the_node_holding_the_lease",
+    )
+    .await
+    else {
+        return;
+    };
+    // Queued through B, whose own wake-up finds the subscription leased to A: it arrives in time
+    // only because A hears of it through the database.
+    let second = uuid_like(0x0a3e, 2);
+    b.put_record(&second, &record(&second))
+        .await
+        .expect_status(201);
+    delivered_soon(&mut rx, &second).await;
+    a.stop().await;
+    b.stop().await;
 }
