@@ -565,7 +565,7 @@ fn prepare_events(
             resources.push(format!("users/{user}/communications/callEvents/{id}"));
             events.push(serde_json::json!({
                 "id": id,
-                "callEventType": if (i / subscriptions.max(1)) % 2 == 0 { "callStarted" } else { "callEnded" },
+                "callEventType": if (i / subscriptions.max(1)).is_multiple_of(2) { "callStarted" } else { "callEnded" },
                 "eventDateTime": now,
                 "userId": user,
                 "direction": "outgoing",

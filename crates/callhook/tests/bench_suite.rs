@@ -56,14 +56,26 @@ async fn the_suite_measures_every_scenario_against_the_ceiling() {
 
     assert_eq!(report.cells.len(), backends.len());
     for cell in &report.cells {
-        assert!(cell.complete, "{}: notifications went missing", cell.backend);
+        assert!(
+            cell.complete,
+            "{}: notifications went missing",
+            cell.backend
+        );
         assert_eq!(cell.volume, 400);
         assert!(cell.stored_records > 400 + 300 + 20);
         // 4 ingest, 3 reads × 5, 4 throughput and 4 × 2 latency figures.
         assert_eq!(cell.figures.len(), 4 + 15 + 4 + 8, "{}", cell.backend);
         for f in &cell.figures {
-            assert!(f.callhook > 0.0, "{}: {} {}", cell.backend, f.scenario, f.measure);
-            let ceiling = f.ceiling.unwrap_or_else(|| panic!("{} has no ceiling", f.scenario));
+            assert!(
+                f.callhook > 0.0,
+                "{}: {} {}",
+                cell.backend,
+                f.scenario,
+                f.measure
+            );
+            let ceiling = f
+                .ceiling
+                .unwrap_or_else(|| panic!("{} has no ceiling", f.scenario));
             assert!(ceiling > 0.0 && f.ratio.is_some(), "{}", f.scenario);
         }
         let n = &cell.notifications;
@@ -78,13 +90,19 @@ async fn the_suite_measures_every_scenario_against_the_ceiling() {
         assert!(report_read.mean_response_bytes > 200.0);
     }
     if let Some(pg) = report.cells.iter().find(|c| c.backend == "PostgreSQL") {
-        let nodes = pg.second_node.as_ref().expect("a second node on PostgreSQL");
+        let nodes = pg
+            .second_node
+            .as_ref()
+            .expect("a second node on PostgreSQL");
         assert_eq!(nodes.fanout_two_nodes.received_notifications, 5 * 12);
         assert_eq!(nodes.ingest_two_nodes.records, 300);
     }
     let table = report.table();
     for cell in &report.cells {
-        assert!(table.contains(&format!("{} — 400 call records", cell.backend)), "{table}");
+        assert!(
+            table.contains(&format!("{} — 400 call records", cell.backend)),
+            "{table}"
+        );
     }
     assert!(table.contains("GET getPstnCalls page"), "{table}");
     let json = serde_json::to_value(&report).expect("the report serializes");
