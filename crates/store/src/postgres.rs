@@ -231,6 +231,20 @@ fn outbox_from_row(r: &PgRow) -> StoreResult<OutboxRow> {
 
 /// The due-row condition shared by `due_notifications` and `claim_due`: due at `$1`, not in the
 /// skip list `$2`, and no earlier row of the same subscription and kind still waiting.
+/// Subscriptions a delivery round may newly lease (see `claim_due`).
+const NEW_LEASES_PER_ROUND: usize = 8;
+
+/// A node's preference order over subscriptions (FNV-1a of both ids): stable for a node,
+/// different between nodes.
+fn spread(node_id: &str, subscription_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node_id.bytes().chain([0]).chain(subscription_id.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 const DUE_CONDITION: &str = "o.due_ns <= $1 AND NOT (o.seq = ANY($2)) \
      AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
      AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > $1)";
@@ -1183,7 +1197,9 @@ impl Store for PostgresStore {
                ORDER BY subscription_id FOR UPDATE SKIP LOCKED) \
              SELECT s AS subscription_id, \
                EXISTS (SELECT 1 FROM delivery_leases l WHERE l.subscription_id = s) AS present, \
-               EXISTS (SELECT 1 FROM mine m WHERE m.subscription_id = s) AS locked \
+               EXISTS (SELECT 1 FROM mine m WHERE m.subscription_id = s) AS locked, \
+               EXISTS (SELECT 1 FROM delivery_leases l WHERE l.subscription_id = s \
+                 AND l.node_id = $2 AND l.until_ns > $3) AS held \
              FROM UNNEST($1::text[]) AS s",
         )
         .bind(&subs)
@@ -1192,13 +1208,23 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut targets: Vec<String> = Vec::new();
+        let mut new: Vec<(u64, String)> = Vec::new();
         for r in &states {
             let present: bool = r.try_get("present")?;
             let locked: bool = r.try_get("locked")?;
-            if locked || !present {
-                targets.push(r.try_get("subscription_id")?);
+            let held: bool = r.try_get("held")?;
+            let id: String = r.try_get("subscription_id")?;
+            if held {
+                targets.push(id);
+            } else if locked || !present {
+                new.push((spread(node_id, &id), id));
             }
         }
+        // A round takes only a few subscriptions it does not hold yet, so a backlog spreads over
+        // the nodes instead of going whole to the first that reads it; each node prefers a
+        // different few (its own hash order), so nodes starting together rarely collide.
+        new.sort();
+        targets.extend(new.into_iter().take(NEW_LEASES_PER_ROUND).map(|(_, id)| id));
         targets.sort();
         // Compare-and-set: a lease is taken only if it is ours or expired, re-checked on the
         // latest row version (a concurrent insert of the same new lease makes this wait for it

@@ -222,6 +222,39 @@ async fn renewing_keeps_a_lease_past_its_first_end() {
     assert!(s.next_due_for("n1", t2).await.unwrap().is_none());
 }
 
+/// A backlog over many subscriptions is not taken whole by the first node that reads it: a
+/// round leases at most 8 subscriptions it did not hold, so a second node reading next gets
+/// a share; the first node keeps what it holds and takes more on its next rounds.
+#[tokio::test]
+async fn a_backlog_spreads_over_the_nodes_that_claim_it() {
+    let Some(db) = pg("a_backlog_spreads_over_the_nodes_that_claim_it").await else {
+        return;
+    };
+    let n1 = db.store(2).await;
+    let n2 = db.store(2).await;
+    let now = Utc::now();
+    let lease = Duration::minutes(5);
+    let ids: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    subscribe(&n1, &id_refs, now).await;
+    let recs: Vec<CallRecordWrite> = (0..3).map(|i| rec(&format!("r{i}"))).collect();
+    n1.put_call_records("t", &recs, now).await.unwrap();
+
+    let first = subs_of(&n1.claim_due("n1", now, lease, 1000, &[]).await.unwrap());
+    assert_eq!(first.len(), 8, "one round leases 8 new subscriptions");
+    let second = subs_of(&n2.claim_due("n2", now, lease, 1000, &[]).await.unwrap());
+    assert_eq!(second.len(), 8);
+    assert!(first.is_disjoint(&second));
+    // n1's next round keeps its 8 and takes the last 4.
+    let again = subs_of(&n1.claim_due("n1", now, lease, 1000, &[]).await.unwrap());
+    assert!(again.is_superset(&first));
+    assert_eq!(again.len(), 12);
+    assert!(again.is_disjoint(&second));
+    // Every row of a leased subscription comes back, in order.
+    let rows = n2.claim_due("n2", now, lease, 1000, &[]).await.unwrap();
+    assert_eq!(rows.len(), 8 * 3);
+}
+
 /// Three nodes claim at the same moment, over and over: no subscription is ever handed to two.
 #[tokio::test]
 async fn concurrent_claims_never_hand_a_subscription_to_two_nodes() {
