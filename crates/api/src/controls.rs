@@ -56,6 +56,7 @@ async fn delivery_state(State(state): State<AppState>) -> GraphResult<Response> 
     Ok(Json(json!({
         "paused": state.notify.paused.load(Ordering::Relaxed),
         "queued": queued,
+        "node": &*state.notify.node_id,
     }))
     .into_response())
 }

@@ -85,6 +85,9 @@ pub struct NotifyHandle {
     pub metrics: Arc<callhook_notify::delivery::DeliveryMetrics>,
     /// Pauses and resumes delivery (`/_callhook/delivery/pause`, `…/resume`).
     pub paused: Arc<std::sync::atomic::AtomicBool>,
+    /// This process as the holder of delivery leases (`delivery_leases.node_id`), so an
+    /// operator can tell which node delivers a subscription.
+    pub node_id: Arc<str>,
 }
 
 impl NotifyHandle {
@@ -95,6 +98,7 @@ impl NotifyHandle {
             wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
             paused: Arc::default(),
+            node_id: uuid::Uuid::new_v4().to_string().into(),
         })
     }
 
@@ -109,6 +113,7 @@ impl NotifyHandle {
             self.metrics.clone(),
         )
         .with_pause(self.paused.clone())
+        .with_node_id(self.node_id.clone())
     }
 }
 

@@ -267,7 +267,10 @@ async fn paused_delivery_queues_and_resuming_delivers_the_backlog_in_order() {
     }
     let state = control(&s, reqwest::Method::GET, "/_callhook/delivery", None).await;
     assert_eq!(state.status, 200);
-    assert_eq!(state.json, json!({ "paused": true, "queued": 3 }));
+    assert_eq!(state.json["paused"], true);
+    assert_eq!(state.json["queued"], 3);
+    let node = state.json["node"].as_str().unwrap_or("");
+    assert_eq!(node.len(), 36, "the node's lease-holder id: {}", state.json);
 
     let resumed = control(
         &s,

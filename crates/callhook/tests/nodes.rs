@@ -191,7 +191,9 @@ async fn leased_to_a(test: &str) -> Option<(TestServer, TestServer, Webhook)> {
         .send()
         .await
         .expect("POST subscription");
-    Answer::from(resp).await.expect_status(201);
+    let created = Answer::from(resp).await;
+    created.expect_status(201);
+    let subscription = created.json["id"].as_str().unwrap_or_default().to_string();
 
     delivery_control(&b, "pause").await;
     let first = uuid_like(0x0a3e, 1);
@@ -200,7 +202,32 @@ async fn leased_to_a(test: &str) -> Option<(TestServer, TestServer, Webhook)> {
         .expect_status(201);
     delivered_soon(&mut rx, &first).await;
     delivery_control(&b, "resume").await;
+    // `GET /_callhook/delivery` names the node as the lease table does, so an operator can
+    // tell which node delivers a subscription.
+    let holders: Vec<String> = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query_scalar("SELECT node_id FROM delivery_leases WHERE subscription_id = $1")
+            .bind(&subscription)
+            .fetch_all(&mut conn)
+            .await
+            .expect("leases")
+    };
+    assert_eq!(holders, vec![node_name(&a).await]);
+    assert_ne!(node_name(&a).await, node_name(&b).await);
     Some((a, b, rx))
+}
+
+async fn node_name(node: &TestServer) -> String {
+    let resp = node
+        .http
+        .get(node.url("/_callhook/delivery"))
+        .bearer_auth(&node.creds.ingest_key)
+        .send()
+        .await
+        .expect("delivery state");
+    let state: serde_json::Value = resp.json().await.expect("json");
+    state["node"].as_str().expect("node id").to_string()
 }
 
 #[tokio::test]

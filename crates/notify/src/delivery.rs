@@ -272,6 +272,12 @@ impl Engine {
         self
     }
 
+    /// Holds leases under `node_id` (shown by `GET /_callhook/delivery`) instead of a fresh id.
+    pub fn with_node_id(mut self, node_id: Arc<str>) -> Self {
+        self.node_id = node_id;
+        self
+    }
+
     /// Runs until the task is aborted.
     pub async fn run(self) {
         let settler = AbortOnDrop(tokio::spawn(self.clone().settle_loop()));
