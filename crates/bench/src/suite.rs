@@ -254,19 +254,12 @@ async fn ceiling_latency(
     ))
 }
 
-/// Work to run once the volume is stored, before anything is measured (on PostgreSQL: the
-/// `VACUUM (ANALYZE)` autovacuum would soon run after a bulk load, so it does not overlap a
-/// measurement and the planner knows the tables' sizes).
-pub type Settle<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>>;
-
 /// Runs every scenario on `t`, which must be a fresh server (an empty database).
 pub async fn run_cell(
     t: &Target,
     backend: &str,
     volume: usize,
     opts: &SuiteOptions,
-    settle: Option<Settle<'_>>,
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<CellReport> {
     let conc = opts.concurrency.max(1);
@@ -286,12 +279,6 @@ pub async fn run_cell(
         conc,
     )
     .await?;
-    if let Some(settle) = settle {
-        progress(&format!(
-            "{backend}: settling the store after the bulk load"
-        ));
-        settle.await?;
-    }
     let mut next = volume;
     progress(&format!(
         "{backend}: ingesting {} more records in batches, {} as single PUTs",

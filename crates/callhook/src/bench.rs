@@ -87,18 +87,6 @@ async fn create_database(admin_url: &str, n: usize) -> anyhow::Result<(String, S
     ))
 }
 
-/// `VACUUM (ANALYZE)` of a cell's database (its owner may), then a checkpoint where the role
-/// may take one, so neither overlaps a measurement.
-async fn vacuum_analyze(url: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
-    // Needs superuser or pg_checkpoint (PostgreSQL 15+); without it the vacuum is enough.
-    let _ = sqlx::query("CHECKPOINT").execute(&mut conn).await;
-    let _ = conn.close().await;
-    Ok(())
-}
-
 async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     use sqlx::{ConnectOptions, Connection};
     use std::str::FromStr;
@@ -180,17 +168,7 @@ async fn run_one(
     serve.database_url = database_url.map(str::to_string);
     let one = server::start(serve).await?;
     let t1 = target_of(&one, &dir_one).await?;
-    let settle: Option<suite::Settle<'_>> =
-        database_url.map(|url| -> suite::Settle<'_> { Box::pin(vacuum_analyze(url)) });
-    let cell = suite::run_cell(
-        &t1,
-        backend.label(),
-        volume,
-        &config.options,
-        settle,
-        progress,
-    )
-    .await;
+    let cell = suite::run_cell(&t1, backend.label(), volume, &config.options, progress).await;
     let mut cell = match cell {
         Ok(c) => c,
         Err(e) => {
