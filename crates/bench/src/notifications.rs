@@ -374,6 +374,20 @@ impl Receiver {
 }
 
 impl Receiver {
+    /// The receivers `subscriptions` subscriptions are spread over: `receivers` of them, at
+    /// least one and no more than there are subscriptions.
+    pub(crate) async fn start_for(
+        subscriptions: usize,
+        receivers: usize,
+    ) -> anyhow::Result<Vec<Self>> {
+        let n = receivers.clamp(1, subscriptions.max(1));
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(Self::start().await?);
+        }
+        Ok(out)
+    }
+
     /// The body with the most notifications this receiver got, and how many it holds.
     pub(crate) fn sample(&self) -> Option<(usize, Bytes)> {
         self.inbox.lock().ok().and_then(|i| i.sample.clone())
@@ -701,20 +715,9 @@ pub async fn throughput(
 ) -> anyhow::Result<ThroughputFigures> {
     let http = client()?;
     let node = nodes.first().context("no server")?;
-    let receiver_count = receiver_count.clamp(1, subscriptions.max(1));
-    let mut receivers = Vec::with_capacity(receiver_count);
-    for _ in 0..receiver_count {
-        receivers.push(Receiver::start().await?);
-    }
-    // Graph allows one subscription per app, resource and change types: beyond the first, each
-    // subscription filters on the participant every fan-out record has, plus one of its own
-    // (matching nothing), so each is distinct and still matches every record.
+    let receivers = Receiver::start_for(subscriptions, receiver_count).await?;
     let fanout = subscriptions > 1;
-    let mut ids = Vec::with_capacity(subscriptions);
-    for s in 0..subscriptions {
-        let r = receivers.get(s % receiver_count).context("no receiver")?;
-        ids.push(subscribe(&http, node, r, &filter_resource(s, fanout)).await?);
-    }
+    let ids = record_subscriptions(&http, node, &receivers, subscriptions).await?;
     let batches = prepare(first, records, opts.batch, fanout)?;
     if feed == Feed::Backlog {
         set_delivery_all(&http, nodes, "pause").await?;
@@ -743,7 +746,7 @@ pub async fn throughput(
     let distinct = t.items - t.duplicates;
     Ok(ThroughputFigures {
         subscriptions,
-        receivers: receiver_count,
+        receivers: receivers.len(),
         records,
         feed: match feed {
             Feed::Live => "live",
@@ -763,8 +766,29 @@ pub async fn throughput(
     })
 }
 
+/// `subscriptions` call-record subscriptions, dealt round-robin over `receivers`; their ids.
+async fn record_subscriptions(
+    http: &reqwest::Client,
+    t: &Target,
+    receivers: &[Receiver],
+    subscriptions: usize,
+) -> anyhow::Result<Vec<String>> {
+    let fanout = subscriptions > 1;
+    let mut ids = Vec::with_capacity(subscriptions);
+    for s in 0..subscriptions {
+        let r = receivers
+            .get(s % receivers.len().max(1))
+            .context("no receiver")?;
+        ids.push(subscribe(http, t, r, &filter_resource(s, fanout)).await?);
+    }
+    Ok(ids)
+}
+
 /// The resource of call-record subscription `s`: the whole collection for a lone one, else a
-/// distinct filter every fan-out record matches.
+/// distinct filter every fan-out record matches. Graph allows one subscription per app,
+/// resource and change types: beyond the first, each filters on the participant every fan-out
+/// record has, plus one of its own (matching nothing), so each is distinct and still matches
+/// every record.
 fn filter_resource(s: usize, fanout: bool) -> String {
     if fanout {
         format!(
@@ -816,17 +840,9 @@ pub async fn paced(
 ) -> anyhow::Result<LatencyFigures> {
     let http = client()?;
     let subscriptions = subscriptions.max(1);
-    let receiver_count = receiver_count.clamp(1, subscriptions);
-    let mut receivers = Vec::with_capacity(receiver_count);
-    for _ in 0..receiver_count {
-        receivers.push(Receiver::start().await?);
-    }
+    let receivers = Receiver::start_for(subscriptions, receiver_count).await?;
     let fanout = subscriptions > 1;
-    let mut ids = Vec::with_capacity(subscriptions);
-    for s in 0..subscriptions {
-        let r = receivers.get(s % receiver_count).context("no receiver")?;
-        ids.push(subscribe(&http, t, r, &filter_resource(s, fanout)).await?);
-    }
+    let ids = record_subscriptions(&http, t, &receivers, subscriptions).await?;
     let record_rate = (rate / subscriptions).max(1);
     let records = record_rate * seconds.max(1) as usize;
     let batch = opts.batch.clamp(1, 100).min(record_rate);
@@ -882,17 +898,15 @@ async fn rich_setup(
     subscriptions: usize,
     receiver_count: usize,
 ) -> anyhow::Result<RichSetup> {
-    let receiver_count = receiver_count.clamp(1, subscriptions.max(1));
-    let mut receivers = Vec::with_capacity(receiver_count);
-    for _ in 0..receiver_count {
-        receivers.push(Receiver::start().await?);
-    }
+    let receivers = Receiver::start_for(subscriptions, receiver_count).await?;
     let certificate = receiver_certificate(rcgen::RsaKeySize::_2048)?;
     let parsed = callhook_crypto::EncryptionCertificate::from_base64_der(&certificate)?;
     let expiry = chrono::Utc::now() + chrono::Duration::hours(2);
     let mut ids = Vec::with_capacity(subscriptions);
     for s in 0..subscriptions.max(1) {
-        let r = receivers.get(s % receiver_count).context("no receiver")?;
+        let r = receivers
+            .get(s % receivers.len().max(1))
+            .context("no receiver")?;
         let body = serde_json::json!({
             "changeType": "updated",
             "notificationUrl": format!("{}/hook", r.url),

@@ -197,6 +197,18 @@ fn notify_options(t: &Target, opts: &SuiteOptions) -> NotifyBenchOptions {
     n
 }
 
+/// Fresh receivers like a scenario's, their hook URLs, and how many POSTs callhook may have in
+/// flight to them (one per subscription, at most 4 per URL).
+async fn ceiling_hooks(
+    subscriptions: usize,
+    receivers: usize,
+) -> anyhow::Result<(Vec<Receiver>, Vec<String>, usize)> {
+    let hooks = Receiver::start_for(subscriptions, receivers).await?;
+    let urls: Vec<String> = hooks.iter().map(|h| format!("{}/hook", h.url)).collect();
+    let in_flight = subscriptions.clamp(1, POSTS_PER_URL * urls.len());
+    Ok((hooks, urls, in_flight))
+}
+
 /// The bare sender's run for a delivery callhook made: the same bodies, as many POSTs, to
 /// fresh receivers like the scenario's, as parallel as callhook may be.
 async fn ceiling_throughput(
@@ -210,12 +222,7 @@ async fn ceiling_throughput(
     };
     let items = (*items).max(1);
     let posts = (expected as usize).div_ceil(items);
-    let mut hooks = Vec::new();
-    for _ in 0..receivers.clamp(1, subscriptions.max(1)) {
-        hooks.push(Receiver::start().await?);
-    }
-    let urls: Vec<String> = hooks.iter().map(|h| format!("{}/hook", h.url)).collect();
-    let in_flight = subscriptions.clamp(1, POSTS_PER_URL * urls.len());
+    let (hooks, urls, in_flight) = ceiling_hooks(subscriptions, receivers).await?;
     let figures = ceiling::send_posts(&urls, body.clone(), items, posts, in_flight, None).await?;
     let got: u64 = hooks.iter().map(Receiver::items).sum();
     anyhow::ensure!(
@@ -243,12 +250,7 @@ async fn ceiling_latency(
         every: Duration::from_secs_f64(seconds.max(1) as f64 / requests as f64),
         posts: posts.div_ceil(requests),
     };
-    let mut hooks = Vec::new();
-    for _ in 0..receivers.clamp(1, l.subscriptions.max(1)) {
-        hooks.push(Receiver::start().await?);
-    }
-    let urls: Vec<String> = hooks.iter().map(|h| format!("{}/hook", h.url)).collect();
-    let in_flight = l.subscriptions.clamp(1, POSTS_PER_URL * urls.len());
+    let (_hooks, urls, in_flight) = ceiling_hooks(l.subscriptions, receivers).await?;
     Ok(Some(
         ceiling::send_posts(&urls, body.clone(), *items, posts, in_flight, Some(pace)).await?,
     ))
