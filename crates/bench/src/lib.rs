@@ -76,6 +76,27 @@ pub(crate) struct Prepared {
     /// Serialized before the clock starts, so the timed window measures the server, not the
     /// client building JSON.
     body: Vec<u8>,
+    /// The resources the request's notifications will name (empty where none are awaited).
+    resources: Vec<String>,
+}
+
+impl Prepared {
+    /// A `POST` of `body` to the ingest route `path`, whose notifications name `resources`.
+    pub(crate) fn post(path: &str, body: Vec<u8>, resources: Vec<String>) -> Self {
+        Self {
+            path: path.to_string(),
+            put: false,
+            body,
+            resources,
+        }
+    }
+}
+
+/// When each request was acknowledged, with the resources it carried.
+pub(crate) struct Sent {
+    pub(crate) started: Instant,
+    pub(crate) finished: Instant,
+    pub(crate) acks: Vec<(Vec<String>, Instant)>,
 }
 
 /// Call-record ingest requests for records `first..first + count`, `batch` per request
@@ -96,15 +117,16 @@ pub(crate) fn prepare_records(
                 path: format!("callRecords/{}", record::id_of(i)),
                 put: true,
                 body: serde_json::to_vec(&record::two_by_two(i, now))?,
+                resources: Vec::new(),
             }
         } else {
             let records: Vec<serde_json::Value> =
                 (i..i + n).map(|k| record::two_by_two(k, now)).collect();
-            Prepared {
-                path: "callRecords".into(),
-                put: false,
-                body: serde_json::to_vec(&serde_json::json!({ "value": records }))?,
-            }
+            Prepared::post(
+                "callRecords",
+                serde_json::to_vec(&serde_json::json!({ "value": records }))?,
+                Vec::new(),
+            )
         });
         i += n;
     }
@@ -133,38 +155,45 @@ pub(crate) fn prepare_pstn_rows(
                 )
             })
             .collect();
-        prepared.push(Prepared {
-            path: "reports/pstnCalls".into(),
-            put: false,
-            body: serde_json::to_vec(&serde_json::json!({ "value": rows }))?,
-        });
+        prepared.push(Prepared::post(
+            "reports/pstnCalls",
+            serde_json::to_vec(&serde_json::json!({ "value": rows }))?,
+            Vec::new(),
+        ));
         i += n;
     }
     Ok(prepared)
 }
 
-/// Sends `prepared` to the ingest API, at most `concurrency` requests in flight, request `j`
-/// to `targets[j % len]`; `records` is what the requests carry, for the rate.
-pub(crate) async fn send_ingest(
+/// Sends `prepared` to the ingest API, request `j` to `targets[j % len]`, with at most
+/// `concurrency` in flight; with `interval`, request `j` is sent at `j × interval` after the
+/// start (paced), whatever the earlier ones are doing.
+pub(crate) async fn send(
     targets: &[Target],
     prepared: Vec<Prepared>,
-    records: usize,
     concurrency: usize,
-) -> anyhow::Result<IngestFigures> {
+    interval: Option<Duration>,
+) -> anyhow::Result<Sent> {
     if targets.is_empty() {
         bail!("no server to ingest into");
     }
     let http = client()?;
-    let batch = records / prepared.len().max(1);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut acks = Vec::with_capacity(prepared.len());
     for (j, req) in prepared.into_iter().enumerate() {
+        if let Some(step) = interval {
+            let at = started + step.saturating_mul(u32::try_from(j).unwrap_or(u32::MAX));
+            tokio::time::sleep_until(at.into()).await;
+        }
         let permit = permits.clone().acquire_owned().await?;
-        let http = http.clone();
         let target = &targets[j % targets.len()];
-        let url = target.ingest_url(&req.path);
-        let key = target.ingest_key.clone();
+        let (http, url, key) = (
+            http.clone(),
+            target.ingest_url(&req.path),
+            target.ingest_key.clone(),
+        );
         tasks.spawn(async move {
             let _permit = permit;
             let builder = if req.put {
@@ -178,25 +207,39 @@ pub(crate) async fn send_ingest(
                 .body(req.body)
                 .send()
                 .await?;
-            if !resp.status().is_success() {
-                bail!(
-                    "ingest failed: {} {}",
-                    resp.status(),
-                    resp.text().await.unwrap_or_default()
-                );
-            }
+            let status = resp.status();
             // Read to the end, as a client waiting for the acknowledgment does.
-            resp.bytes().await?;
-            Ok(())
+            let body = resp.bytes().await?;
+            let acked = Instant::now();
+            if !status.is_success() {
+                bail!("ingest failed: {status} {}", String::from_utf8_lossy(&body));
+            }
+            Ok((req.resources, acked))
         });
         while let Some(done) = tasks.try_join_next() {
-            done.context("ingest task panicked")??;
+            acks.push(done.context("ingest task panicked")??);
         }
     }
     while let Some(done) = tasks.join_next().await {
-        done.context("ingest task panicked")??;
+        acks.push(done.context("ingest task panicked")??);
     }
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(Sent {
+        started,
+        finished: Instant::now(),
+        acks,
+    })
+}
+
+/// [`send`] as fast as the server takes it; `records` is what the requests carry, for the rate.
+pub(crate) async fn send_ingest(
+    targets: &[Target],
+    prepared: Vec<Prepared>,
+    records: usize,
+    concurrency: usize,
+) -> anyhow::Result<IngestFigures> {
+    let batch = records / prepared.len().max(1);
+    let sent = send(targets, prepared, concurrency, None).await?;
+    let seconds = (sent.finished - sent.started).as_secs_f64();
     Ok(IngestFigures {
         records,
         batch,

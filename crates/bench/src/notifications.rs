@@ -22,9 +22,8 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
-use crate::{client, record, LatencySummary, Target};
+use crate::{client, record, send, LatencySummary, Prepared, Sent, Target};
 
 /// Ids of this scenario's records start here, clear of `callhook bench`'s ingest scenarios.
 const FIRST_RECORD: usize = 500_000_000;
@@ -514,14 +513,12 @@ pub(crate) async fn unsubscribe(
     Ok(())
 }
 
-/// One ingest request, serialized before the clock starts, with the resources its
-/// notifications will name.
-struct Batch {
-    resources: Vec<String>,
-    body: Vec<u8>,
-}
-
-fn prepare(first: usize, count: usize, batch: usize, common: bool) -> anyhow::Result<Vec<Batch>> {
+fn prepare(
+    first: usize,
+    count: usize,
+    batch: usize,
+    common: bool,
+) -> anyhow::Result<Vec<Prepared>> {
     let now = chrono::Utc::now();
     let batch = batch.clamp(1, 100);
     let mut out = Vec::with_capacity(count / batch + 1);
@@ -543,10 +540,11 @@ fn prepare(first: usize, count: usize, batch: usize, common: bool) -> anyhow::Re
             resources.push(format!("communications/callRecords/{}", record::id_of(i)));
             records.push(r);
         }
-        out.push(Batch {
+        out.push(Prepared::post(
+            "callRecords",
+            serde_json::to_vec(&serde_json::json!({ "value": records }))?,
             resources,
-            body: serde_json::to_vec(&serde_json::json!({ "value": records }))?,
-        });
+        ));
         k += n;
     }
     Ok(out)
@@ -564,7 +562,7 @@ fn prepare_events(
     count: usize,
     batch: usize,
     subscriptions: usize,
-) -> anyhow::Result<Vec<Batch>> {
+) -> anyhow::Result<Vec<Prepared>> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let batch = batch.clamp(1, 1000);
     let mut out = Vec::with_capacity(count / batch + 1);
@@ -587,81 +585,14 @@ fn prepare_events(
                 "joinCallUrl": "https://api.flightproxy.teams.microsoft.com/api/v2/ep/conv/bench",
             }));
         }
-        out.push(Batch {
+        out.push(Prepared::post(
+            "callEvents",
+            serde_json::to_vec(&serde_json::json!({ "value": events }))?,
             resources,
-            body: serde_json::to_vec(&serde_json::json!({ "value": events }))?,
-        });
+        ));
         k += n;
     }
     Ok(out)
-}
-
-/// When each request's records were acknowledged.
-struct Ingested {
-    started: Instant,
-    finished: Instant,
-    acks: Vec<(Vec<String>, Instant)>,
-}
-
-/// Sends `batches` to the ingest route `path`, request `j` to `targets[j % len]`, with at most
-/// `concurrency` in flight; with `interval`, request `j` is sent at `j × interval` after the
-/// start (paced), whatever the earlier ones are doing.
-async fn ingest(
-    targets: &[Target],
-    path: &str,
-    batches: Vec<Batch>,
-    concurrency: usize,
-    interval: Option<Duration>,
-) -> anyhow::Result<Ingested> {
-    if targets.is_empty() {
-        bail!("no server to ingest into");
-    }
-    let http = client()?;
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut acks = Vec::with_capacity(batches.len());
-    for (j, req) in batches.into_iter().enumerate() {
-        if let Some(step) = interval {
-            let at = started + step.saturating_mul(u32::try_from(j).unwrap_or(u32::MAX));
-            tokio::time::sleep_until(at.into()).await;
-        }
-        let permit = permits.clone().acquire_owned().await?;
-        let target = &targets[j % targets.len()];
-        let (http, url, key) = (
-            http.clone(),
-            target.ingest_url(path),
-            target.ingest_key.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permit;
-            let resp = http
-                .post(url)
-                .bearer_auth(&key)
-                .header("content-type", "application/json")
-                .body(req.body)
-                .send()
-                .await?;
-            let status = resp.status();
-            let body = resp.bytes().await?;
-            let acked = Instant::now();
-            if !status.is_success() {
-                bail!("ingest failed: {status} {}", String::from_utf8_lossy(&body));
-            }
-            Ok((req.resources, acked))
-        });
-        while let Some(done) = tasks.try_join_next() {
-            acks.push(done.context("ingest task panicked")??);
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        acks.push(done.context("ingest task panicked")??);
-    }
-    Ok(Ingested {
-        started,
-        finished: Instant::now(),
-        acks,
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,7 +653,7 @@ pub async fn throughput(
     if feed == Feed::Backlog {
         set_delivery_all(&http, nodes, "pause").await?;
     }
-    let ingested = ingest(nodes, "callRecords", batches, opts.concurrency, None).await;
+    let ingested = send(nodes, batches, opts.concurrency, None).await;
     let resumed = Instant::now();
     if feed == Feed::Backlog {
         set_delivery_all(&http, nodes, "resume").await?;
@@ -801,7 +732,7 @@ fn filter_resource(s: usize, fanout: bool) -> String {
 
 /// Ack → receipt of every notification in `receivers` whose resource was in an acknowledged
 /// request; (latencies, how many arrived before their ack).
-fn latencies(receivers: &[Receiver], ingested: &Ingested) -> (Vec<Duration>, usize) {
+fn latencies(receivers: &[Receiver], ingested: &Sent) -> (Vec<Duration>, usize) {
     let mut out = Vec::new();
     let mut before_ack = 0;
     let mut by_resource: HashMap<&str, Vec<Instant>> = HashMap::new();
@@ -849,14 +780,7 @@ pub async fn paced(
     let batches = prepare(first, records, batch, fanout)?;
     let interval = Duration::from_secs_f64(batch as f64 / record_rate as f64);
     // Enough requests in flight that a slow answer never delays the pace.
-    let ingested = ingest(
-        std::slice::from_ref(t),
-        "callRecords",
-        batches,
-        64,
-        Some(interval),
-    )
-    .await?;
+    let ingested = send(std::slice::from_ref(t), batches, 64, Some(interval)).await?;
     let expected = (records * subscriptions) as u64;
     let got = wait_for(&receivers, expected).await;
     unsubscribe(&http, t, &ids).await?;
@@ -940,7 +864,7 @@ pub async fn rich(
     let setup = rich_setup(&http, t, subscriptions, receiver_count).await?;
     let batches = prepare_events(first, events, 1000, subscriptions)?;
     set_delivery(&http, t, "pause").await?;
-    let fed = ingest(std::slice::from_ref(t), "callEvents", batches, 4, None).await;
+    let fed = send(std::slice::from_ref(t), batches, 4, None).await;
     let resumed = Instant::now();
     set_delivery(&http, t, "resume").await?;
     fed?;
@@ -997,14 +921,7 @@ pub async fn rich_paced(
     let batch = 100.min(rate);
     let batches = prepare_events(first, events, batch, subscriptions)?;
     let interval = Duration::from_secs_f64(batch as f64 / rate as f64);
-    let ingested = ingest(
-        std::slice::from_ref(t),
-        "callEvents",
-        batches,
-        64,
-        Some(interval),
-    )
-    .await?;
+    let ingested = send(std::slice::from_ref(t), batches, 64, Some(interval)).await?;
     let got = wait_for(&setup.receivers, events as u64).await;
     unsubscribe(&http, t, &setup.ids).await?;
     let (lat, before_ack) = latencies(&setup.receivers, &ingested);
