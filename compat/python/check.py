@@ -54,9 +54,12 @@ from feed import NS, PARTICIPANTS_140_ID, SERVICE_ID, SESSIONS_70_ID  # noqa: E4
 
 SCOPES = ["https://graph.microsoft.com/.default"]
 FAILED = []
+# The HTTP version the current round of checks runs over, shown in every line it reports.
+PROTOCOL = [""]
 
 
 def report(ok, name, detail=""):
+    name = ("[%s] " % PROTOCOL[0] if PROTOCOL[0] else "") + name
     print("%s %s%s" % ("PASS" if ok else "FAIL", name, (" -- " + detail) if detail else ""))
     if not ok:
         FAILED.append(name)
@@ -161,11 +164,27 @@ class StaticTokenCredential:
         return self.cached
 
 
-def make_client(base_url, credential, verify):
-    """The configuration a callhook user needs: allowed_hosts, explicit scopes, base_url."""
+def make_client(base_url, credential, verify, versions=None):
+    """The configuration a callhook user needs: allowed_hosts, explicit scopes, base_url.
+
+    verify=None keeps the SDK's own default httpx client (HTTP/2, trusting SSL_CERT_FILE);
+    otherwise an HTTP/1.1 client that trusts `verify`. `versions` collects each answer's
+    HTTP version, to prove which protocol the round really used.
+    """
     host = urllib.parse.urlparse(base_url).hostname
     auth = AzureIdentityAuthenticationProvider(credential, scopes=SCOPES, allowed_hosts=[host])
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=verify))
+    if verify is None:
+        http = GraphClientFactory.create_with_default_middleware()
+    else:
+        http = GraphClientFactory.create_with_default_middleware(
+            client=httpx.AsyncClient(verify=verify, http2=False)
+        )
+    if versions is not None:
+
+        async def seen(response):
+            versions.add(response.http_version)
+
+        http.event_hooks["response"] = list(http.event_hooks.get("response", [])) + [seen]
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = base_url.rstrip("/") + "/v1.0"
     return GraphServiceClient(request_adapter=adapter)
@@ -540,6 +559,53 @@ async def organizer_nav(client, raw):
         note("organizer_v2 navigation not served: %s" % describe_exception(e))
 
 
+@check("python BatchRequestContent: 20 callRecords in one $batch")
+async def batch_records(client, raw):
+    from msgraph_core.requests.batch_request_content import BatchRequestContent
+    from msgraph_core.requests.batch_request_item import BatchRequestItem
+
+    ids = [r["id"] for r in raw.get("/v1.0/communications/callRecords?$select=id")["value"]][:20]
+    assert len(ids) == 20, "need 20 records, listed %d" % len(ids)
+    q = CallRecordItemRequestBuilder.CallRecordItemRequestBuilderGetQueryParameters(
+        expand=["sessions($expand=segments)"]
+    )
+    items = {}
+    content = BatchRequestContent()
+    for record_id in ids:
+        info = client.communications.call_records.by_call_record_id(record_id).to_get_request_information(
+            request_configuration=RequestConfiguration(query_parameters=q)
+        )
+        item = BatchRequestItem(request_information=info)
+        content.add_request(item.id, item)
+        items[item.id] = record_id
+    response = await client.batch.post(batch_request_content=content)
+    statuses = response.get_response_status_codes()
+    assert len(statuses) == 20, "%d responses" % len(statuses)
+    bad = {k: v for k, v in statuses.items() if v != 200}
+    assert not bad, "statuses %s" % bad
+    for request_id, record_id in items.items():
+        body = json.load(response.get_response_stream_by_id(request_id))
+        assert body.get("id") == record_id, "response %s is %r, wanted %s" % (request_id, body.get("id"), record_id)
+        assert isinstance(body.get("sessions"), list) and body["sessions"], "no sessions in %s" % record_id
+    report(True, "python BatchRequestContent: 20 callRecords in one $batch", "20 x 200")
+
+
+CHECKS = (
+    list_all,
+    list_filtered_small_pages,
+    get_expanded,
+    get_all_expanded,
+    get_expanded_paged_sessions,
+    sessions_builder,
+    participants,
+    pstn,
+    direct_routing,
+    errors,
+    organizer_nav,
+    batch_records,
+)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -562,29 +628,30 @@ async def main():
         report(False, "python token endpoint (client_credentials)", describe_exception(e))
         return
 
-    verify = ssl.create_default_context(cafile=ca) if https else True
     credential = StaticTokenCredential(raw, cred["tenantId"], cred["clientId"], cred["clientSecret"])
-    client = make_client(a.url, credential, verify)
-    for fn in (
-        list_all,
-        list_filtered_small_pages,
-        get_expanded,
-        get_all_expanded,
-        get_expanded_paged_sessions,
-        sessions_builder,
-        participants,
-        pstn,
-        direct_routing,
-        errors,
-        organizer_nav,
-    ):
-        await fn(client, raw)
+    rounds = [("HTTP/1.1", ssl.create_default_context(cafile=ca) if https else True)]
+    if https:
+        # The SDK's default client negotiates HTTP/2 and trusts what SSL_CERT_FILE names: the
+        # one thing a user changes besides the base URL.
+        os.environ["SSL_CERT_FILE"] = ca
+        rounds.append(("HTTP/2", None))
+    else:
+        note("HTTP/2 round skipped: over plain http httpx speaks HTTP/1.1 only")
+    for protocol, verify in rounds:
+        PROTOCOL[0] = protocol
+        versions = set()
+        client = make_client(a.url, credential, verify, versions)
+        for fn in CHECKS:
+            await fn(client, raw)
+        report(protocol in versions, "answers came over %s" % protocol, "saw %s" % sorted(versions))
+    PROTOCOL[0] = ""
     report(credential.calls >= 1, "python custom TokenCredential was used by kiota", "%d calls" % credential.calls)
 
     if https:
         await azure_identity_check(a.url, cred, ca)
+        await azure_identity_aio_check(a.url, cred, ca)
     else:
-        note("azure-identity ClientSecretCredential check skipped: needs callhook --tls (MSAL wants https)")
+        note("azure-identity ClientSecretCredential checks skipped: need callhook --tls (MSAL wants https)")
 
 
 @check("python azure-identity ClientSecretCredential(authority=callhook)")
@@ -608,6 +675,29 @@ async def azure_identity_check(url, cred, ca):
     assert page and page.value, "list failed"
     report(True, "python azure-identity ClientSecretCredential(authority=callhook)", "list saw %d" % len(page.value))
 
+
+
+@check("python azure-identity aio ClientSecretCredential(authority=callhook)")
+async def azure_identity_aio_check(url, cred, ca):
+    from azure.core.pipeline.transport import AioHttpTransport
+    from azure.identity.aio import ClientSecretCredential
+
+    host = url.split("://", 1)[1].rstrip("/")
+    async with ClientSecretCredential(
+        cred["tenantId"],
+        cred["clientId"],
+        cred["clientSecret"],
+        authority=host,
+        disable_instance_discovery=True,
+        transport=AioHttpTransport(connection_verify=ca),
+    ) as credential:
+        tok = await credential.get_token(SCOPES[0])
+        assert tok.token, "empty token"
+        # kiota's provider takes the aio credential as it is; the default client (HTTP/2) carries it.
+        client = make_client(url, credential, None)
+        page = await client.communications.call_records.get()
+        assert page and page.value, "list failed"
+    report(True, "python azure-identity aio ClientSecretCredential(authority=callhook)", "list saw %d" % len(page.value))
 
 if __name__ == "__main__":
     asyncio.run(main())
