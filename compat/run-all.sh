@@ -38,5 +38,8 @@ if [ ! -d "$here/js/node_modules" ]; then
 fi
 node "$here/js/check.mjs" --url "$url" --data-dir "$data" || status=1
 
+echo "== rich notifications as Microsoft's samples and SDKs check them (jsonwebtoken + jwks-rsa)"
+node "$here/js/notifications.mjs" --url "$url" --data-dir "$data" || status=1
+
 if [ "$status" = 0 ]; then echo "ALL PASS"; else echo "SOME CHECKS FAILED"; fi
 exit "$status"

@@ -8,76 +8,17 @@
 //   or DIR/tls/cert.pem by re-running this script (Node reads that variable only at start-up).
 
 import "isomorphic-fetch";
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClientSecretCredential } from "@azure/identity";
 import { BatchRequestContent, BatchResponseContent, Client, PageIterator } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js";
+import { Assert, SCOPE, assert, check, describe, fetchToken, finish, note, parseArgs, relaunchTrusting, report } from "./common.mjs";
 
 const SESSIONS_70_ID = "c0a11c00-0000-4000-8000-000000000070";
 const PARTICIPANTS_140_ID = "c0a11c00-0000-4000-8000-000000000140";
 const SERVICE_ID = "c0a11c00-0000-4000-8000-00000000005e";
-const SCOPE = "https://graph.microsoft.com/.default";
-const failed = [];
-
-function parseArgs() {
-  const a = {};
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) a[argv[i].replace(/^--/, "")] = argv[i + 1];
-  if (!a.url || !a["data-dir"]) {
-    console.error("usage: node check.mjs --url URL --data-dir DIR [--ca CERT]");
-    process.exit(2);
-  }
-  a.url = a.url.replace(/\/+$/, "");
-  return a;
-}
-
-function report(ok, name, detail = "") {
-  console.log(`${ok ? "PASS" : "FAIL"} ${name}${detail ? " -- " + detail : ""}`);
-  if (!ok) failed.push(name);
-  return ok;
-}
-const note = (t) => console.log("NOTE " + t);
-
-function describe(e) {
-  if (e && e.statusCode !== undefined) {
-    const body = typeof e.body === "string" ? e.body.slice(0, 400) : JSON.stringify(e.body)?.slice(0, 400);
-    return `GraphError statusCode=${e.statusCode} code=${e.code} message=${JSON.stringify(e.message)} requestId=${e.requestId} date=${e.date?.toISOString?.()} body=${body}`;
-  }
-  return `${e?.name}: ${e?.message}\n${(e?.stack || "").split("\n").slice(1, 6).join("\n")}`;
-}
-
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    report(true, name, detail || "");
-  } catch (e) {
-    report(false, name, e instanceof Assert ? e.message : describe(e));
-  }
-}
-class Assert extends Error {}
-function assert(cond, msg) {
-  if (!cond) throw new Assert(msg);
-}
 
 // ---------------------------------------------------------------- raw HTTP (the reference)
-
-async function fetchToken(url, cred) {
-  const r = await fetch(`${url}/${cred.tenantId}/oauth2/v2.0/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: cred.clientId,
-      client_secret: cred.clientSecret,
-      scope: SCOPE,
-    }),
-  });
-  if (r.status !== 200) throw new Error(`token endpoint ${r.status}: ${await r.text()}`);
-  return (await r.json()).access_token;
-}
 
 async function rawCount(url, token) {
   let n = 0;
@@ -276,17 +217,9 @@ async function suite(label, client, base, token) {
 
 async function main() {
   const a = parseArgs();
-  const https = a.url.startsWith("https://");
-  const ca = a.ca || join(a["data-dir"], "tls", "cert.pem");
-  if (https && !process.env.CALLHOOK_COMPAT_RELAUNCHED && existsSync(ca)) {
-    // Node reads extra CAs only at start-up: run again with the certificate trusted.
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      stdio: "inherit",
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: resolve(ca), CALLHOOK_COMPAT_RELAUNCHED: "1" },
-    });
-    process.exit(r.status ?? 1);
-  }
-  const cred = JSON.parse(readFileSync(join(a["data-dir"], "credentials.json"), "utf8"));
+  relaunchTrusting(a, fileURLToPath(import.meta.url));
+  const https = a.https;
+  const cred = a.cred;
   let token;
   try {
     token = await fetchToken(a.url, cred);
@@ -347,5 +280,4 @@ async function main() {
 }
 
 await main();
-console.log(`js: ${failed.length} failed${failed.length ? ": " + failed.join("; ") : ""}`);
-process.exit(failed.length ? 1 : 0);
+finish("js");
