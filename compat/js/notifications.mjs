@@ -97,6 +97,7 @@ async function main() {
   const { cred, url } = a;
   const dir = mkdtempSync(join(tmpdir(), "callhook-compat-"));
   const hook = await startWebhook();
+  const cleanups = [];
   try {
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"),
       "-out", join(dir, "cert.pem"), "-subj", "/CN=callhook-compat", "-days", "2"], { stdio: "ignore" });
@@ -113,6 +114,16 @@ async function main() {
     });
     assert(put.status < 300, `ingest user ${put.status}: ${await put.text()}`);
     const clientState = randomUUID();
+    const resource = `users/${userId}/communications/callEvents`;
+    // One subscription per app and resource: remove what an earlier run left.
+    const removeOurs = async () => {
+      const list = await (await fetch(`${url}/beta/subscriptions`, { headers: auth })).json();
+      for (const s of list.value || []) {
+        if (s.resource === resource) await fetch(`${url}/beta/subscriptions/${s.id}`, { method: "DELETE", headers: auth });
+      }
+    };
+    await removeOurs();
+    cleanups.push(removeOurs);
 
     let posts;
     await check("js webhook: rich call-events subscription created (validation handshake answered)", async () => {
@@ -123,7 +134,7 @@ async function main() {
           changeType: "updated",
           notificationUrl: `http://127.0.0.1:${hook.port}/notify`,
           lifecycleNotificationUrl: `http://127.0.0.1:${hook.port}/lifecycle`,
-          resource: `users/${userId}/communications/callEvents`,
+          resource,
           expirationDateTime: new Date(Date.now() + 6 * 3600e3).toISOString(),
           clientState,
           includeResourceData: true,
@@ -188,6 +199,7 @@ async function main() {
       return `eventType ${event.eventType}`;
     });
   } finally {
+    for (const c of cleanups) await c().catch(() => {});
     hook.server.close();
     rmSync(dir, { recursive: true, force: true });
   }
