@@ -76,6 +76,17 @@ impl Caller {
     }
 }
 
+/// The credentials of an `Authorization: Bearer …` value. The scheme is case-insensitive
+/// (RFC 7235 §2.1), and any run of spaces or tabs may separate it from the token.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let value = value.trim_start_matches([' ', '\t']);
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.trim_matches([' ', '\t']))
+}
+
 fn bearer(req: &Request) -> Result<String, GraphError> {
     let value = req
         .headers()
@@ -84,11 +95,7 @@ fn bearer(req: &Request) -> Result<String, GraphError> {
     let value = value.to_str().map_err(|_| {
         GraphError::unauthenticated("Access token validation failure. Invalid audience.")
     })?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let token = bearer_credentials(value).unwrap_or("");
     if token.is_empty() {
         return Err(GraphError::unauthenticated("Access token is empty."));
     }

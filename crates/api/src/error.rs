@@ -32,6 +32,32 @@ impl GraphError {
         self
     }
 
+    /// An error for a bare status (an answer made outside the handlers), with Graph's code
+    /// for it.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "BadRequest",
+            StatusCode::UNAUTHORIZED => "InvalidAuthenticationToken",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::METHOD_NOT_ALLOWED => "BadRequest",
+            StatusCode::NOT_ACCEPTABLE => "NotAcceptable",
+            StatusCode::REQUEST_TIMEOUT => "RequestTimeout",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::LENGTH_REQUIRED => "LengthRequired",
+            StatusCode::PRECONDITION_FAILED => "PreconditionFailed",
+            StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
+            StatusCode::URI_TOO_LONG => "RequestUriTooLong",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "RequestHeaderFieldsTooLarge",
+            StatusCode::SERVICE_UNAVAILABLE => "serviceNotAvailable",
+            s if s.is_server_error() => "generalException",
+            _ => "BadRequest",
+        };
+        Self::new(status, code, message)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }

@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod context;
 mod controls;
 pub mod error;
+mod limits;
 mod graph;
 mod ingest;
 pub mod permissions;
@@ -48,6 +49,9 @@ pub struct ApiConfig {
     /// are emitted; afterwards they are `null`, as Graph announced.
     pub legacy_identity_until: DateTime<Utc>,
     pub max_body_bytes: usize,
+    /// Time a request's body has, from the end of its headers, to arrive in full
+    /// (`--body-read-timeout`); past it the answer is Graph's 408.
+    pub body_read_timeout: Option<std::time::Duration>,
     /// Whether `POST /_callhook/clock/advance` may move the server's clock (`--clock manual`).
     pub manual_clock: bool,
     /// Graph's call-records throttling limits.
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             max_body_bytes: 8 * 1024 * 1024,
+            body_read_timeout: Some(std::time::Duration::from_secs(60)),
             manual_clock: false,
             throttle: throttle::ThrottleConfig::default(),
             chaos: chaos::ChaosConfig::default(),

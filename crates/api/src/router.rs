@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
 use crate::graph::{artifacts, call_records, online_meetings, subscriptions, users, ApiVersion};
-use crate::{auth, chaos, context, controls, ingest, throttle, token, AppState};
+use crate::{auth, chaos, context, controls, ingest, limits, throttle, token, AppState};
 
 /// Every route callhook serves.
 pub fn router(state: AppState) -> Router {
@@ -29,6 +29,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::request_limits,
+        ))
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            limits::graph_shape,
+        ))
         .layer(middleware::from_fn(context::request_ids))
         .layer(middleware::map_response(version_header))
         .with_state(state)

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod bench;
 pub mod bootstrap;
 pub mod limits;
+pub mod listener;
 pub mod server;
 
 pub use bootstrap::Credentials;

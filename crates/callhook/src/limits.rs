@@ -1,5 +1,5 @@
-//! `serve` flags of the identity-and-isolation settings: throttling limits, chaos, and which
-//! addresses webhooks may reach. Flattened into `callhook serve`.
+//! `serve` flags of the identity-and-isolation settings: throttling limits, chaos, which
+//! addresses webhooks may reach, and the connection limits. Flattened into `callhook serve`.
 
 use std::time::Duration;
 
@@ -62,6 +62,28 @@ pub struct LimitArgs {
     /// Refuse loopback webhooks (allowed by default for local use).
     #[arg(long, env = "CALLHOOK_DENY_LOOPBACK_WEBHOOKS")]
     pub deny_loopback_webhooks: bool,
+    /// Seconds a client has to send a request's headers, counted from its first byte (or from
+    /// the connection's start, including the TLS handshake); then the connection is closed.
+    #[arg(long, env = "CALLHOOK_HEADER_READ_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub header_read_timeout: Duration,
+    /// Seconds a request's body has to arrive in full once its headers are read; then the
+    /// answer is Graph's 408 and the connection is closed.
+    #[arg(long, env = "CALLHOOK_BODY_READ_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub body_read_timeout: Duration,
+    /// Seconds an idle keep-alive connection is kept open waiting for its next request.
+    #[arg(long, env = "CALLHOOK_KEEP_ALIVE_TIMEOUT", default_value = "75", value_parser = seconds)]
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen queue until one closes.
+    #[arg(long, env = "CALLHOOK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+}
+
+/// Seconds, fractions allowed (tests use short ones).
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
 }
 
 fn share(s: &str) -> Result<f64, String> {
@@ -109,5 +131,10 @@ impl LimitArgs {
         c.latency_max = Duration::from_millis(hi);
         opts.notify.allow_private_webhooks = self.allow_private_webhooks;
         opts.notify.deny_loopback_webhooks = self.deny_loopback_webhooks;
+        opts.api.body_read_timeout = Some(self.body_read_timeout);
+        let n = &mut opts.connections;
+        n.header_read_timeout = self.header_read_timeout;
+        n.keep_alive_timeout = self.keep_alive_timeout;
+        n.max_connections = self.max_connections as usize;
     }
 }

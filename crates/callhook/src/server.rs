@@ -33,6 +33,7 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     pub api: ApiConfig,
     pub notify: callhook_notify::NotifyConfig,
+    pub connections: crate::listener::ConnectionLimits,
 }
 
 impl ServeOptions {
@@ -46,6 +47,7 @@ impl ServeOptions {
             public_url: None,
             api: ApiConfig::default(),
             notify: callhook_notify::NotifyConfig::default(),
+            connections: Default::default(),
         }
     }
 }
@@ -59,7 +61,7 @@ pub struct RunningServer {
     /// PEM path of the certificate clients must trust, when serving HTTPS.
     pub tls_cert: Option<PathBuf>,
     pub state: AppState,
-    handle: axum_server::Handle,
+    shutdown: crate::listener::Shutdown,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     purge: tokio::task::JoinHandle<()>,
     delivery: tokio::task::JoinHandle<()>,
@@ -70,7 +72,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stops accepting, lets requests in flight finish (up to 10 s), closes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.shutdown.graceful(Duration::from_secs(10));
         self.purge.abort();
         // Deliveries in flight are simply redone after a restart (the outbox keeps them).
         self.delivery.abort();
@@ -136,31 +138,25 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let handle = axum_server::Handle::new();
-    let service = app.into_make_service();
-    let task = match &tls {
-        None => {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
-            tokio::spawn(async move { server.serve(service).await })
-        }
-        Some((cert, key)) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load TLS certificate {} / key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let server = axum_server::from_tcp_rustls(listener, config).handle(handle.clone());
-            tokio::spawn(async move { server.serve(service).await })
-        }
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let acceptor = match &tls {
+        None => None,
+        Some((cert, key)) => Some(crate::listener::tls_acceptor(cert, key).with_context(|| {
+            format!(
+                "cannot load TLS certificate {} / key {}",
+                cert.display(),
+                key.display()
+            )
+        })?),
     };
-    handle
-        .listening()
-        .await
-        .context("the listener did not start")?;
+    let (shutdown, stop) = crate::listener::shutdown_pair();
+    let task = tokio::spawn(crate::listener::serve(
+        listener,
+        acceptor,
+        app,
+        opts.connections,
+        stop,
+    ));
 
     let purge = {
         let store = opened.store.clone();
@@ -225,7 +221,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         created: opened.created,
         tls_cert: tls.map(|(c, _)| c),
         state,
-        handle,
+        shutdown,
         task,
         purge,
         delivery,

@@ -94,8 +94,7 @@ pub(crate) async fn require_ingest_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(crate::auth::bearer_credentials)
         .unwrap_or("");
     if presented.is_empty() || !callhook_crypto::verify_secret(presented, &state.ingest_key_hash) {
         return GraphError::new(
