@@ -187,7 +187,12 @@ async fn advance_clock(
         .ok_or_else(|| {
             GraphError::bad_request("the clock only moves forward, by at most ten years")
         })?;
-    state.clock.advance(chrono::Duration::seconds(total));
+    state
+        .clock
+        .try_advance(chrono::Duration::seconds(total))
+        .map_err(|e| {
+            GraphError::bad_request(format!("{e}: the server could not serve requests"))
+        })?;
     state.notify.wake.notify_one();
     clock(State(state)).await
 }

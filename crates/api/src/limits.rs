@@ -28,10 +28,7 @@ pub const MAX_HEADERS: usize = 200;
 
 /// Refuses oversized URLs and headers, and gives the body a deadline.
 pub async fn request_limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let url = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    let url = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if url > MAX_URL_BYTES {
         return GraphError::new(
             StatusCode::URI_TOO_LONG,

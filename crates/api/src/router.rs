@@ -1,6 +1,6 @@
 //! The whole route table in one place.
 
-use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -146,8 +146,25 @@ fn meeting_routes() -> Router<AppState> {
     r
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// 200 while the server can serve requests: its clock is one Graph's timestamps can write, and
+/// its database answers. 503 otherwise, naming what fails.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let mut failing = Vec::new();
+    if !state.clock.servable() {
+        failing.push("clock");
+    }
+    if let Err(e) = state.store.tenant("").await {
+        tracing::warn!(error = %e, "health check: the database does not answer");
+        failing.push("database");
+    }
+    if failing.is_empty() {
+        return Json(serde_json::json!({ "status": "ok" })).into_response();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "status": "unhealthy", "failing": failing })),
+    )
+        .into_response()
 }
 
 async fn version_header(mut resp: Response) -> Response {

@@ -13,7 +13,10 @@ use tokio::net::TcpStream;
 use callhook::listener::ConnectionLimits;
 use callhook::server::{self, RunningServer};
 
-async fn start(limits: ConnectionLimits, body_deadline: Duration) -> (RunningServer, tempfile::TempDir) {
+async fn start(
+    limits: ConnectionLimits,
+    body_deadline: Duration,
+) -> (RunningServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = common::serve_options(dir.path()).await;
     opts.connections = limits;

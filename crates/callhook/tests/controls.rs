@@ -159,6 +159,61 @@ async fn the_clock_moves_only_in_manual_mode() {
     m.stop().await;
 }
 
+/// Advancing by ten years at a time used to overflow the clock (a panic, then empty replies
+/// with `/healthz` still 200). Past the last instant Graph's timestamps can write, the advance
+/// is refused with Graph's 400 and the server goes on serving.
+#[tokio::test]
+async fn the_clock_refuses_to_move_past_what_the_server_can_serve() {
+    let m = start_manual().await;
+    let decade = json!({ "hours": 87_600 });
+    let mut refused = None;
+    for _ in 0..1_000 {
+        let a = control(
+            &m,
+            reqwest::Method::POST,
+            "/_callhook/clock/advance",
+            Some(decade.clone()),
+        )
+        .await;
+        if a.status != 200 {
+            refused = Some(a);
+            break;
+        }
+    }
+    let refused = refused.expect("the clock stops before year 10000");
+    assert_graph_error(&refused, 400, "BadRequest");
+    assert!(
+        refused.message().contains("9999-01-01T00:00:00Z"),
+        "{}",
+        refused.text
+    );
+    // Again and again: still a 400, never a panic.
+    for _ in 0..5 {
+        let a = control(
+            &m,
+            reqwest::Method::POST,
+            "/_callhook/clock/advance",
+            Some(decade.clone()),
+        )
+        .await;
+        assert_graph_error(&a, 400, "BadRequest");
+    }
+    let now = control(&m, reqwest::Method::GET, "/_callhook/clock", None).await;
+    assert_eq!(now.status, 200, "{}", now.text);
+    assert!(
+        now.json["now"].as_str().unwrap_or("").starts_with("99"),
+        "{}",
+        now.text
+    );
+    // Requests that read the clock still get answers, and the server says it is healthy.
+    let token = m.token().await;
+    let list = m.get("/v1.0/communications/callRecords", &token).await;
+    assert!(list.status.as_u16() < 500, "{}", list.text);
+    let health = m.http.get(m.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    m.stop().await;
+}
+
 #[tokio::test]
 async fn attempts_are_listed_and_lifecycle_events_fire_on_demand() {
     let s = start().await;
