@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -79,9 +79,8 @@ pub async fn serve(
         // A backstop only: the watchdog below applies the finer rules.
         .header_read_timeout(limits.header_read_timeout + limits.keep_alive_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192))
-        // A header value hyper's parser refuses (a control character such as 0x7F) is dropped,
-        // not answered with hyper's empty 400: the request then gets a Graph answer.
-        .ignore_invalid_headers(true)
+        // The API refuses more than callhook_api's MAX_HEADERS in Graph's shape; hyper's own
+        // limit is far above it.
         .max_headers(1000);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
@@ -130,6 +129,7 @@ pub async fn serve(
             let io = Watched {
                 inner: io,
                 activity: activity.clone(),
+                replacement: None,
             };
             let service = Counted {
                 app,
@@ -283,9 +283,93 @@ enum Io {
 }
 
 /// A connection's stream, reporting reads and writes to its [`Activity`].
+///
+/// It also puts Graph's body into the answers hyper makes on its own: a request hyper cannot
+/// parse (a malformed request line, a header value holding a control character, a head beyond
+/// its buffer) gets hyper's canned 400/414/431 with an empty body, before the app sees anything.
+/// Those answers are the only ones without callhook's version header; this stream writes Graph's
+/// error in their place, and hyper closes the connection after them.
 struct Watched {
     inner: Io,
     activity: Arc<Activity>,
+    /// Graph's answer replacing hyper's canned one: bytes, and how many are written.
+    replacement: Option<(Vec<u8>, usize)>,
+}
+
+/// If `buf` is the head of one of hyper's canned error answers, Graph's answer in its place.
+fn graph_answer_for(buf: &[u8]) -> Option<Vec<u8>> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = &buf[..head_end];
+    let status = head.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+    let message = match status {
+        b"400" => "The request is not valid HTTP/1.1.",
+        b"414" => "The request URL is too long.",
+        b"431" => "The request headers are too large.",
+        _ => return None,
+    };
+    let version = b"x-callhook-version";
+    if head
+        .windows(version.len())
+        .any(|w| w.eq_ignore_ascii_case(version))
+    {
+        return None;
+    }
+    let status = std::str::from_utf8(status).ok()?.parse::<u16>().ok()?;
+    let status = axum::http::StatusCode::from_u16(status).ok()?;
+    let body = callhook_api::error::GraphError::from_status(status, message).body();
+    let request_id = body["error"]["innerError"]["request-id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let body = serde_json::to_vec(&body).ok()?;
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\nrequest-id: {request_id}\r\nclient-request-id: {request_id}\r\n\
+         x-callhook-version: {}\r\n\r\n",
+        body.len(),
+        env!("CARGO_PKG_VERSION"),
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+impl Watched {
+    /// Writes what is left of a replacement answer; Ready once it is all written.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, done)) = &mut self.replacement {
+            if *done == bytes.len() {
+                return Poll::Ready(Ok(()));
+            }
+            let n = match &mut self.inner {
+                Io::Plain(s) => ready!(Pin::new(s).poll_write(cx, &bytes[*done..])),
+                Io::Tls(s) => ready!(Pin::new(s.as_mut()).poll_write(cx, &bytes[*done..])),
+            }?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *done += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes over `buf` when it is one of hyper's canned answers (or anything after one).
+    fn poll_replace(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        if self.replacement.is_none() {
+            let answer = graph_answer_for(buf)?;
+            self.replacement = Some((answer, 0));
+        }
+        // hyper's bytes are swallowed: it believes them written.
+        Some(match self.poll_replacement(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        })
+    }
 }
 
 impl AsyncRead for Watched {
@@ -314,6 +398,9 @@ impl AsyncWrite for Watched {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(r) = this.poll_replace(cx, buf) {
+            return r;
+        }
         let r = match &mut this.inner {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -330,6 +417,16 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if this.replacement.is_some() || graph_answer_for(first).is_some() {
+                let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+                return match this.poll_replace(cx, first) {
+                    Some(Poll::Ready(Ok(_))) => Poll::Ready(Ok(total)),
+                    Some(other) => other,
+                    None => Poll::Ready(Ok(total)),
+                };
+            }
+        }
         let r = match &mut this.inner {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
@@ -348,14 +445,18 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
+        let this = self.get_mut();
+        ready!(this.poll_replacement(cx))?;
+        match &mut this.inner {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
+        let this = self.get_mut();
+        ready!(this.poll_replacement(cx))?;
+        match &mut this.inner {
             Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
