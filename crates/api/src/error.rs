@@ -15,6 +15,9 @@ pub struct GraphError {
     pub message: String,
     /// Extra response headers (e.g. `WWW-Authenticate`, `Retry-After`).
     pub headers: Vec<(header::HeaderName, String)>,
+    /// callhook's own `innerError.callhookCause`: why, for an operator, where Graph's message
+    /// is generic (Graph clients ignore unknown `innerError` members).
+    pub cause: Option<String>,
 }
 
 impl GraphError {
@@ -24,7 +27,13 @@ impl GraphError {
             code,
             message: message.into(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
 
     pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
@@ -104,7 +113,7 @@ impl GraphError {
     /// The body as Graph writes it, with this request's ids.
     pub fn body(&self) -> serde_json::Value {
         let ids = context::current();
-        json!({
+        let mut body = json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
@@ -114,7 +123,11 @@ impl GraphError {
                     "client-request-id": ids.client_request_id,
                 }
             }
-        })
+        });
+        if let Some(cause) = &self.cause {
+            body["error"]["innerError"]["callhookCause"] = json!(cause);
+        }
+        body
     }
 }
 

@@ -825,6 +825,22 @@ impl Engine {
             ),
             Err(e) => (None, Some(error_chain(e))),
         };
+        if let Err(e) = &outcome {
+            // The host only: a URL's path or query may carry a receiver's secret.
+            let host = reqwest::Url::parse(&batch.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut subscriptions: Vec<&str> =
+                batch.rows.iter().map(|r| r.subscription_id.as_str()).collect();
+            subscriptions.dedup();
+            tracing::info!(
+                subscription = %subscriptions.join(","),
+                host = %host,
+                cause = %crate::http::cause(e),
+                "notification POST failed; it is retried"
+            );
+        }
         let delivered = matches!(&outcome, Ok(s) if s.is_success()) && latency <= timeout;
         let timed_out = matches!(&outcome, Err(e) if e.is_timeout());
         if let Ok(mut health) = self.health.lock() {

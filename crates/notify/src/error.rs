@@ -6,6 +6,16 @@ pub struct NotifyError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// Why, in an operator's words ("connection refused", "certificate: UnknownIssuer"), with
+    /// the host it concerns: logged, and sent in callhook's own `innerError.callhookCause`
+    /// while Graph's message stays exact.
+    pub cause: Option<Cause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub host: String,
+    pub text: String,
 }
 
 impl NotifyError {
@@ -14,7 +24,16 @@ impl NotifyError {
             status,
             code,
             message: message.into(),
+            cause: None,
         }
+    }
+
+    pub fn with_cause(mut self, host: impl Into<String>, text: impl Into<String>) -> Self {
+        self.cause = Some(Cause {
+            host: host.into(),
+            text: text.into(),
+        });
+        self
     }
 
     /// `400 InvalidRequest`, the subscription service's usual refusal.

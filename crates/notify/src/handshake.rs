@@ -43,27 +43,52 @@ pub async fn validate(
         let body = read_capped(resp, token.len() + 1024).await?;
         Ok::<_, reqwest::Error>((status, body))
     };
+    let host = url.host_str().unwrap_or_default();
+    let timed_out = format!("no answer within {} s", timeout.as_secs_f64());
     match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => Err(NotifyError::invalid_request(TIMED_OUT)),
-        Ok(Err(e)) if e.is_timeout() => Err(NotifyError::invalid_request(TIMED_OUT)),
-        Ok(Err(_)) => Err(NotifyError::new(400, "ValidationError", FAILED_NOT_200)),
+        Err(_) => Err(NotifyError::invalid_request(TIMED_OUT).with_cause(host, timed_out)),
+        Ok(Err(e)) if e.is_timeout() => {
+            Err(NotifyError::invalid_request(TIMED_OUT).with_cause(host, timed_out))
+        }
+        Ok(Err(e)) => Err(NotifyError::new(400, "ValidationError", FAILED_NOT_200)
+            .with_cause(host, crate::http::cause(&e))),
         Ok(Ok((status, _))) if status != reqwest::StatusCode::OK => {
-            Err(NotifyError::new(400, "ValidationError", FAILED_NOT_200))
+            Err(NotifyError::new(400, "ValidationError", FAILED_NOT_200)
+                .with_cause(host, format!("answered {status}, not 200 OK")))
         }
-        Ok(Ok((_, body))) if body != token.as_bytes() => {
-            Err(NotifyError::new(400, "ValidationError", FAILED_MISMATCH))
-        }
+        Ok(Ok((_, body))) if body != token.as_bytes() => Err(NotifyError::new(
+            400,
+            "ValidationError",
+            FAILED_MISMATCH,
+        )
+        .with_cause(host, "the answer's body is not the validation token")),
         Ok(Ok(_)) => Ok(()),
     }
 }
 
 /// The response body, at most `cap` bytes (a hostile endpoint cannot make callhook buffer more).
+///
+/// An answer without Content-Length or chunked encoding ends when the connection closes. Over
+/// TLS many servers (Python's `http.server` wrapped in TLS, for one) close without TLS's
+/// close_notify, which rustls reports as an unexpected end of file; like curl, callhook takes
+/// that as the end of such a body.
 pub async fn read_capped(
     mut resp: reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {
+    let close_delimited = resp.content_length().is_none()
+        && !resp
+            .headers()
+            .get(reqwest::header::TRANSFER_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) if close_delimited && ends_without_close_notify(&e) => break,
+            Err(e) => return Err(e),
+        };
         let room = cap.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= cap {
@@ -71,4 +96,18 @@ pub async fn read_capped(
         }
     }
     Ok(body)
+}
+
+/// Whether `e` is a TLS connection that ended without close_notify.
+fn ends_without_close_notify(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

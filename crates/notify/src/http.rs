@@ -28,14 +28,27 @@ impl AddressPolicy {
     }
 
     pub fn allows(&self, ip: IpAddr) -> bool {
+        self.refusal(ip).is_none()
+    }
+
+    /// Why `ip` may not be called, for an operator; `None` if it may.
+    pub fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
         match classify(ip) {
-            AddressClass::Public => true,
-            AddressClass::Loopback => self.allow_loopback,
-            AddressClass::Private => self.allow_private,
-            AddressClass::Forbidden => false,
+            AddressClass::Public => None,
+            AddressClass::Loopback if !self.allow_loopback => {
+                Some(LOOPBACK_REFUSED)
+            }
+            AddressClass::Private if !self.allow_private => Some(PRIVATE_REFUSED),
+            AddressClass::Forbidden => Some(FORBIDDEN_REFUSED),
+            _ => None,
         }
     }
 }
+
+const PRIVATE_REFUSED: &str = "private address: start with --allow-private-webhooks";
+const LOOPBACK_REFUSED: &str = "loopback address: refused by --deny-loopback-webhooks";
+const FORBIDDEN_REFUSED: &str =
+    "link-local, cloud-metadata or reserved address: never called";
 
 /// What an address is, for the webhook policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +133,11 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
 
 /// Why a connection was not made.
 #[derive(Debug, thiserror::Error)]
-#[error("webhook host {0} resolves to no address callhook may deliver to")]
-pub struct RefusedAddress(pub String);
+#[error("webhook host {host} resolves to no address callhook may deliver to ({cause})")]
+pub struct RefusedAddress {
+    pub host: String,
+    pub cause: &'static str,
+}
 
 /// The webhook client's resolver: the system resolver, keeping only the addresses the policy
 /// allows. reqwest calls it for every new connection.
@@ -135,12 +151,22 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let allowed: Vec<SocketAddr> = found.filter(|a| policy.allows(a.ip())).collect();
-            if allowed.is_empty() || METADATA_NAMES.contains(&host.to_ascii_lowercase().as_str()) {
-                return Err(
-                    Box::new(RefusedAddress(host)) as Box<dyn std::error::Error + Send + Sync>
-                );
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| policy.allows(a.ip()))
+                .collect();
+            let metadata = METADATA_NAMES.contains(&host.to_ascii_lowercase().as_str());
+            if allowed.is_empty() || metadata {
+                let cause = match found.first() {
+                    Some(a) if !metadata => policy.refusal(a.ip()).unwrap_or(FORBIDDEN_REFUSED),
+                    _ => FORBIDDEN_REFUSED,
+                };
+                return Err(Box::new(RefusedAddress { host, cause })
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -163,34 +189,184 @@ pub fn webhook_client(config: &NotifyConfig) -> anyhow::Result<reqwest::Client> 
         .pool_max_idle_per_host(16)
         .user_agent(concat!("callhook/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &config.webhook_ca {
-        let pem = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read --webhook-ca {}: {e}", path.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| anyhow::anyhow!("--webhook-ca {} is not PEM: {e}", path.display()))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
+        builder = builder.use_preconfigured_tls(pinned_tls(path)?);
     }
     Ok(builder.build()?)
+}
+
+/// TLS for `--webhook-ca FILE`: the certificates in FILE are trusted as issuers (CAs) and, as
+/// they are, as receivers' own certificates: a receiver presenting exactly one of them is
+/// accepted even where WebPKI would refuse it as an end entity (OpenSSL's
+/// `req -x509` marks its self-signed certificates CA:TRUE, which WebPKI refuses to see at the
+/// end of a chain). Everything else is verified as usual, against the public roots too.
+fn pinned_tls(path: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let pinned = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("--webhook-ca {} is not PEM: {e}", path.display()))?;
+    if pinned.is_empty() {
+        anyhow::bail!("--webhook-ca {} holds no certificate", path.display());
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in &pinned {
+        // A certificate WebPKI cannot use as a trust anchor can still be pinned.
+        let _ = roots.add(cert.clone());
+    }
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()?;
+    let verifier = PinnedVerifier {
+        pinned,
+        webpki,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// Accepts an end-entity certificate byte-identical to a pinned one (its validity dates and
+/// name are the operator's business: they pinned it); anything else goes to WebPKI. The
+/// handshake's signatures are always checked, so the peer must hold the pinned key.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Why a request to a webhook failed, in words an operator can act on: "connection refused",
+/// "certificate: CaUsedAsEndEntity", "private address: start with --allow-private-webhooks".
+pub fn cause(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_string();
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        if let Some(c) = known_cause(s) {
+            return c;
+        }
+        // An io::Error's `source` skips the error it wraps; look at that too.
+        if let Some(inner) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(c) = known_cause(inner) {
+                return c;
+            }
+        }
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
+fn known_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(r) = e.downcast_ref::<RefusedAddress>() {
+        return Some(r.cause.to_string());
+    }
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(match t {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o)) => {
+                format!("certificate: {o}")
+            }
+            rustls::Error::InvalidCertificate(c) => {
+                let text = format!("{c:?}");
+                let name = text
+                    .split(|ch: char| !ch.is_ascii_alphanumeric())
+                    .next()
+                    .unwrap_or_default();
+                format!("certificate: {name}")
+            }
+            other => format!("TLS: {other}"),
+        });
+    }
+    let io = e.downcast_ref::<std::io::Error>()?;
+    use std::io::ErrorKind as K;
+    let text = match io.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::TimedOut => "timed out",
+        K::UnexpectedEof => "connection closed before the answer was complete",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        _ => return None,
+    };
+    Some(text.to_string())
 }
 
 /// Whether the host of `url` may be called under `config`, as far as can be told without
 /// resolving it: IP literals by their address, `localhost` as loopback, metadata names never.
 /// Names are checked again, after resolution, on every connection.
 pub fn check_target(url: &url::Url, config: &NotifyConfig) -> bool {
+    target_refusal(url, config).is_none()
+}
+
+/// Why [`check_target`] refuses `url`, for an operator.
+pub fn target_refusal(url: &url::Url, config: &NotifyConfig) -> Option<&'static str> {
     let policy = AddressPolicy::of(config);
     match url.host() {
-        None => false,
-        Some(url::Host::Ipv4(ip)) => policy.allows(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => policy.allows(IpAddr::V6(ip)),
+        None => Some("no host"),
+        Some(url::Host::Ipv4(ip)) => policy.refusal(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => policy.refusal(IpAddr::V6(ip)),
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if METADATA_NAMES.contains(&d.as_str()) {
-                false
-            } else if d == "localhost" || d.ends_with(".localhost") {
-                policy.allow_loopback
+                Some(FORBIDDEN_REFUSED)
+            } else if (d == "localhost" || d.ends_with(".localhost")) && !policy.allow_loopback {
+                Some(LOOPBACK_REFUSED)
             } else {
-                true
+                None
             }
         }
     }
@@ -233,13 +409,21 @@ pub fn check_url(raw: &str, field: &str, config: &NotifyConfig) -> Result<url::U
         "https" => {}
         "http" if !config.strict_https && is_loopback_host(&host) => {}
         scheme => {
+            let why = if scheme == "http" && config.strict_https {
+                "http:// refused: started with --strict-https"
+            } else if scheme == "http" {
+                "http:// is allowed to loopback hosts only: use https://"
+            } else {
+                "only https:// (and http:// to loopback) can be called"
+            };
             return Err(NotifyError::invalid_request(format!(
                 "{field} scheme='{scheme}' is not supported."
-            )))
+            ))
+            .with_cause(host.to_string(), why));
         }
     }
-    if !check_target(&url, config) {
-        return Err(invalid());
+    if let Some(why) = target_refusal(&url, config) {
+        return Err(invalid().with_cause(host.to_string(), why));
     }
     Ok(url)
 }

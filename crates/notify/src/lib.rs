@@ -19,7 +19,7 @@ pub mod payload;
 pub mod rules;
 
 pub use clock::Clock;
-pub use error::NotifyError;
+pub use error::{Cause, NotifyError};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -44,11 +44,37 @@ struct ListToken {
 }
 
 fn notify_error(e: NotifyError) -> GraphError {
-    GraphError::new(
+    let mut err = GraphError::new(
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
         e.code,
         e.message,
-    )
+    );
+    if let Some(cause) = e.cause {
+        err = err.with_cause(cause.text);
+    }
+    err
+}
+
+/// A refused URL or a failed validation: Graph's answer, and one line for the operator naming
+/// the subscription (`new` before it exists), the host and the cause.
+fn refused<'a>(
+    subscription: &'a str,
+    caller: &'a Caller,
+) -> impl Fn(NotifyError) -> GraphError + 'a {
+    move |e: NotifyError| {
+        if let Some(cause) = &e.cause {
+            tracing::warn!(
+                subscription,
+                tenant = %caller.tenant_id,
+                app = %caller.app_id,
+                host = %cause.host,
+                cause = %cause.text,
+                "subscription refused: {}",
+                e.message
+            );
+        }
+        notify_error(e)
+    }
 }
 
 /// Graph's 403 when the app lacks the resource's read permission.
@@ -393,12 +419,17 @@ fn entity(base: &str, version: ApiVersion, m: Map<String, Value>) -> Value {
 }
 
 /// Sends the validation request to each URL, one request per URL even when they are equal.
-async fn validate(state: &AppState, urls: &[&reqwest::Url]) -> GraphResult<()> {
+async fn validate(
+    state: &AppState,
+    urls: &[&reqwest::Url],
+    subscription: &str,
+    caller: &Caller,
+) -> GraphResult<()> {
     let timeout = state.notify.config.validation_timeout;
     for url in urls {
         handshake::validate(&state.notify.client, url, timeout)
             .await
-            .map_err(notify_error)?;
+            .map_err(refused(subscription, caller))?;
     }
     Ok(())
 }
@@ -485,7 +516,7 @@ pub async fn create(
     let doc = json(&state, &headers, body, "creation")?;
     let now = state.clock.now();
     let new = rules::check_create(&doc, now, &state.notify.config, version == ApiVersion::Beta)
-        .map_err(notify_error)?;
+        .map_err(refused("new", &caller))?;
     require_permission(
         &state,
         &caller,
@@ -535,7 +566,7 @@ pub async fn create(
     if let Some(l) = &new.lifecycle_url {
         urls.push(&l.url);
     }
-    validate(&state, &urls).await?;
+    validate(&state, &urls, "new", &caller).await?;
 
     let id = uuid::Uuid::new_v4().to_string();
     let body = stored_body(&new, &id, &caller);
@@ -693,7 +724,7 @@ pub async fn update(
         now,
         &state.notify.config,
     )
-    .map_err(notify_error)?;
+    .map_err(refused(&row.id, &caller))?;
 
     // A renewal or a new URL sends validation requests again: to the (new) notification URL
     // and to the lifecycle URL, as on creation.
@@ -701,16 +732,12 @@ pub async fn update(
     if renews {
         let notification = match &patch.notification_url {
             Some(u) => u.url.clone(),
-            None => current_url(&row.notification_url, "NotificationUrl", &state)?,
+            None => current_url(&row, "NotificationUrl", &state, &caller)?,
         };
-        let lifecycle = row
-            .lifecycle_url
-            .as_deref()
-            .map(|raw| current_url(raw, "LifecycleNotificationUrl", &state))
-            .transpose()?;
+        let lifecycle = current_lifecycle_url(&row, &state, &caller)?;
         let mut urls = vec![&notification];
         urls.extend(lifecycle.as_ref());
-        validate(&state, &urls).await?;
+        validate(&state, &urls, &row.id, &caller).await?;
     }
 
     let mut body = parse_stored(&row)?;
@@ -764,9 +791,30 @@ pub async fn update(
     Ok(ok_json(&out, &Default::default()))
 }
 
-/// A stored URL, parsed again for a validation request.
-fn current_url(raw: &str, field: &str, state: &AppState) -> GraphResult<reqwest::Url> {
-    callhook_notify::http::check_url(raw, field, &state.notify.config).map_err(notify_error)
+/// A stored subscription's notification URL, parsed again for a validation request.
+fn current_url(
+    row: &SubscriptionRow,
+    field: &str,
+    state: &AppState,
+    caller: &Caller,
+) -> GraphResult<reqwest::Url> {
+    callhook_notify::http::check_url(&row.notification_url, field, &state.notify.config)
+        .map_err(refused(&row.id, caller))
+}
+
+/// …and its lifecycle URL, if it has one.
+fn current_lifecycle_url(
+    row: &SubscriptionRow,
+    state: &AppState,
+    caller: &Caller,
+) -> GraphResult<Option<reqwest::Url>> {
+    row.lifecycle_url
+        .as_deref()
+        .map(|raw| {
+            callhook_notify::http::check_url(raw, "LifecycleNotificationUrl", &state.notify.config)
+                .map_err(refused(&row.id, caller))
+        })
+        .transpose()
 }
 
 /// `DELETE subscriptions/{id}`
@@ -807,15 +855,11 @@ pub async fn reauthorize(
             return Err(forbidden("Reauthorize"));
         }
     }
-    let notification = current_url(&row.notification_url, "NotificationUrl", &state)?;
-    let lifecycle = row
-        .lifecycle_url
-        .as_deref()
-        .map(|raw| current_url(raw, "LifecycleNotificationUrl", &state))
-        .transpose()?;
+    let notification = current_url(&row, "NotificationUrl", &state, &caller)?;
+    let lifecycle = current_lifecycle_url(&row, &state, &caller)?;
     let mut urls = vec![&notification];
     urls.extend(lifecycle.as_ref());
-    validate(&state, &urls).await?;
+    validate(&state, &urls, &row.id, &caller).await?;
     row.authorized_until = row
         .authorized_until
         .max(now + state.notify.config.authorization_lifetime);
