@@ -100,14 +100,8 @@ pub async fn read_capped(
 
 /// Whether `e` is a TLS connection that ended without close_notify.
 fn ends_without_close_notify(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<std::io::Error>()
+    crate::http::error_chain(e).any(|s| {
+        s.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
-        {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+    })
 }

@@ -289,25 +289,27 @@ pub fn cause(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut last = e.to_string();
-    while let Some(s) = source {
+    for s in error_chain(e) {
         if let Some(c) = known_cause(s) {
             return c;
         }
-        // An io::Error's `source` skips the error it wraps; look at that too.
-        if let Some(inner) = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            if let Some(c) = known_cause(inner) {
-                return c;
-            }
-        }
         last = s.to_string();
-        source = s.source();
     }
     last
+}
+
+/// `e` and its sources, looking inside the errors an `io::Error` wraps (its own `source`
+/// skips them).
+pub(crate) fn error_chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |s| {
+        match s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        }
+    })
 }
 
 fn known_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
