@@ -81,3 +81,37 @@ async fn restart_on_the_same_data_dir_keeps_credentials_and_data() {
     assert_eq!(a.json["version"], 2);
     s.stop().await;
 }
+
+/// Logs written to a pipe or a file carry no ANSI colour codes.
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("CALLHOOK_DATABASE_URL")
+        .env("CALLHOOK_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn callhook");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    while let Some(line) = lines.next_line().await.expect("stdout") {
+        if line.contains("listening on ") {
+            break;
+        }
+    }
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().await.expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes in {stderr:?}");
+}
