@@ -49,6 +49,8 @@ pub struct ApiConfig {
     /// are emitted; afterwards they are `null`, as Graph announced.
     pub legacy_identity_until: DateTime<Utc>,
     pub max_body_bytes: usize,
+    /// Largest call record ingest accepts, serialized (`--max-record-bytes`).
+    pub max_record_bytes: usize,
     /// Time a request's body has, from the end of its headers, to arrive in full
     /// (`--body-read-timeout`); past it the answer is Graph's 408.
     pub body_read_timeout: Option<std::time::Duration>,
@@ -71,6 +73,9 @@ impl Default for ApiConfig {
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
             max_body_bytes: 8 * 1024 * 1024,
+            // Graph's largest records (a 70-session, 140-participant meeting) weigh ~0.55 MB
+            // as the simulator writes them; 4 MiB leaves a wide margin for richer ones.
+            max_record_bytes: 4 * 1024 * 1024,
             body_read_timeout: Some(std::time::Duration::from_secs(60)),
             manual_clock: false,
             throttle: throttle::ThrottleConfig::default(),

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bootstrap;
 pub mod limits;
 pub mod listener;
+pub mod memory;
 pub mod server;
 
 pub use bootstrap::Credentials;

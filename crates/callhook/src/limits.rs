@@ -73,6 +73,10 @@ pub struct LimitArgs {
     /// Seconds an idle keep-alive connection is kept open waiting for its next request.
     #[arg(long, env = "CALLHOOK_KEEP_ALIVE_TIMEOUT", default_value = "75", value_parser = seconds)]
     pub keep_alive_timeout: Duration,
+    /// Largest call record ingest accepts, in bytes of JSON (Graph's largest real records, a
+    /// 70-session, 140-participant meeting, weigh about 0.55 MB).
+    #[arg(long, env = "CALLHOOK_MAX_RECORD_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..=64 * 1024 * 1024))]
+    pub max_record_bytes: u64,
     /// Connections served at once; further ones wait in the listen queue until one closes.
     #[arg(long, env = "CALLHOOK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
@@ -132,6 +136,13 @@ impl LimitArgs {
         opts.notify.allow_private_webhooks = self.allow_private_webhooks;
         opts.notify.deny_loopback_webhooks = self.deny_loopback_webhooks;
         opts.api.body_read_timeout = Some(self.body_read_timeout);
+        opts.api.max_record_bytes = usize::try_from(self.max_record_bytes).unwrap_or(usize::MAX);
+        // A batch request holds up to 100 records, but the body limit keeps its default unless
+        // a single record could not fit in it.
+        opts.api.max_body_bytes = opts
+            .api
+            .max_body_bytes
+            .max(opts.api.max_record_bytes + 64 * 1024);
         let n = &mut opts.connections;
         n.header_read_timeout = self.header_read_timeout;
         n.keep_alive_timeout = self.keep_alive_timeout;

@@ -496,7 +496,7 @@ fn main() -> ExitCode {
         Command::Bench(_) | Command::BenchNotifications(_) => "warn,sqlx::query=error",
         _ => "info",
     });
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match callhook::memory::runtime_builder().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -49,10 +49,14 @@ async fn close_delimited_receiver(cert_pem: &str, key_pem: &str) -> u16 {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -180,14 +184,19 @@ async fn an_unpinned_certificate_is_refused_with_graphs_body_and_the_cause() {
         drop(guard);
         assert_graph_error(&a, 400, "ValidationError");
         assert_eq!(a.message(), NOT_200);
-        let cause = a.json["error"]["innerError"]["callhookCause"].as_str().unwrap_or("");
+        let cause = a.json["error"]["innerError"]["callhookCause"]
+            .as_str()
+            .unwrap_or("");
         assert!(cause.starts_with("certificate: "), "{}", a.text);
         let logs = logs.text();
         assert!(
             logs.contains("subscription=\"new\"") || logs.contains("subscription=new"),
             "{logs}"
         );
-        assert!(logs.contains("host=127.0.0.1") && logs.contains(cause), "{logs}");
+        assert!(
+            logs.contains("host=127.0.0.1") && logs.contains(cause),
+            "{logs}"
+        );
         s.stop().await;
     }
 }
@@ -205,9 +214,16 @@ async fn a_receiver_that_is_not_listening_is_named_as_such() {
         drop(guard);
         assert_graph_error(&a, 400, "ValidationError");
         assert_eq!(a.message(), NOT_200);
-        assert_eq!(a.json["error"]["innerError"]["callhookCause"], "connection refused", "{}", a.text);
+        assert_eq!(
+            a.json["error"]["innerError"]["callhookCause"], "connection refused",
+            "{}",
+            a.text
+        );
         let logs = logs.text();
-        assert!(logs.contains("WARN") && logs.contains("connection refused"), "{logs}");
+        assert!(
+            logs.contains("WARN") && logs.contains("connection refused"),
+            "{logs}"
+        );
         assert!(logs.contains("host=127.0.0.1"), "{logs}");
     }
     s.stop().await;

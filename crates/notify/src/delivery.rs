@@ -831,8 +831,11 @@ impl Engine {
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default();
-            let mut subscriptions: Vec<&str> =
-                batch.rows.iter().map(|r| r.subscription_id.as_str()).collect();
+            let mut subscriptions: Vec<&str> = batch
+                .rows
+                .iter()
+                .map(|r| r.subscription_id.as_str())
+                .collect();
             subscriptions.dedup();
             tracing::info!(
                 subscription = %subscriptions.join(","),

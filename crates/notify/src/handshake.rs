@@ -56,12 +56,10 @@ pub async fn validate(
             Err(NotifyError::new(400, "ValidationError", FAILED_NOT_200)
                 .with_cause(host, format!("answered {status}, not 200 OK")))
         }
-        Ok(Ok((_, body))) if body != token.as_bytes() => Err(NotifyError::new(
-            400,
-            "ValidationError",
-            FAILED_MISMATCH,
-        )
-        .with_cause(host, "the answer's body is not the validation token")),
+        Ok(Ok((_, body))) if body != token.as_bytes() => {
+            Err(NotifyError::new(400, "ValidationError", FAILED_MISMATCH)
+                .with_cause(host, "the answer's body is not the validation token"))
+        }
         Ok(Ok(_)) => Ok(()),
     }
 }

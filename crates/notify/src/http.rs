@@ -35,9 +35,7 @@ impl AddressPolicy {
     pub fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
         match classify(ip) {
             AddressClass::Public => None,
-            AddressClass::Loopback if !self.allow_loopback => {
-                Some(LOOPBACK_REFUSED)
-            }
+            AddressClass::Loopback if !self.allow_loopback => Some(LOOPBACK_REFUSED),
             AddressClass::Private if !self.allow_private => Some(PRIVATE_REFUSED),
             AddressClass::Forbidden => Some(FORBIDDEN_REFUSED),
             _ => None,
@@ -47,8 +45,7 @@ impl AddressPolicy {
 
 const PRIVATE_REFUSED: &str = "private address: start with --allow-private-webhooks";
 const LOOPBACK_REFUSED: &str = "loopback address: refused by --deny-loopback-webhooks";
-const FORBIDDEN_REFUSED: &str =
-    "link-local, cloud-metadata or reserved address: never called";
+const FORBIDDEN_REFUSED: &str = "link-local, cloud-metadata or reserved address: never called";
 
 /// What an address is, for the webhook policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +148,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -253,7 +249,11 @@ impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
             return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }
         self.webpki
@@ -305,7 +305,10 @@ pub(crate) fn error_chain<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(e), |s| {
-        match s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => s.source(),
         }

@@ -29,6 +29,8 @@ const RECORD_TYPE: &str = "microsoft.graph.callRecords.callRecord";
 const SESSION_TYPE: &str = "microsoft.graph.callRecords.session";
 const PARTICIPANT_TYPE: &str = "microsoft.graph.callRecords.participant";
 pub const LIST_PAGE_MAX: u32 = 60;
+/// Bytes of stored records on one list page, at most (one record always fits).
+pub const LIST_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const SESSIONS_PAGE_MAX: u32 = 60;
 pub const PARTICIPANTS_PAGE_MAX: u32 = 130;
 
@@ -449,7 +451,7 @@ pub async fn list(
         }
         participant_ids = f.participant_ids.clone();
     }
-    let rows = state
+    let mut rows = state
         .store
         .list_call_records(&CallRecordQuery {
             tenant_id: caller.tenant_id.clone(),
@@ -459,14 +461,28 @@ pub async fn list(
             limit: n + 1,
         })
         .await?;
-    let more = rows.len() > n as usize;
+    // A page also ends once its records' bytes reach LIST_PAGE_BYTES (at least one record):
+    // large records make shorter pages, each with its nextLink, as OData's server-driven
+    // paging allows.
+    let mut take = 0;
+    let mut bytes = 0;
+    for r in rows.iter().take(n as usize) {
+        if take > 0 && bytes + r.body.len() > LIST_PAGE_BYTES {
+            break;
+        }
+        bytes += r.body.len();
+        take += 1;
+    }
+    let more = rows.len() > take;
     let base = state.base_url(&headers);
     let v = view(&state, &caller, &base, version, &prefs);
-    let mut value = Vec::with_capacity(rows.len());
-    for r in rows.iter().take(n as usize) {
+    let mut value = Vec::with_capacity(take);
+    for r in rows.iter().take(take) {
         value.push(v.entity(r, &select, &Expansion::default())?);
     }
-    let next = match (more, rows.get((n as usize).saturating_sub(1))) {
+    // The rows past the page are not needed any more.
+    rows.truncate(take);
+    let next = match (more, rows.get(take.saturating_sub(1))) {
         (true, Some(last)) => {
             let token = PageToken::Records {
                 t: caller.tenant_id.clone(),

@@ -19,6 +19,39 @@ use crate::AppState;
 /// Records per batch request.
 pub const MAX_BATCH: usize = 100;
 
+/// Most bytes of a record's own properties (all but `sessions` and `participants_v2`, which are
+/// stored apart): list pages read only these, so this bounds a list page's memory. Real records
+/// carry well under 2 KB here (a 140-participant meeting's deprecated `participants` adds ~30 KB).
+pub const MAX_ENTITY_BYTES: usize = 256 * 1024;
+
+/// Refuses a record over the configured size (`--max-record-bytes`), or whose own properties
+/// exceed [`MAX_ENTITY_BYTES`], with Graph's 413.
+fn check_size(
+    state: &AppState,
+    at: &str,
+    body: &str,
+    sessions: &str,
+    participants: &str,
+) -> GraphResult<()> {
+    let total = body.len() + sessions.len() + participants.len();
+    let limit = state.config.max_record_bytes;
+    let too_large = |what: String| {
+        GraphError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", what)
+    };
+    if total > limit {
+        return Err(too_large(format!(
+            "{at}: the call record is {total} bytes; at most {limit} are accepted"
+        )));
+    }
+    if body.len() > MAX_ENTITY_BYTES {
+        return Err(too_large(format!(
+            "{at}: the call record's properties other than sessions and participants_v2 are {} bytes; at most {MAX_ENTITY_BYTES} are accepted",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks what the model cannot (times against the clock) and prepares the row.
 fn prepare(
     state: &AppState,
@@ -52,10 +85,14 @@ fn prepare(
     let sessions = std::mem::take(&mut rec.sessions);
     let participants = std::mem::take(&mut rec.participants_v2);
     let text = |r: serde_json::Result<String>| r.map_err(|_| GraphError::internal());
+    let body = text(serde_json::to_string(&rec))?;
+    let sessions = text(serde_json::to_string(&sessions))?;
+    let participants = text(serde_json::to_string(&participants))?;
+    check_size(state, at, &body, &sessions, &participants)?;
     Ok(CallRecordWrite {
-        body: text(serde_json::to_string(&rec))?,
-        sessions: text(serde_json::to_string(&sessions))?,
-        participants: text(serde_json::to_string(&participants))?,
+        body,
+        sessions,
+        participants,
         id: rec.id,
         start: rec.start_date_time,
         participant_ids,
