@@ -65,7 +65,8 @@ enum Command {
         /// Base URL clients use to reach this server (for links in responses), e.g. behind a proxy.
         #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
         public_url: Option<String>,
-        /// Extra CA certificate (PEM) to trust when delivering to https:// webhooks.
+        /// Certificates (PEM) to trust for https:// webhooks: as CAs, and pinned as they are (a
+        /// receiver presenting one of them is accepted even when it is self-signed CA:TRUE).
         #[arg(long, env = "CALLHOOK_WEBHOOK_CA")]
         webhook_ca: Option<PathBuf>,
         /// Refuse http:// notification URLs even on loopback, as Graph does.

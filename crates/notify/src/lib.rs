@@ -27,7 +27,7 @@ use std::time::Duration;
 /// Settings of subscriptions and delivery. Defaults are Graph's documented values.
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
-    /// Extra CA certificate (PEM) trusted for `https://` webhooks, e.g. a local receiver's.
+    /// Certificates (PEM) trusted for `https://` webhooks as CAs and pinned as they are.
     pub webhook_ca: Option<PathBuf>,
     /// Refuse `http://` notification URLs even for loopback hosts.
     pub strict_https: bool,
