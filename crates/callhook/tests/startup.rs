@@ -115,3 +115,45 @@ async fn logs_to_a_pipe_have_no_colour_codes() {
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "colour codes in {stderr:?}");
 }
+
+/// `/healthz` says whether the server can serve requests: with its database gone it answers
+/// 503 (it used to answer 200 whatever happened).
+#[tokio::test]
+async fn healthz_is_unhealthy_when_the_database_is_gone() {
+    let Some(url) =
+        postgres_database_or_skip("healthz_is_unhealthy_when_the_database_is_gone").await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = serve_options(dir.path()).await;
+    opts.database_url = Some(url.clone());
+    opts.db_pool_size = 2;
+    let server = callhook::server::start(opts).await.expect("server starts");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let health = format!("{}/healthz", server.base_url);
+    let ok = http.get(&health).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url())
+        .await
+        .expect("admin connection");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the server's database");
+    let resp = http.get(&health).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["failing"], serde_json::json!(["database"]));
+    let _ = server.shutdown().await;
+}

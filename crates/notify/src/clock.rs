@@ -43,9 +43,11 @@ impl Clock {
             .unwrap_or_else(Self::latest)
     }
 
-    /// Whether "now" is still an instant the server can serve at.
+    /// Whether "now" is still an instant the server can serve at: real time goes on past
+    /// [`Clock::latest`], and a month before year 10000 "now + 30 days" (the longest lifetime
+    /// the server computes) could no longer be written.
     pub fn servable(&self) -> bool {
-        self.now() <= Self::latest()
+        self.now() <= Self::latest() + Duration::days(334)
     }
 
     /// Moves this clock (and every clone of it) forward by `by`, unless that passes
