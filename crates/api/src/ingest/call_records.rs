@@ -38,14 +38,19 @@ fn check_size(
     let too_large = |what: String| {
         GraphError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", what)
     };
+    // `value[3].` in a batch names the record; a single PUT has no prefix.
+    let at = match at.trim_end_matches('.') {
+        "" => String::new(),
+        path => format!("{path}: "),
+    };
     if total > limit {
         return Err(too_large(format!(
-            "{at}: the call record is {total} bytes; at most {limit} are accepted"
+            "{at}the call record is {total} bytes; at most {limit} are accepted"
         )));
     }
     if body.len() > MAX_ENTITY_BYTES {
         return Err(too_large(format!(
-            "{at}: the call record's properties other than sessions and participants_v2 are {} bytes; at most {MAX_ENTITY_BYTES} are accepted",
+            "{at}the call record's properties other than sessions and participants_v2 are {} bytes; at most {MAX_ENTITY_BYTES} are accepted",
             body.len()
         )));
     }
