@@ -769,14 +769,28 @@ impl Engine {
             batch.subs.iter().map(|s| (s.id.as_str(), s)).collect();
         // IP-literal URLs never reach the guarded resolver, so their address is checked here
         // (a subscription may predate a stricter configuration).
-        let allowed = reqwest::Url::parse(&batch.url)
-            .is_ok_and(|u| crate::http::check_target(&u, &self.config));
-        let body = if allowed {
-            self.body(&batch.rows, &subs)
-        } else {
-            Err(anyhow::anyhow!(
-                "the notification URL's address is not allowed as a webhook target"
-            ))
+        let url = reqwest::Url::parse(&batch.url);
+        let refusal = match &url {
+            Ok(u) => crate::http::target_refusal(u, &self.config),
+            Err(_) => Some("not a URL"),
+        };
+        let body = match refusal {
+            None => self.body(&batch.rows, &subs),
+            Some(cause) => {
+                let host = url
+                    .as_ref()
+                    .ok()
+                    .and_then(|u| u.host_str())
+                    .unwrap_or_default();
+                let subscription = batch
+                    .rows
+                    .first()
+                    .map_or("", |r| r.subscription_id.as_str());
+                tracing::warn!(subscription, host, cause, "notification URL refused");
+                Err(anyhow::anyhow!(
+                    "the notification URL's address is not allowed as a webhook target: {cause}"
+                ))
+            }
         };
         let retry = batch.rows.iter().any(|r| r.attempts > 0);
         let timeout = if retry {
