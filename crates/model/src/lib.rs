@@ -31,7 +31,11 @@ mod rows;
 mod transcript;
 mod values;
 
-pub use call_event::{CallEvent, CallParticipant, ParticipantInfo, RemovedState};
+pub use call_event::{
+    CallEvent, CallParticipant, EmergencyAddress, EmergencyAddressData, EmergencyCallEvent,
+    EmergencyCallerInfo, EmergencyCoordinates, EmergencyLocation, EmergencyPolicy, ParticipantInfo,
+    RemovedState,
+};
 pub use callrecord::{
     BaseEndpoint, CallRecord, ClientUserAgent, DeviceInfo, Endpoint, FailureInfo, Media,
     MediaStream, NetworkInfo, Organizer, Participant, ParticipantEndpoint, Segment,

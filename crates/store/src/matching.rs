@@ -1,7 +1,8 @@
 //! Which subscriptions a stored change notifies, for every backend alike.
 //!
 //! A subscription's `resource_kind` names what its resource path watches and its `scope` the one
-//! thing it names (a meeting, an ad hoc call, a user, a Teams app, a meeting's join URL). A
+//! thing it names (a meeting, an ad hoc call, a user, a Teams app, a meeting's join URL, an
+//! emergency policy's name). A
 //! backend selects the live subscriptions of the tenant whose kind is among
 //! [`artifact_kinds`] / [`call_event_kinds`], then keeps those this module says match, and
 //! writes one outbox row each with the [`subject`](ArtifactEvent::subject) given here.
@@ -35,6 +36,8 @@ pub mod kind {
     pub const USER_CALL_EVENTS: &str = "callEvents.user";
     /// `communications/onlineMeetings(joinWebUrl='…')/meetingCallEvents`.
     pub const MEETING_CALL_EVENTS: &str = "callEvents.meeting";
+    /// `communications/calls/getEmergencyEventsByPolicy(policyName='…')`.
+    pub const EMERGENCY_CALL_EVENTS: &str = "callEvents.emergency";
 
     /// Every kind of the Teams family (they share Graph's per-organisation quota).
     pub const TEAMS: &[&str] = &[
@@ -54,6 +57,7 @@ pub mod kind {
         RECORDINGS_TEAMS_APP,
         USER_CALL_EVENTS,
         MEETING_CALL_EVENTS,
+        EMERGENCY_CALL_EVENTS,
     ];
 }
 
@@ -150,13 +154,19 @@ pub struct CallEventEvent<'a> {
     pub id: &'a str,
     pub user_id: Option<&'a str>,
     pub join_web_url: Option<&'a str>,
+    /// An emergency event's policy.
+    pub policy_name: Option<&'a str>,
     /// Its stored body (a JSON object).
     pub body: &'a str,
 }
 
 /// The subscription kinds a call event can notify.
 pub fn call_event_kinds() -> &'static [&'static str] {
-    &[kind::USER_CALL_EVENTS, kind::MEETING_CALL_EVENTS]
+    &[
+        kind::USER_CALL_EVENTS,
+        kind::MEETING_CALL_EVENTS,
+        kind::EMERGENCY_CALL_EVENTS,
+    ]
 }
 
 impl CallEventEvent<'_> {
@@ -164,6 +174,7 @@ impl CallEventEvent<'_> {
         match kind {
             kind::USER_CALL_EVENTS => self.user_id.is_some() && scope == self.user_id,
             kind::MEETING_CALL_EVENTS => self.join_web_url.is_some() && scope == self.join_web_url,
+            kind::EMERGENCY_CALL_EVENTS => self.policy_name.is_some() && scope == self.policy_name,
             _ => false,
         }
     }
@@ -173,10 +184,15 @@ impl CallEventEvent<'_> {
         let body: serde_json::Value =
             serde_json::from_str(self.body).unwrap_or(serde_json::Value::Null);
         json!({
-            "type": if kind == kind::MEETING_CALL_EVENTS { "meetingCallEvent" } else { "userCallEvent" },
+            "type": match kind {
+                kind::MEETING_CALL_EVENTS => "meetingCallEvent",
+                kind::EMERGENCY_CALL_EVENTS => "emergencyCallEvent",
+                _ => "userCallEvent",
+            },
             "id": self.id,
             "userId": self.user_id,
             "joinWebUrl": self.join_web_url,
+            "policyName": self.policy_name,
             "body": body,
         })
         .to_string()
@@ -247,6 +263,7 @@ mod tests {
             id: "e1",
             user_id: Some("u1"),
             join_web_url: None,
+            policy_name: None,
             body: "{}",
         };
         assert!(e.matches(kind::USER_CALL_EVENTS, Some("u1")));
@@ -256,9 +273,29 @@ mod tests {
             id: "e2",
             user_id: None,
             join_web_url: Some("https://join/1"),
+            policy_name: None,
             body: "{}",
         };
         assert!(m.matches(kind::MEETING_CALL_EVENTS, Some("https://join/1")));
         assert!(!m.matches(kind::USER_CALL_EVENTS, None));
+        assert!(!m.matches(kind::EMERGENCY_CALL_EVENTS, None));
+    }
+
+    #[test]
+    fn emergency_events_reach_the_subscriptions_of_their_policy_only() {
+        let e = CallEventEvent {
+            id: "e3",
+            user_id: None,
+            join_web_url: None,
+            policy_name: Some("Redmond HQ"),
+            body: "{}",
+        };
+        assert!(e.matches(kind::EMERGENCY_CALL_EVENTS, Some("Redmond HQ")));
+        assert!(!e.matches(kind::EMERGENCY_CALL_EVENTS, Some("redmond hq")));
+        assert!(!e.matches(kind::EMERGENCY_CALL_EVENTS, None));
+        assert!(!e.matches(kind::USER_CALL_EVENTS, None));
+        assert!(e
+            .subject(kind::EMERGENCY_CALL_EVENTS)
+            .contains("\"type\":\"emergencyCallEvent\""));
     }
 }

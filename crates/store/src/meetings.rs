@@ -195,6 +195,9 @@ pub struct CallEventWrite {
     /// Meeting feed (`…onlineMeetings(joinWebUrl='…')/meetingCallEvents`).
     pub join_web_url: Option<String>,
     pub call_id: Option<String>,
+    /// Emergency feed (`communications/calls/getEmergencyEventsByPolicy(policyName='…')`): the
+    /// emergency policy whose number was dialled.
+    pub policy_name: Option<String>,
     pub body: String,
 }
 
@@ -217,17 +220,28 @@ pub struct StoredCallEvent {
     pub user_id: Option<String>,
     pub join_web_url: Option<String>,
     pub call_id: Option<String>,
+    pub policy_name: Option<String>,
     pub body: String,
 }
 
-/// Call events of a tenant in arrival order, optionally of one user's or one meeting's feed.
+/// Call events of a tenant in arrival order, optionally of one user's, one meeting's or one
+/// emergency policy's feed.
 #[derive(Debug, Clone, Default)]
 pub struct CallEventQuery {
     pub tenant_id: String,
     pub user_id: Option<String>,
     pub join_web_url: Option<String>,
+    pub policy_name: Option<String>,
     pub after_seq: Option<i64>,
     pub limit: u32,
+}
+
+/// A tenant's emergency calling policy: its name and its JSON as ingested (with the dial
+/// strings emergency events are checked against).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyPolicyRow {
+    pub name: String,
+    pub body: String,
 }
 
 /// Durable state of online meetings, ad hoc calls, their artifacts, and call events. Every
@@ -302,4 +316,13 @@ pub trait MeetingStore: Send + Sync {
     ) -> StoreResult<Vec<CallEventWritten>>;
     /// Call events in arrival order after the query's cursor, at most `limit`.
     async fn call_events(&self, query: &CallEventQuery) -> StoreResult<Vec<StoredCallEvent>>;
+
+    /// Inserts or replaces an emergency policy; true when its name was new.
+    async fn put_emergency_policy(
+        &self,
+        tenant_id: &str,
+        policy: &EmergencyPolicyRow,
+    ) -> StoreResult<bool>;
+    /// The tenant's emergency policies, by name.
+    async fn emergency_policies(&self, tenant_id: &str) -> StoreResult<Vec<EmergencyPolicyRow>>;
 }

@@ -126,6 +126,7 @@ fn call_event_from_row(r: &PgRow) -> StoreResult<StoredCallEvent> {
         user_id: r.try_get("user_id")?,
         join_web_url: r.try_get("join_web_url")?,
         call_id: r.try_get("call_id")?,
+        policy_name: r.try_get("policy_name")?,
         body: r.try_get("body")?,
     })
 }
@@ -502,7 +503,7 @@ impl MeetingStore for PostgresStore {
         for e in events {
             let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO call_events (tenant_id, id, event_type, event_ns, user_id, join_web_url, \
-                 call_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 call_id, policy_name, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq",
             )
             .bind(tenant_id)
@@ -512,6 +513,7 @@ impl MeetingStore for PostgresStore {
             .bind(&e.user_id)
             .bind(&e.join_web_url)
             .bind(&e.call_id)
+            .bind(&e.policy_name)
             .bind(&e.body)
             .fetch_optional(&mut *tx)
             .await?;
@@ -534,6 +536,7 @@ impl MeetingStore for PostgresStore {
                     id: &e.id,
                     user_id: e.user_id.as_deref(),
                     join_web_url: e.join_web_url.as_deref(),
+                    policy_name: e.policy_name.as_deref(),
                     body: &e.body,
                 };
                 for w in watchers
@@ -568,11 +571,12 @@ impl MeetingStore for PostgresStore {
             &q.tenant_id,
             q.user_id.as_deref().unwrap_or(""),
             q.join_web_url.as_deref().unwrap_or(""),
+            q.policy_name.as_deref().unwrap_or(""),
         ]) {
             return Ok(Vec::new());
         }
         let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT seq, id, event_type, event_ns, user_id, join_web_url, call_id, body \
+            "SELECT seq, id, event_type, event_ns, user_id, join_web_url, call_id, policy_name, body \
              FROM call_events WHERE tenant_id = ",
         );
         b.push_bind(&q.tenant_id);
@@ -582,11 +586,52 @@ impl MeetingStore for PostgresStore {
         if let Some(j) = &q.join_web_url {
             b.push(" AND join_web_url = ").push_bind(j);
         }
+        if let Some(p) = &q.policy_name {
+            b.push(" AND policy_name = ").push_bind(p);
+        }
         if let Some(after) = q.after_seq {
             b.push(" AND seq > ").push_bind(after);
         }
         b.push(" ORDER BY seq LIMIT ").push_bind(i64::from(q.limit));
         let rows = b.build().fetch_all(&self.pool).await?;
         rows.iter().map(call_event_from_row).collect()
+    }
+
+    async fn put_emergency_policy(
+        &self,
+        tenant_id: &str,
+        policy: &EmergencyPolicyRow,
+    ) -> StoreResult<bool> {
+        // `xmax = 0` only on a freshly inserted row: new vs replaced in one atomic statement.
+        let inserted: bool = sqlx::query_scalar(
+            "INSERT INTO emergency_policies (tenant_id, name, body) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET body = EXCLUDED.body RETURNING (xmax = 0)",
+        )
+        .bind(tenant_id)
+        .bind(&policy.name)
+        .bind(&policy.body)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(inserted)
+    }
+
+    async fn emergency_policies(&self, tenant_id: &str) -> StoreResult<Vec<EmergencyPolicyRow>> {
+        if nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT name, body FROM emergency_policies WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmergencyPolicyRow {
+                    name: r.try_get("name")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
     }
 }

@@ -160,6 +160,7 @@ fn call_event_from_row(r: &SqliteRow) -> StoreResult<StoredCallEvent> {
         user_id: r.try_get("user_id")?,
         join_web_url: r.try_get("join_web_url")?,
         call_id: r.try_get("call_id")?,
+        policy_name: r.try_get("policy_name")?,
         body: r.try_get("body")?,
     })
 }
@@ -532,7 +533,7 @@ impl MeetingStore for SqliteStore {
         for e in events {
             let inserted = sqlx::query(
                 "INSERT INTO call_events (tenant_id, id, event_type, event_ns, user_id, join_web_url, \
-                 call_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 call_id, policy_name, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq",
             )
             .bind(tenant_id)
@@ -542,6 +543,7 @@ impl MeetingStore for SqliteStore {
             .bind(&e.user_id)
             .bind(&e.join_web_url)
             .bind(&e.call_id)
+            .bind(&e.policy_name)
             .bind(&e.body)
             .fetch_optional(&mut *tx)
             .await?;
@@ -563,6 +565,7 @@ impl MeetingStore for SqliteStore {
                     id: &e.id,
                     user_id: e.user_id.as_deref(),
                     join_web_url: e.join_web_url.as_deref(),
+                    policy_name: e.policy_name.as_deref(),
                     body: &e.body,
                 };
                 let rows: Vec<(&str, String)> = watchers
@@ -584,7 +587,7 @@ impl MeetingStore for SqliteStore {
 
     async fn call_events(&self, q: &CallEventQuery) -> StoreResult<Vec<StoredCallEvent>> {
         let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT seq, id, event_type, event_ns, user_id, join_web_url, call_id, body \
+            "SELECT seq, id, event_type, event_ns, user_id, join_web_url, call_id, policy_name, body \
              FROM call_events WHERE tenant_id = ",
         );
         b.push_bind(&q.tenant_id);
@@ -594,11 +597,56 @@ impl MeetingStore for SqliteStore {
         if let Some(j) = &q.join_web_url {
             b.push(" AND join_web_url = ").push_bind(j);
         }
+        if let Some(p) = &q.policy_name {
+            b.push(" AND policy_name = ").push_bind(p);
+        }
         if let Some(after) = q.after_seq {
             b.push(" AND seq > ").push_bind(after);
         }
         b.push(" ORDER BY seq LIMIT ").push_bind(i64::from(q.limit));
         let rows = b.build().fetch_all(&self.reader).await?;
         rows.iter().map(call_event_from_row).collect()
+    }
+
+    async fn put_emergency_policy(
+        &self,
+        tenant_id: &str,
+        policy: &EmergencyPolicyRow,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let existed = sqlx::query("SELECT 1 FROM emergency_policies WHERE tenant_id = ? AND name = ?")
+            .bind(tenant_id)
+            .bind(&policy.name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO emergency_policies (tenant_id, name, body) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET body = excluded.body",
+        )
+        .bind(tenant_id)
+        .bind(&policy.name)
+        .bind(&policy.body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(!existed)
+    }
+
+    async fn emergency_policies(&self, tenant_id: &str) -> StoreResult<Vec<EmergencyPolicyRow>> {
+        let rows = sqlx::query(
+            "SELECT name, body FROM emergency_policies WHERE tenant_id = ? ORDER BY name",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmergencyPolicyRow {
+                    name: r.try_get("name")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
     }
 }

@@ -607,6 +607,7 @@ async fn queued_work_is_announced_once_per_write_after_its_commit() {
         user_id: Some("u1".into()),
         join_web_url: None,
         call_id: Some("call-1".into()),
+        policy_name: None,
         body: "{}".into(),
     };
     n2.put_call_events("t", &[event], now).await.unwrap();

@@ -57,7 +57,32 @@ fn event(
         user_id: user.map(Into::into),
         join_web_url: url.map(Into::into),
         call_id: Some("call-1".into()),
+        policy_name: None,
         body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+fn emergency_sub(id: &str, app: &str, policy: &str) -> SubscriptionRow {
+    SubscriptionRow {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        app_id: app.into(),
+        resource_kind: matching::kind::EMERGENCY_CALL_EVENTS.into(),
+        resource: format!("communications/calls/getEmergencyEventsByPolicy(policyName='{policy}')"),
+        change_type: "updated".into(),
+        notify_created: false,
+        notify_updated: true,
+        participant_filter: Vec::new(),
+        notification_url: "http://127.0.0.1:1/hook".into(),
+        lifecycle_url: None,
+        client_state: None,
+        expiration: Utc::now() + Duration::hours(1),
+        authorized_until: Utc::now() + Duration::hours(1),
+        scope: Some(policy.into()),
+        created: Utc::now(),
+        encryption: None,
+        notification_url_app_id: None,
+        body: "{}".into(),
     }
 }
 
@@ -432,6 +457,87 @@ async fn call_events_are_stored_once_in_arrival_order_per_feed() {
         ..Default::default()
     };
     assert!(s.call_events(&other).await.unwrap().is_empty());
+}
+
+async fn emergency_events_notify_their_policy_subscriptions_once() {
+    let (_d, s) = store().await;
+    let quota = [QuotaRule::per_tenant(matching::kind::EMERGENCY_CALL_EVENTS, 100)];
+    for (id, app, policy) in [("s1", "a1", "HQ"), ("s2", "a2", "HQ"), ("s3", "a1", "Branch")] {
+        s.create_subscription(&emergency_sub(id, app, policy), &quota)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // The same app on the same policy is a duplicate (the API answers 409).
+    let dup = s
+        .create_subscription(&emergency_sub("s4", "a1", "HQ"), &quota)
+        .await
+        .unwrap();
+    assert_eq!(
+        dup,
+        Err(SubscriptionRefusal::Duplicate {
+            existing_id: "s1".into()
+        })
+    );
+    let mut e = event("em1", "callStarted", t0(), None, None);
+    e.policy_name = Some("HQ".into());
+    e.body = r#"{"id":"em1","policyName":"HQ","emergencyNumberDialed":"911"}"#.into();
+    let plain = event("e9", "callStarted", t0(), Some("u1"), None);
+    let now = Utc::now();
+    s.put_call_events("t1", &[e.clone(), plain], now)
+        .await
+        .unwrap();
+    // A retried ingest queues nothing more.
+    let again = s.put_call_events("t1", &[e], now).await.unwrap();
+    assert!(!again[0].created);
+    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let mut told: Vec<&str> = due.iter().map(|r| r.subscription_id.as_str()).collect();
+    told.sort_unstable();
+    assert_eq!(told, ["s1", "s2"], "the HQ policy's subscriptions only");
+    let subject: serde_json::Value =
+        serde_json::from_str(due[0].subject.as_deref().unwrap()).unwrap();
+    assert_eq!(subject["type"], "emergencyCallEvent");
+    assert_eq!(subject["policyName"], "HQ");
+    assert_eq!(subject["body"]["emergencyNumberDialed"], "911");
+    assert_eq!(due[0].event, "updated");
+    let hq = CallEventQuery {
+        tenant_id: "t1".into(),
+        policy_name: Some("HQ".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let stored = s.call_events(&hq).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].policy_name.as_deref(), Some("HQ"));
+}
+
+async fn emergency_policies_are_replaced_by_name_within_their_tenant() {
+    let (_d, s) = store().await;
+    let policy = |name: &str, body: &str| EmergencyPolicyRow {
+        name: name.into(),
+        body: body.into(),
+    };
+    assert!(s
+        .put_emergency_policy("t1", &policy("HQ", r#"{"dialStrings":["911"]}"#))
+        .await
+        .unwrap());
+    assert!(s
+        .put_emergency_policy("t1", &policy("Branch", r#"{"dialStrings":["112"]}"#))
+        .await
+        .unwrap());
+    assert!(!s
+        .put_emergency_policy("t1", &policy("HQ", r#"{"dialStrings":["911","933"]}"#))
+        .await
+        .unwrap());
+    let all = s.emergency_policies("t1").await.unwrap();
+    assert_eq!(
+        all,
+        [
+            policy("Branch", r#"{"dialStrings":["112"]}"#),
+            policy("HQ", r#"{"dialStrings":["911","933"]}"#)
+        ]
+    );
+    assert!(s.emergency_policies("t2").await.unwrap().is_empty());
 }
 
 async fn meeting_methods_are_callable_through_the_store_trait_object() {
