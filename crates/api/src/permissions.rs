@@ -39,6 +39,7 @@ pub const ALL: &[&str] = &[
     USER_READ_BASIC_ALL,
     DIRECTORY_READ_ALL,
     CALL_EVENTS_READ_ALL,
+    CALL_EVENTS_EMERGENCY_READ_ALL,
     ONLINE_MEETINGS_READ_ALL,
     ONLINE_MEETING_TRANSCRIPT_READ_ALL,
     ONLINE_MEETING_RECORDING_READ_ALL,
@@ -48,8 +49,7 @@ pub const ALL: &[&str] = &[
     CALL_RECORDINGS_READ_ALL,
 ];
 
-/// Application permissions an app can be granted (all known roles, plus the emergency call
-/// events one, which no read route uses).
+/// Application permissions an app can be granted (every known role).
 pub const APPLICATION: &[&str] = &[
     CALL_RECORDS_READ_ALL,
     CALL_RECORD_PSTN_CALLS_READ_ALL,
@@ -168,6 +168,10 @@ pub fn subscription_requirement(shape: &str) -> Option<Requirement> {
         (
             "users/{id}/communications/callEvents",
             app_only(&[CALL_EVENTS_READ_ALL]),
+        ),
+        (
+            "communications/calls/getEmergencyEventsByPolicy(policyName='{id}')",
+            app_only(&[CALL_EVENTS_EMERGENCY_READ_ALL]),
         ),
         (
             "communications/onlineMeetings/getAllTranscripts",

@@ -137,6 +137,27 @@ pub fn render(subject: &str, base_url: &str) -> Option<Rendered> {
                 organization_id: true,
             })
         }
+        "emergencyCallEvent" => {
+            // Graph names the feed, not the event, in `resource` and `@odata.id`; the event
+            // itself travels whole under `emergencyCallEvent`.
+            let resource = crate::rules::emergency_resource(text("policyName"));
+            let resource_data = json!({
+                "@odata.id": resource,
+                "@odata.type": "#microsoft.graph.emergencyCallEvent",
+                "id": id,
+            });
+            let mut out = match resource_data.clone() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            out.insert("emergencyCallEvent".into(), Value::Object(content));
+            Some(Rendered {
+                resource,
+                resource_data,
+                content: Value::Object(out),
+                organization_id: true,
+            })
+        }
         _ => None,
     }
 }
@@ -260,5 +281,28 @@ mod tests {
             expiration(&sub_expiring("2023-02-28T00:00:00Z")),
             "2023-02-28T00:00:00.0000000+00:00"
         );
+    }
+
+    #[test]
+    fn an_emergency_event_names_its_policy_feed_and_carries_the_event_whole() {
+        let event = callhook_store::matching::CallEventEvent {
+            id: "11111111-0000-0000-0000-000000000000",
+            user_id: None,
+            join_web_url: None,
+            policy_name: Some("Emergency Policy"),
+            body: r#"{"id":"11111111-0000-0000-0000-000000000000","callEventType":"callStarted","policyName":"Emergency Policy","emergencyNumberDialed":"911"}"#,
+        };
+        let subject = event.subject(callhook_store::matching::kind::EMERGENCY_CALL_EVENTS);
+        let r = render(&subject, "https://callhook.example").expect("rendered");
+        let feed = "communications/calls/getEmergencyEventsByPolicy(policyName='Emergency%20Policy')";
+        assert_eq!(r.resource, feed);
+        assert_eq!(
+            r.resource_data,
+            json!({"@odata.id": feed, "@odata.type": "#microsoft.graph.emergencyCallEvent", "id": "11111111-0000-0000-0000-000000000000"})
+        );
+        assert!(r.organization_id);
+        assert_eq!(r.content["@odata.id"], feed);
+        assert_eq!(r.content["emergencyCallEvent"]["emergencyNumberDialed"], "911");
+        assert_eq!(r.content["emergencyCallEvent"]["callEventType"], "callStarted");
     }
 }

@@ -4,8 +4,9 @@
 //! the same style that names the offending property).
 //!
 //! Watchable: call records (optionally filtered by participant), the transcript and recording
-//! resources of online meetings and ad hoc calls, per-user call events and meetings' call
-//! events. Any other resource is refused rather than accepted and left silent.
+//! resources of online meetings and ad hoc calls, per-user call events, meetings' call events
+//! and an emergency policy's call events. Any other resource is refused rather than accepted
+//! and left silent.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
@@ -23,7 +24,7 @@ pub const CALL_RECORDS_KIND: &str = kind::CALL_RECORDS;
 pub const CALL_RECORDS_MAX_MINUTES: i64 = 4230;
 /// Longest lifetime of transcript, recording and meeting call-event subscriptions.
 pub const TEAMS_MAX_MINUTES: i64 = 4320;
-/// Longest lifetime of a per-user call-event subscription (one day).
+/// Longest lifetime of a per-user or emergency call-event subscription (one day).
 pub const USER_CALL_EVENTS_MAX_MINUTES: i64 = 1440;
 /// A requested expiry earlier than this is raised to it.
 pub const MIN_MINUTES: i64 = 45;
@@ -39,8 +40,9 @@ const SUPPORTED_RESOURCES: &str = "Supported: 'communications/callRecords' (opti
 '?$filter=participants/any(p:p/id eq '{id}')'), the transcript and recording resources \
 ('communications/onlineMeetings/getAllTranscripts', 'communications/onlineMeetings/{id}/transcripts', \
 'users/{id}/onlineMeetings/getAllTranscripts', their adhocCalls and appCatalogs/teamsApps forms and \
-the same for recordings), 'users/{id}/communications/callEvents' and \
-'communications/onlineMeetings(joinWebUrl='{joinWebUrl}')/meetingCallEvents'.";
+the same for recordings), 'users/{id}/communications/callEvents', \
+'communications/onlineMeetings(joinWebUrl='{joinWebUrl}')/meetingCallEvents' and \
+'communications/calls/getEmergencyEventsByPolicy(policyName='{policyName}')'.";
 /// The query option that subscribes with resource-specific consent only.
 const RSC_OPTION: &str = "useResourceSpecificConsentBasedAuthorization";
 
@@ -81,7 +83,7 @@ pub enum RichMode {
 pub fn max_minutes_of(resource_kind: &str) -> i64 {
     match resource_kind {
         kind::CALL_RECORDS => CALL_RECORDS_MAX_MINUTES,
-        kind::USER_CALL_EVENTS => USER_CALL_EVENTS_MAX_MINUTES,
+        kind::USER_CALL_EVENTS | kind::EMERGENCY_CALL_EVENTS => USER_CALL_EVENTS_MAX_MINUTES,
         _ => TEAMS_MAX_MINUTES,
     }
 }
@@ -103,7 +105,9 @@ impl Resource {
     pub fn change_types(&self) -> &'static [&'static str] {
         match self.kind {
             kind::CALL_RECORDS => &["created", "updated"],
-            kind::USER_CALL_EVENTS | kind::MEETING_CALL_EVENTS => &["updated"],
+            kind::USER_CALL_EVENTS | kind::MEETING_CALL_EVENTS | kind::EMERGENCY_CALL_EVENTS => {
+                &["updated"]
+            }
             _ => &["created"],
         }
     }
@@ -111,7 +115,7 @@ impl Resource {
     pub fn rich(&self) -> RichMode {
         match self.kind {
             kind::CALL_RECORDS => RichMode::Never,
-            kind::USER_CALL_EVENTS => RichMode::Required,
+            kind::USER_CALL_EVENTS | kind::EMERGENCY_CALL_EVENTS => RichMode::Required,
             _ => RichMode::Optional,
         }
     }
@@ -355,8 +359,62 @@ fn call_records(raw: &str, query: Option<&str>) -> Result<Resource, NotifyError>
     })
 }
 
+/// `communications/calls/getEmergencyEventsByPolicy(policyName='…')` as callhook writes it
+/// (the subscription's canonical resource and every notification's `resource`): the name
+/// quoted as an OData string literal (`'` doubled), with the characters a URL path cannot
+/// carry percent-encoded.
+pub fn emergency_resource(policy_name: &str) -> String {
+    let quoted = policy_name.replace('\'', "''");
+    let encoded = percent_encoding::utf8_percent_encode(&quoted, POLICY_NAME_ESCAPE);
+    format!("communications/calls/getEmergencyEventsByPolicy(policyName='{encoded}')")
+}
+
+/// What a policy name escapes inside `policyName='…'`.
+const POLICY_NAME_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|');
+
+/// The policy name of `communications/calls/getEmergencyEventsByPolicy(policyName='…')`: an
+/// OData string literal (`''` for a quote), percent-decoded. `None` when `path` is not that
+/// function or the literal is malformed or empty.
+fn emergency_policy(path: &str) -> Option<String> {
+    const PREFIX: &str = "communications/calls/getemergencyeventsbypolicy(";
+    let lower = path.to_ascii_lowercase();
+    if !lower.starts_with(PREFIX) || !path.ends_with(')') {
+        return None;
+    }
+    let args = path.get(PREFIX.len()..path.len() - 1)?;
+    let decoded = percent_encoding::percent_decode_str(args).decode_utf8().ok()?;
+    let (name, value) = decoded.split_once('=')?;
+    if !name.trim().eq_ignore_ascii_case("policyName") {
+        return None;
+    }
+    let literal = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    // Inside the literal a quote must come doubled.
+    if literal.replace("''", "").contains('\'') {
+        return None;
+    }
+    let policy = literal.replace("''", "'");
+    (!policy.is_empty()).then_some(policy)
+}
+
 /// The Teams resource paths: `(kind, scope, canonical path)`.
 fn teams_resource(path: &str) -> Option<(&'static str, Option<String>, String)> {
+    if let Some(policy) = emergency_policy(path) {
+        let canonical = emergency_resource(&policy);
+        return Some((kind::EMERGENCY_CALL_EVENTS, Some(policy), canonical));
+    }
     // `communications/onlineMeetings(joinWebUrl='…')/meetingCallEvents`: the join URL is
     // URL-encoded inside the quotes.
     const MEETING_PREFIX: &str = "communications/onlinemeetings(joinweburl='";
@@ -918,6 +976,59 @@ mod tests {
             false,
         )?;
         assert_eq!(inner_or.participant_ids, vec!["u1", "u2"]);
+        Ok(())
+    }
+
+    #[test]
+    fn emergency_events_are_beta_rich_only_updated_and_one_day() -> Result<(), NotifyError> {
+        let r = "communications/calls/getEmergencyEventsByPolicy(policyName='EmergencyPolicy')";
+        let parsed = parse_resource(r, true)?;
+        assert_eq!(parsed.kind, kind::EMERGENCY_CALL_EVENTS);
+        assert_eq!(parsed.scope.as_deref(), Some("EmergencyPolicy"));
+        assert_eq!(parsed.canonical, r);
+        assert_eq!(parsed.rich(), RichMode::Required);
+        assert_eq!(parsed.change_types(), ["updated"]);
+        assert_eq!(parsed.max_minutes(), 1440);
+        // Graph's quoting: '' is a quote, percent-encoding is decoded; spellings agree.
+        let quoted = parse_resource(
+            "/Communications/Calls/getEmergencyEventsByPolicy(policyName='O''Hare%20Site')",
+            true,
+        )?;
+        assert_eq!(quoted.scope.as_deref(), Some("O'Hare Site"));
+        assert_eq!(
+            quoted.canonical,
+            "communications/calls/getEmergencyEventsByPolicy(policyName='O''Hare%20Site')"
+        );
+        assert_eq!(emergency_resource("O'Hare Site"), quoted.canonical);
+        assert_eq!(
+            parse_resource(
+                "communications/calls/getEmergencyEventsByPolicy(policyName=%27O%27%27Hare Site%27)",
+                true
+            )?,
+            quoted
+        );
+        for bad in [
+            "communications/calls/getEmergencyEventsByPolicy(policyName='')",
+            "communications/calls/getEmergencyEventsByPolicy(policyName='a'b')",
+            "communications/calls/getEmergencyEventsByPolicy(policyName=a)",
+            "communications/calls/getEmergencyEventsByPolicy(name='a')",
+            "communications/calls/getEmergencyEventsByPolicy",
+        ] {
+            assert!(parse_resource(bad, true).is_err(), "{bad}");
+        }
+        let v1 = parse_resource(r, false).err().map(|e| e.message).unwrap_or_default();
+        assert!(v1.contains("only available on the beta endpoint"), "{v1}");
+        let basic = json!({
+            "changeType": "updated",
+            "notificationUrl": "https://hooks.example.com/notify",
+            "resource": r,
+            "expirationDateTime": at(50),
+        });
+        let refused = check_create(&basic, now(), &NotifyConfig::default(), true)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(refused.contains("supports only rich notifications"), "{refused}");
         Ok(())
     }
 

@@ -117,6 +117,9 @@ fn resource_shape(kind: &str) -> &'static str {
         k::MEETING_CALL_EVENTS => {
             "communications/onlineMeetings(joinWebUrl='{id}')/meetingCallEvents"
         }
+        k::EMERGENCY_CALL_EVENTS => {
+            "communications/calls/getEmergencyEventsByPolicy(policyName='{id}')"
+        }
         _ => "communications/callRecords",
     }
 }

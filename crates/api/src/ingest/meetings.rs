@@ -32,7 +32,7 @@ use crate::AppState;
 /// Call events per batch request.
 pub const MAX_CALL_EVENTS: usize = 1000;
 
-fn status_for(created: bool) -> StatusCode {
+pub(super) fn status_for(created: bool) -> StatusCode {
     if created {
         StatusCode::CREATED
     } else {
@@ -45,7 +45,7 @@ fn path_id(what: &str, id: &str) -> GraphResult<()> {
         .map_err(|m| GraphError::bad_request(format!("{what} (path): {m}")))
 }
 
-fn to_text(v: &Value) -> GraphResult<String> {
+pub(super) fn to_text(v: &Value) -> GraphResult<String> {
     serde_json::to_string(v).map_err(|_| GraphError::internal())
 }
 
@@ -405,6 +405,7 @@ pub async fn post_call_events(
             user_id: e.user_id.clone(),
             join_web_url: e.join_web_url.clone(),
             call_id: e.call_id.clone(),
+            policy_name: None,
             body: to_text(&e.to_graph_value())?,
         });
     }

@@ -2,6 +2,7 @@
 //! feeds calls in. Authenticated with the installation's ingest key. See `docs/ingest-api.md`.
 
 mod call_records;
+mod emergency;
 mod meetings;
 mod openapi;
 mod reports;
@@ -46,6 +47,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/tenants/{tenant}/callEvents",
             post(meetings::post_call_events),
+        )
+        .route(
+            "/tenants/{tenant}/emergencyPolicies/{name}",
+            put(emergency::put_policy),
+        )
+        .route(
+            "/tenants/{tenant}/emergencyCallEvents",
+            post(emergency::post_events),
         )
         .merge(meetings_artifact_routes())
         .layer(middleware::from_fn_with_state(state, require_ingest_key));
@@ -148,16 +157,30 @@ pub(crate) fn model_error(e: callhook_model::ModelError) -> GraphError {
 /// The JSON body of a `PUT …/{id}`: the path's id is filled in when the body has none, and a
 /// body id that differs from the path's is a 400.
 pub(crate) fn body_with_path_id(bytes: &[u8], id: &str) -> GraphResult<serde_json::Value> {
+    body_with_path_key(bytes, "id", id)
+}
+
+/// The JSON body of a `PUT` whose last path segment is the body's `key` property: filled in
+/// from the path when absent (or `null`), a 400 when it differs.
+pub(crate) fn body_with_path_key(
+    bytes: &[u8],
+    key: &str,
+    value: &str,
+) -> GraphResult<serde_json::Value> {
     use serde_json::Value;
     let mut doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| GraphError::bad_request(format!("invalid JSON: {e}")))?;
     if let Value::Object(m) = &mut doc {
-        match m.get("id") {
+        match m.get(key) {
             None | Some(Value::Null) => {
-                m.insert("id".into(), Value::String(id.to_string()));
+                m.insert(key.into(), Value::String(value.to_string()));
             }
-            Some(Value::String(body_id)) if body_id == id => {}
-            Some(_) => return Err(GraphError::bad_request("id: must equal the id in the path")),
+            Some(Value::String(v)) if v == value => {}
+            Some(_) => {
+                return Err(GraphError::bad_request(format!(
+                    "{key}: must equal the {key} in the path"
+                )))
+            }
         }
     }
     Ok(doc)

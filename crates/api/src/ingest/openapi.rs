@@ -213,6 +213,24 @@ fn meeting_paths(tenant: &Value) -> serde_json::Map<String, Value> {
                         "type": "object", "properties": { "value": { "type": "array", "items": {
                             "type": "object", "properties": { "id": { "type": "string" }, "created": { "type": "boolean" } } } } } } } } } }))
                 }
+            },
+            "/ingest/v1/tenants/{tenantId}/emergencyPolicies/{name}": {
+                "put": {
+                    "summary": "Store or replace an emergency policy: its name and the dial strings (emergency numbers) it covers",
+                    "parameters": [tenant, { "name": "name", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 256 } }],
+                    "requestBody": json_body("#/components/schemas/emergencyPolicy"),
+                    "responses": with_errors(json!({ "201": { "description": "Stored" }, "200": { "description": "Replaced" } }))
+                }
+            },
+            "/ingest/v1/tenants/{tenantId}/emergencyCallEvents": {
+                "post": {
+                    "summary": "Store up to 1,000 emergency call events, all or nothing; each notifies its policy's getEmergencyEventsByPolicy subscriptions",
+                    "parameters": [tenant],
+                    "requestBody": collection_body("#/components/schemas/emergencyCallEvent", 1000),
+                    "responses": with_errors(json!({ "200": { "description": "All stored", "content": { "application/json": { "schema": {
+                        "type": "object", "properties": { "value": { "type": "array", "items": {
+                            "type": "object", "properties": { "id": { "type": "string" }, "created": { "type": "boolean" }, "policyName": { "type": "string" } } } } } } } } } }))
+                }
             }
     });
     match paths {
@@ -230,6 +248,8 @@ fn meeting_schemas() -> serde_json::Map<String, Value> {
                 "callTranscript": graph_object("A microsoft.graph.callTranscript: id, callId, createdDateTime (default: now), endDateTime, contentCorrelationId. meetingId must be absent or equal the path's meeting (null for ad hoc calls); meetingOrganizer and transcriptContentUrl are set by the server."),
                 "callRecording": graph_object("A microsoft.graph.callRecording: as callTranscript, with recordingContentUrl set by the server."),
                 "callEvent": graph_object("A microsoft.graph.callEvent (id optional, callEventType and eventDateTime required, participants) with the ingest-only userId, direction, callId, joinCallUrl (a user's feed) and joinWebUrl (a meeting's feed); userId or joinWebUrl is required."),
+                "emergencyPolicy": graph_object("callhook's emergency policy: name (optional, must equal the path's), dialStrings (1 to 50 strings of digits, '*', '#', a leading '+'; at most 15 characters) and description."),
+                "emergencyCallEvent": graph_object("A microsoft.graph.emergencyCallEvent: id (optional), callEventType, eventDateTime, emergencyNumberDialed and callerInfo required; policyName optional (default: the tenant's policy whose dialStrings hold emergencyNumberDialed; a named policy must exist and hold the number); callerInfo = displayName, upn, phoneNumber, tenantId (set to the path's tenant), location {address {street, city, state, countryOrRegion, postalCode, additionalData {companyName, additionalInfo, houseNumber, county, streetSuffix}}, coordinates {latitude, longitude} (strings)}."),
                 "artifactWritten": {
                     "type": "object",
                     "properties": { "id": { "type": "string" }, "published": { "type": "boolean" }, "contentLength": { "type": "integer" } }
