@@ -77,6 +77,10 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
         )
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get))
+        .route(
+            "/communications/calls/{segment}",
+            get(subscriptions::emergency_events_resource),
+        )
         .merge(meeting_routes())
         .fallback(unknown_segment)
         .method_not_allowed_fallback(method_not_allowed)

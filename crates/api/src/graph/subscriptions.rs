@@ -508,6 +508,29 @@ async fn load(
     }
 }
 
+/// `GET communications/calls/{segment}`: callhook serves no calls, and
+/// `getEmergencyEventsByPolicy(policyName='…')`, the `resource` of emergency call event
+/// notifications, can be subscribed to but not read (Graph documents no GET for it; the event
+/// travels whole in the notification). See docs/graph-behaviour.md.
+pub async fn emergency_events_resource(
+    Extension(version): Extension<ApiVersion>,
+    Path(segment): Path<String>,
+) -> GraphError {
+    let resource = format!("communications/calls/{segment}");
+    match rules::parse_resource(&resource, version == ApiVersion::Beta) {
+        Ok(r) if r.kind == callhook_store::matching::kind::EMERGENCY_CALL_EVENTS => {
+            GraphError::bad_request(format!(
+                "'{}' is a change-notification resource: emergency call events are delivered to its subscriptions (with the event in encryptedContent) and cannot be read with GET.",
+                r.canonical
+            ))
+        }
+        _ => GraphError::bad_request(format!(
+            "Resource not found for the segment '{}'.",
+            segment.split('(').next().unwrap_or_default()
+        )),
+    }
+}
+
 /// `POST subscriptions`
 pub async fn create(
     State(state): State<AppState>,
