@@ -146,6 +146,10 @@ struct SimulateArgs {
     /// Share of records that later get a corrected version 2 or 3.
     #[arg(long, default_value_t = 0.2)]
     update_fraction: f64,
+    /// How many of the calls are emergency calls (each with its emergencyCallEvent, record and
+    /// PSTN or direct-routing row). Default: rare, one per 1,000 calls, one from 100 calls on.
+    #[arg(long)]
+    emergency_calls: Option<usize>,
     /// Requests in flight.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -380,6 +384,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     opts.users = args.users;
     opts.days = args.days;
     opts.update_fraction = args.update_fraction;
+    opts.emergency_calls = args.emergency_calls;
     opts.concurrency = args.concurrency.max(1);
     let summary = callhook_sim::run(opts).await?;
     if args.json {

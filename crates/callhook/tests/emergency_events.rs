@@ -19,8 +19,7 @@ use common::*;
 use webhook::Webhook;
 
 const POLICY: &str = "Redmond HQ";
-const RESOURCE: &str =
-    "communications/calls/getEmergencyEventsByPolicy(policyName='Redmond%20HQ')";
+const RESOURCE: &str = "communications/calls/getEmergencyEventsByPolicy(policyName='Redmond%20HQ')";
 const LIMIT: Duration = Duration::from_secs(20);
 
 struct ReceiverKey {
@@ -206,7 +205,10 @@ async fn an_emergency_call_reaches_its_policy_subscription_encrypted_and_whole()
     assert!(encrypted.data_signature.is_some());
     let content: Value = encrypted.decrypt_json(&key.key).expect("decrypts");
     assert_eq!(content["@odata.id"], RESOURCE);
-    assert_eq!(content["@odata.type"], "#microsoft.graph.emergencyCallEvent");
+    assert_eq!(
+        content["@odata.type"],
+        "#microsoft.graph.emergencyCallEvent"
+    );
     assert_eq!(content["id"], "em-1");
     let e = &content["emergencyCallEvent"];
     assert_eq!(e["id"], "em-1");
@@ -241,17 +243,29 @@ async fn emergency_subscriptions_follow_graphs_rules() {
 
     // Rich only.
     let mut basic = subscription(&hook, RESOURCE, &key);
-    for k in ["includeResourceData", "encryptionCertificate", "encryptionCertificateId"] {
+    for k in [
+        "includeResourceData",
+        "encryptionCertificate",
+        "encryptionCertificateId",
+    ] {
         basic.as_object_mut().expect("object").remove(k);
     }
     let a = subscribe(&s, "beta", &token, &basic).await;
     assert_graph_error(&a, 400, "InvalidRequest");
-    assert!(a.message().contains("supports only rich notifications"), "{}", a.text);
+    assert!(
+        a.message().contains("supports only rich notifications"),
+        "{}",
+        a.text
+    );
 
     // updated only.
     let mut created = subscription(&hook, RESOURCE, &key);
     created["changeType"] = json!("created");
-    assert_graph_error(&subscribe(&s, "beta", &token, &created).await, 400, "InvalidRequest");
+    assert_graph_error(
+        &subscribe(&s, "beta", &token, &created).await,
+        400,
+        "InvalidRequest",
+    );
 
     // One day at most.
     let mut long = subscription(&hook, RESOURCE, &key);
@@ -282,7 +296,8 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     let dup = subscribe(&s, "v1.0", &allowed, &subscription(&hook, respelt, &key)).await;
     assert_graph_error(&dup, 409, "ExtensionError");
     assert!(
-        dup.message().contains(first.json["id"].as_str().expect("id")),
+        dup.message()
+            .contains(first.json["id"].as_str().expect("id")),
         "{}",
         dup.text
     );
@@ -299,13 +314,21 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     let bad = "communications/calls/getEmergencyEventsByPolicy(policyName=Branch)";
     let a = subscribe(&s, "beta", &allowed, &subscription(&hook, bad, &key)).await;
     assert_graph_error(&a, 400, "InvalidRequest");
-    assert!(a.message().contains("is not supported for subscriptions"), "{}", a.text);
+    assert!(
+        a.message().contains("is not supported for subscriptions"),
+        "{}",
+        a.text
+    );
 
     // The notification's resource can be subscribed to, not read (docs/graph-behaviour.md).
     for version in ["v1.0", "beta"] {
         let got = s.get(&format!("/{version}/{RESOURCE}"), &token).await;
         assert_graph_error(&got, 400, "BadRequest");
-        assert!(got.message().contains("change-notification resource"), "{}", got.text);
+        assert!(
+            got.message().contains("change-notification resource"),
+            "{}",
+            got.text
+        );
     }
 }
 
@@ -315,9 +338,13 @@ async fn emergency_ingest_refuses_bad_input_by_json_path() {
     put_policy(&s, POLICY, &json!({"dialStrings": ["911"]}))
         .await
         .expect_status(201);
-    put_policy(&s, POLICY, &json!({"dialStrings": ["911", "933"], "description": "HQ"}))
-        .await
-        .expect_status(200);
+    put_policy(
+        &s,
+        POLICY,
+        &json!({"dialStrings": ["911", "933"], "description": "HQ"}),
+    )
+    .await
+    .expect_status(200);
 
     let refused = |a: &Answer, message: &str| {
         assert_graph_error(a, 400, "BadRequest");
@@ -332,15 +359,28 @@ async fn emergency_ingest_refuses_bad_input_by_json_path() {
         "dialStrings[0]: only digits, '*', '#' and a leading '+' are allowed",
     );
     refused(
-        &put_policy(&s, POLICY, &json!({"name": "Other", "dialStrings": ["911"]})).await,
+        &put_policy(
+            &s,
+            POLICY,
+            &json!({"name": "Other", "dialStrings": ["911"]}),
+        )
+        .await,
         "name: must equal the name in the path",
     );
-    let a = put_policy(&s, POLICY, &json!({"dialStrings": ["911"], "notifyGroup": "x"})).await;
+    let a = put_policy(
+        &s,
+        POLICY,
+        &json!({"dialStrings": ["911"], "notifyGroup": "x"}),
+    )
+    .await;
     assert_graph_error(&a, 400, "BadRequest");
     assert!(a.message().starts_with("notifyGroup:"), "{}", a.text);
 
     let mut no_number = event("e1", "911");
-    no_number.as_object_mut().expect("object").remove("emergencyNumberDialed");
+    no_number
+        .as_object_mut()
+        .expect("object")
+        .remove("emergencyNumberDialed");
     refused(
         &post_events(&s, &[event("e0", "911"), no_number]).await,
         "value[1].emergencyNumberDialed: missing required property",
@@ -363,7 +403,12 @@ async fn emergency_ingest_refuses_bad_input_by_json_path() {
     unknown["policyName"] = json!("Nowhere");
     let a = post_events(&s, &[unknown]).await;
     assert_graph_error(&a, 400, "BadRequest");
-    assert!(a.message().starts_with("value[0].policyName: the tenant has no emergency policy named 'Nowhere'"), "{}", a.text);
+    assert!(
+        a.message()
+            .starts_with("value[0].policyName: the tenant has no emergency policy named 'Nowhere'"),
+        "{}",
+        a.text
+    );
     let mut wrong_number = event("e1", "112");
     wrong_number["policyName"] = json!(POLICY);
     refused(

@@ -1006,6 +1006,7 @@ async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
         now,
         tenant_id: s.tenant().to_string(),
         domain: opts.domain.clone(),
+        emergency_calls: opts.emergency_calls,
     });
     let token = s.token().await;
     let organizer_of = |parent: &str, id: &str| -> String {

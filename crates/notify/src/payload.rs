@@ -294,7 +294,8 @@ mod tests {
         };
         let subject = event.subject(callhook_store::matching::kind::EMERGENCY_CALL_EVENTS);
         let r = render(&subject, "https://callhook.example").expect("rendered");
-        let feed = "communications/calls/getEmergencyEventsByPolicy(policyName='Emergency%20Policy')";
+        let feed =
+            "communications/calls/getEmergencyEventsByPolicy(policyName='Emergency%20Policy')";
         assert_eq!(r.resource, feed);
         assert_eq!(
             r.resource_data,
@@ -302,7 +303,13 @@ mod tests {
         );
         assert!(r.organization_id);
         assert_eq!(r.content["@odata.id"], feed);
-        assert_eq!(r.content["emergencyCallEvent"]["emergencyNumberDialed"], "911");
-        assert_eq!(r.content["emergencyCallEvent"]["callEventType"], "callStarted");
+        assert_eq!(
+            r.content["emergencyCallEvent"]["emergencyNumberDialed"],
+            "911"
+        );
+        assert_eq!(
+            r.content["emergencyCallEvent"]["callEventType"],
+            "callStarted"
+        );
     }
 }

@@ -396,7 +396,9 @@ fn emergency_policy(path: &str) -> Option<String> {
         return None;
     }
     let args = path.get(PREFIX.len()..path.len() - 1)?;
-    let decoded = percent_encoding::percent_decode_str(args).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(args)
+        .decode_utf8()
+        .ok()?;
     let (name, value) = decoded.split_once('=')?;
     if !name.trim().eq_ignore_ascii_case("policyName") {
         return None;
@@ -1017,7 +1019,11 @@ mod tests {
         ] {
             assert!(parse_resource(bad, true).is_err(), "{bad}");
         }
-        assert_eq!(parse_resource(r, false)?, parsed, "v1.0 serves it as beta does");
+        assert_eq!(
+            parse_resource(r, false)?,
+            parsed,
+            "v1.0 serves it as beta does"
+        );
         let basic = json!({
             "changeType": "updated",
             "notificationUrl": "https://hooks.example.com/notify",
@@ -1028,7 +1034,10 @@ mod tests {
             .err()
             .map(|e| e.message)
             .unwrap_or_default();
-        assert!(refused.contains("supports only rich notifications"), "{refused}");
+        assert!(
+            refused.contains("supports only rich notifications"),
+            "{refused}"
+        );
         Ok(())
     }
 

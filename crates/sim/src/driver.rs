@@ -46,6 +46,8 @@ pub struct SimulateOptions {
     pub days: u32,
     pub update_fraction: f64,
     pub domain: String,
+    /// Emergency calls among `calls`; `None`: rare (see `SimConfig::emergency_call_count`).
+    pub emergency_calls: Option<usize>,
     /// Reference time; `None` means the current time.
     pub now: Option<DateTime<Utc>>,
     /// Draw a progress bar on stderr (pass whether stderr is a terminal).
@@ -67,6 +69,7 @@ impl Default for SimulateOptions {
             days: cfg.days,
             update_fraction: cfg.update_fraction,
             domain: cfg.domain,
+            emergency_calls: cfg.emergency_calls,
             now: None,
             progress: false,
             concurrency: 4,
@@ -100,6 +103,7 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         now: opts.now.unwrap_or_else(Utc::now),
         tenant_id: creds.tenant_id.clone(),
         domain: opts.domain.clone(),
+        emergency_calls: opts.emergency_calls,
     };
     let plan = tokio::task::spawn_blocking(move || generate(&cfg))
         .await
@@ -215,8 +219,26 @@ async fn send_plan(ingest: &Arc<Ingest>, plan: &SimPlan, concurrency: usize) -> 
             .iter()
             .filter(|a| a.metadata_content.is_some())
             .count()
-        + plan.call_events.len();
+        + plan.call_events.len()
+        + plan.emergency_policies.len()
+        + plan.emergency_call_events.len();
     ingest.bar.set_length(total as u64);
+
+    // Emergency events name their policy: it goes first.
+    ingest.bar.set_message("emergency policies");
+    let mut jobs = Vec::new();
+    for p in &plan.emergency_policies {
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("an emergency policy without name"))?;
+        let path = format!(
+            "emergencyPolicies/{}",
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        );
+        jobs.push(put_json(path, p)?);
+    }
+    run_jobs(ingest, jobs, concurrency).await?;
 
     ingest.bar.set_message("users");
     run_jobs(
@@ -318,6 +340,15 @@ async fn send_meetings(
 
     ingest.bar.set_message("call events");
     let jobs = batch_jobs("callEvents", &plan.call_events, EVENT_BATCH)?;
+    run_jobs(ingest, jobs, 1).await?;
+
+    // After their call records and report rows, so a receiver can correlate at once.
+    ingest.bar.set_message("emergency call events");
+    let jobs = batch_jobs(
+        "emergencyCallEvents",
+        &plan.emergency_call_events,
+        EVENT_BATCH,
+    )?;
     run_jobs(ingest, jobs, 1).await
 }
 

@@ -15,5 +15,5 @@ pub mod quality;
 mod summary;
 
 pub use driver::{run, SimulateOptions};
-pub use generator::{generate, CallKind, SimArtifact, SimConfig, SimPlan};
+pub use generator::{generate, CallKind, SimArtifact, SimConfig, SimPlan, EMERGENCY_POLICY_NAME};
 pub use summary::{RecordCounts, ReportCounts, SimSummary};

@@ -19,6 +19,9 @@ pub struct RecordCounts {
     pub meeting: usize,
     pub pstn: usize,
     pub direct_routing: usize,
+    /// PSTN and direct-routing calls to an emergency number (counted in those two as well),
+    /// each with its `emergencyCallEvent`.
+    pub emergency: usize,
 }
 
 /// Rows per report.
@@ -60,6 +63,7 @@ impl SimSummary {
     pub fn of_plan(plan: &SimPlan) -> Self {
         let mut records = RecordCounts {
             total: plan.call_records.len(),
+            emergency: plan.emergency_call_events.len(),
             ..RecordCounts::default()
         };
         for kind in &plan.record_kinds {
@@ -122,8 +126,8 @@ impl fmt::Display for SimSummary {
         let r = &self.records;
         writeln!(
             f,
-            "{} call records ({} peer-to-peer, {} group, {} meetings, {} PSTN, {} direct routing), {} users",
-            r.total, r.peer_to_peer, r.group, r.meeting, r.pstn, r.direct_routing, self.users
+            "{} call records ({} peer-to-peer, {} group, {} meetings, {} PSTN, {} direct routing; {} emergency calls), {} users",
+            r.total, r.peer_to_peer, r.group, r.meeting, r.pstn, r.direct_routing, r.emergency, self.users
         )?;
         let rows = &self.report_rows;
         writeln!(

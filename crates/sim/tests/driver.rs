@@ -152,12 +152,15 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
 
     assert!(seen.iter().all(|s| s.auth == format!("Bearer {KEY}")));
-    // Phases in order: users, records, reports, corrections.
+    // Phases in order: emergency policies, users, records, reports, corrections (and the
+    // rest), emergency call events last.
     let phase = |s: &Seen| match s.path.as_str() {
-        "users" => 0,
-        "callRecords" => 1,
-        p if p.starts_with("reports/") => 2,
-        _ => 3,
+        p if p.starts_with("emergencyPolicies/") => 0,
+        "users" => 1,
+        "callRecords" => 2,
+        p if p.starts_with("reports/") => 3,
+        "emergencyCallEvents" => 5,
+        _ => 4,
     };
     assert!(seen.windows(2).all(|w| phase(&w[0]) <= phase(&w[1])));
 
@@ -184,6 +187,7 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
         now: opts.now.unwrap_or_default(),
         tenant_id: TENANT.into(),
         domain: opts.domain.clone(),
+        emergency_calls: opts.emergency_calls,
     });
     let mut sent_ids: Vec<&str> = seen
         .iter()
@@ -226,6 +230,22 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     assert_eq!(rows("pstnBlockedUsersLog"), plan.pstn_blocked_users.len());
     assert_eq!(rows("pstnOnlineMeetingDialout"), plan.dialout_usage.len());
 
+    // 250 calls: one is an emergency call, its policy sent first and its event last.
+    assert_eq!(plan.emergency_call_events.len(), 1);
+    let policies: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path.starts_with("emergencyPolicies/"))
+        .collect();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].method, Method::PUT);
+    assert_eq!(policies[0].path, "emergencyPolicies/Global");
+    assert_eq!(policies[0].body, plan.emergency_policies[0]);
+    assert_eq!(batches("emergencyCallEvents"), vec![1]);
+    assert_eq!(
+        seen.last().map(|s| &s.body["value"][0]),
+        Some(&plan.emergency_call_events[0])
+    );
+
     assert_eq!(summary.records.total, 250);
     assert_eq!(summary.updates, plan.updates.len());
     assert_eq!(summary.retries, 2);
@@ -249,7 +269,9 @@ async fn a_client_error_stops_the_run_and_reports_the_server_body() {
     assert!(err.contains("missing required property"), "{err}");
     let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
     assert!(
-        !seen.iter().any(|s| s.method == Method::PUT),
+        !seen
+            .iter()
+            .any(|s| s.method == Method::PUT && s.path.starts_with("callRecords/")),
         "corrections sent after a failure"
     );
 }

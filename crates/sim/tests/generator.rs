@@ -26,6 +26,7 @@ fn config(calls: usize, seed: u64) -> SimConfig {
         now: now(),
         tenant_id: TENANT.into(),
         domain: "contoso.com".into(),
+        emergency_calls: None,
     }
 }
 
@@ -281,9 +282,10 @@ fn pstn_and_direct_routing_rows_link_to_their_records() {
                         && participants.contains(str_of(row, "userId"))
                 });
                 let row = row.unwrap_or_else(|| panic!("{id}: no pstnCallLogRow"));
+                // The number (E.164, or a short emergency number); user ids are GUIDs.
                 let phone = participants
                     .iter()
-                    .find(|p| p.starts_with('+'))
+                    .find(|p| !p.contains('-'))
                     .copied()
                     .unwrap_or_default();
                 assert!(
@@ -654,4 +656,115 @@ fn generated_records_use_only_declared_graph_properties() {
     ] {
         assert!(text.contains(needle), "no {needle} anywhere");
     }
+}
+
+#[test]
+fn emergency_calls_agree_with_their_records_and_report_rows() {
+    let cfg = SimConfig {
+        emergency_calls: Some(12),
+        ..config(300, 21)
+    };
+    let plan = generate(&cfg);
+    assert_eq!(
+        plan.call_records.len(),
+        300,
+        "emergency calls are among the calls"
+    );
+    assert_eq!(plan.emergency_call_events.len(), 12);
+    assert_eq!(plan.emergency_policies.len(), 1);
+    let policy = &plan.emergency_policies[0];
+    assert_eq!(str_of(policy, "name"), callhook_sim::EMERGENCY_POLICY_NAME);
+    let dial: Vec<&str> = arr(policy, "dialStrings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let users: HashMap<&str, &Value> = plan
+        .users
+        .iter()
+        .map(|u| (str_of(u, "userPrincipalName"), u))
+        .collect();
+    let (mut pstn, mut direct) = (0, 0);
+    for e in &plan.emergency_call_events {
+        // The event: Graph's shape, the policy's number, a directory user.
+        let number = str_of(e, "emergencyNumberDialed");
+        assert!(dial.contains(&number), "{number}");
+        assert_eq!(str_of(e, "callEventType"), "callStarted");
+        assert_eq!(str_of(e, "policyName"), callhook_sim::EMERGENCY_POLICY_NAME);
+        let caller = &e["callerInfo"];
+        let user = users[str_of(caller, "upn")];
+        let user_id = str_of(user, "id");
+        assert_eq!(str_of(caller, "displayName"), str_of(user, "displayName"));
+        assert_eq!(str_of(caller, "tenantId"), cfg.tenant_id);
+        assert!(caller.pointer("/location/address/city").is_some());
+        let at = str_of(e, "eventDateTime");
+
+        // Its call record: started then, by that user, to that number.
+        let (i, record) = plan
+            .call_records
+            .iter()
+            .enumerate()
+            .find(|(_, r)| {
+                str_of(r, "startDateTime") == at
+                    && arr(r, "participants_v2")
+                        .iter()
+                        .any(|p| str_of(p, "id") == number)
+            })
+            .unwrap_or_else(|| panic!("no record for the emergency call at {at}"));
+        let ids: Vec<&str> = arr(record, "participants_v2")
+            .iter()
+            .map(|p| str_of(p, "id"))
+            .collect();
+        assert!(ids.contains(&user_id));
+        assert_eq!(
+            record.pointer("/organizer_v2/id").and_then(Value::as_str),
+            Some(user_id)
+        );
+
+        // Its report row: the same user, number and start.
+        match plan.record_kinds[i] {
+            CallKind::DirectRouting => {
+                direct += 1;
+                let rows: Vec<&Value> = plan
+                    .direct_routing_calls
+                    .iter()
+                    .filter(|r| str_of(r, "correlationId") == str_of(record, "id"))
+                    .collect();
+                assert_eq!(rows.len(), 1, "one row, no failed retry");
+                let row = rows[0];
+                assert_eq!(str_of(row, "callType"), "dr_emergency_out");
+                assert_eq!(str_of(row, "calleeNumber"), number);
+                assert_eq!(str_of(row, "callerNumber"), str_of(caller, "phoneNumber"));
+                assert_eq!(str_of(row, "userId"), user_id);
+                assert_eq!(str_of(row, "startDateTime"), at);
+            }
+            CallKind::Pstn => {
+                pstn += 1;
+                let row = plan
+                    .pstn_calls
+                    .iter()
+                    .find(|r| str_of(r, "startDateTime") == at && str_of(r, "userId") == user_id)
+                    .unwrap_or_else(|| panic!("no pstnCallLogRow at {at}"));
+                assert_eq!(str_of(row, "callType"), "emergency_out");
+                assert_eq!(str_of(row, "calleeNumber"), number);
+                assert_eq!(str_of(row, "callerNumber"), str_of(caller, "phoneNumber"));
+                assert_eq!(str_of(row, "userPrincipalName"), str_of(caller, "upn"));
+            }
+            other => panic!("an emergency call recorded as {other:?}"),
+        }
+    }
+    assert!(
+        pstn > 0 && direct > 0,
+        "both kinds: {pstn} PSTN, {direct} direct routing"
+    );
+    // Events are in time order.
+    let times: Vec<&str> = plan
+        .emergency_call_events
+        .iter()
+        .map(|e| str_of(e, "eventDateTime"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // Rare by default: one per 1,000 calls, none below 100 calls.
+    assert_eq!(generate(&config(300, 21)).emergency_call_events.len(), 1);
+    assert!(generate(&config(50, 21)).emergency_call_events.is_empty());
+    assert!(generate(&config(50, 21)).emergency_policies.is_empty());
 }

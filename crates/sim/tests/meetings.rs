@@ -22,6 +22,7 @@ fn config(calls: usize, seed: u64) -> SimConfig {
         now: Utc.with_ymd_and_hms(2026, 3, 12, 15, 30, 0).unwrap(),
         tenant_id: TENANT.into(),
         domain: "contoso.com".into(),
+        emergency_calls: None,
     }
 }
 

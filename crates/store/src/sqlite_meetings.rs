@@ -614,12 +614,13 @@ impl MeetingStore for SqliteStore {
         policy: &EmergencyPolicyRow,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
-        let existed = sqlx::query("SELECT 1 FROM emergency_policies WHERE tenant_id = ? AND name = ?")
-            .bind(tenant_id)
-            .bind(&policy.name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let existed =
+            sqlx::query("SELECT 1 FROM emergency_policies WHERE tenant_id = ? AND name = ?")
+                .bind(tenant_id)
+                .bind(&policy.name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         sqlx::query(
             "INSERT INTO emergency_policies (tenant_id, name, body) VALUES (?, ?, ?) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET body = excluded.body",

@@ -35,7 +35,10 @@ fn check_dial_string(s: &str) -> Result<(), String> {
     if digits.is_empty() || s.chars().count() > 15 {
         return Err("must be 1 to 15 characters".into());
     }
-    if !digits.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
+    if !digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+    {
         return Err("only digits, '*', '#' and a leading '+' are allowed".into());
     }
     Ok(())

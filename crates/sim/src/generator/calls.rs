@@ -43,7 +43,7 @@ impl Gen<'_> {
         d
     }
 
-    fn pick_user(&mut self, exclude: &[usize], allow_room: bool) -> usize {
+    pub(super) fn pick_user(&mut self, exclude: &[usize], allow_room: bool) -> usize {
         let n = self.users.len();
         for _ in 0..32 {
             let i = self.rng.gen_range(0..n.max(1));
@@ -61,7 +61,7 @@ impl Gen<'_> {
             .unwrap_or(0)
     }
 
-    fn user(&self, i: usize) -> Person {
+    pub(super) fn user(&self, i: usize) -> Person {
         self.users
             .get(i)
             .or_else(|| self.users.first())
@@ -436,10 +436,24 @@ impl Gen<'_> {
     }
 
     fn pstn(&mut self, id: String, direct_routing: bool) -> Draft {
-        let u = self.pick_user(&[], false);
+        self.pstn_call(id, direct_routing, None)
+    }
+
+    /// A PSTN or direct-routing call; with `emergency` (user index, dial string), that user's
+    /// outbound call to the emergency number, whose report row has the emergency call type.
+    pub(super) fn pstn_call(
+        &mut self,
+        id: String,
+        direct_routing: bool,
+        emergency: Option<(usize, &str)>,
+    ) -> Draft {
+        let u = match emergency {
+            Some((u, _)) => u,
+            None => self.pick_user(&[], false),
+        };
         let user = self.user(u);
-        let outbound = self.chance(0.6);
-        let other_country = if self.chance(0.15) {
+        let outbound = emergency.is_some() || self.chance(0.6);
+        let other_country = if emergency.is_none() && self.chance(0.15) {
             let c = self.rng.gen_range(0..COUNTRIES.len());
             if c == user.country {
                 (c + 1) % COUNTRIES.len()
@@ -449,8 +463,15 @@ impl Gen<'_> {
         } else {
             user.country
         };
-        let number = self.phone_number(other_country);
-        let secs = 20 + (self.rng.gen::<f64>().powi(2) * 1200.0) as i64;
+        let number = match emergency {
+            Some((_, dialled)) => dialled.to_string(),
+            None => self.phone_number(other_country),
+        };
+        let secs = match emergency {
+            // An emergency call stays up while the caller is helped.
+            Some(_) => self.rng.gen_range(90..900),
+            None => 20 + (self.rng.gen::<f64>().powi(2) * 1200.0) as i64,
+        };
         let start = self.pick_start(secs + 10, false);
         let end = start + Duration::seconds(secs) + self.ms(0, 1000);
         let dev = self.device_for_call(&user);
@@ -549,6 +570,7 @@ impl Gen<'_> {
             phone.clone()
         };
         if direct_routing {
+            let row = self.dr_rows.len();
             self.dr_row(
                 &id,
                 &user,
@@ -560,8 +582,24 @@ impl Gen<'_> {
                 bypass,
                 other_country,
             );
+            if emergency.is_some() {
+                // No failed retry before an emergency call; the short number is not masked.
+                self.dr_rows.truncate(row + 1);
+                if let Some(r) = self.dr_rows.get_mut(row) {
+                    r["callType"] = json!("dr_emergency_out");
+                    r["calleeNumber"] = json!(number);
+                }
+            }
         } else {
             self.pstn_row(&user, &number, outbound, start, end, other_country);
+            if emergency.is_some() {
+                if let Some(r) = self.pstn_rows.last_mut() {
+                    // Graph documents no emergency callType for Calling Plans; this is CQD's
+                    // `emergency` service type with its direction (docs/graph-behaviour.md).
+                    r["callType"] = json!("emergency_out");
+                    r["destinationName"] = json!("Emergency");
+                }
+            }
         }
         Draft {
             id,
@@ -620,7 +658,7 @@ impl Gen<'_> {
     }
 
     /// Early feedback, statistics that never arrive, and the schedule of late corrections.
-    fn finish(&mut self, d: &mut Draft) {
+    pub(super) fn finish(&mut self, d: &mut Draft) {
         for s in &mut d.sessions {
             for e in [&mut s.caller, &mut s.callee] {
                 if e.is_client && self.chance(0.03) {

@@ -6,6 +6,7 @@
 mod calls;
 mod catalog;
 mod draft;
+mod emergency;
 mod media;
 mod meetings;
 mod rows;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use catalog::*;
+pub use emergency::POLICY_NAME as EMERGENCY_POLICY_NAME;
 pub use meetings::SimArtifact;
 
 /// What to generate.
@@ -37,6 +39,9 @@ pub struct SimConfig {
     pub tenant_id: String,
     /// Mail domain of the directory users, e.g. `contoso.com`.
     pub domain: String,
+    /// How many of the calls are emergency calls; `None`: one per 1,000 calls, and one from 100
+    /// calls on (see [`SimConfig::emergency_call_count`]).
+    pub emergency_calls: Option<usize>,
 }
 
 impl SimConfig {
@@ -51,6 +56,17 @@ impl SimConfig {
             now,
             tenant_id: tenant_id.into(),
             domain: "contoso.com".into(),
+            emergency_calls: None,
+        }
+    }
+
+    /// The emergency calls among `calls`: as configured (at most `calls`), else rare — one per
+    /// 1,000 calls, at least one from 100 calls on.
+    pub fn emergency_call_count(&self) -> usize {
+        match self.emergency_calls {
+            Some(n) => n.min(self.calls),
+            None if self.calls >= 100 => (self.calls / 1000).max(1),
+            None => 0,
         }
     }
 }
@@ -94,6 +110,11 @@ pub struct SimPlan {
     pub artifacts: Vec<SimArtifact>,
     /// Call events (per-user callStarted/callEnded, meeting roster changes) in time order.
     pub call_events: Vec<Value>,
+    /// The tenant's emergency policies (ingest shape: `name`, `dialStrings`); sent first.
+    pub emergency_policies: Vec<Value>,
+    /// `emergencyCallEvent`s of the emergency calls, in time order. Each emergency call is also
+    /// a PSTN or direct-routing record with its report row (`emergency_out`, `dr_emergency_out`).
+    pub emergency_call_events: Vec<Value>,
 }
 
 /// Generates the plan for `cfg`. Pure: the same `cfg` always gives the same plan.
@@ -101,9 +122,17 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
     let mut g = Gen::new(cfg);
     g.make_people();
     let mut drafts = Vec::with_capacity(cfg.calls);
-    for _ in 0..cfg.calls {
+    let emergency = cfg.emergency_call_count();
+    for _ in 0..cfg.calls - emergency {
         drafts.push(g.make_call());
     }
+    for _ in 0..emergency {
+        drafts.push(g.make_emergency_call());
+    }
+    g.emergency_events.sort_by(|a, b| {
+        let key = |v: &Value| (v["eventDateTime"].to_string(), v["id"].to_string());
+        key(a).cmp(&key(b))
+    });
     // Send records in the order the calls happened, as a platform would.
     drafts.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
     let mut updates: Vec<(DateTime<Utc>, usize, u8, Value)> = Vec::new();
@@ -138,6 +167,12 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
         adhoc_calls: m.adhoc_calls,
         artifacts: m.artifacts,
         call_events: m.call_events,
+        emergency_policies: if emergency > 0 {
+            vec![emergency::policy()]
+        } else {
+            Vec::new()
+        },
+        emergency_call_events: g.emergency_events,
     }
 }
 
@@ -214,6 +249,7 @@ struct Gen<'a> {
     sms_rows: Vec<Value>,
     blocked_rows: Vec<Value>,
     dialout_rows: Vec<Value>,
+    emergency_events: Vec<Value>,
 }
 
 impl<'a> Gen<'a> {
@@ -228,6 +264,7 @@ impl<'a> Gen<'a> {
             sms_rows: Vec::new(),
             blocked_rows: Vec::new(),
             dialout_rows: Vec::new(),
+            emergency_events: Vec::new(),
         }
     }
 
