@@ -429,3 +429,132 @@ async fn emergency_ingest_refuses_bad_input_by_json_path() {
         .expect("call events");
     assert!(stored.is_empty());
 }
+
+fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+#[tokio::test]
+async fn simulated_emergency_calls_are_notified_and_match_their_records_and_report_rows() {
+    let s = start().await;
+    let token = s.token().await;
+    let mut hook = Webhook::start().await;
+    let key = receiver_key();
+    let resource = format!(
+        "communications/calls/getEmergencyEventsByPolicy(policyName='{}')",
+        callhook_sim::EMERGENCY_POLICY_NAME
+    );
+    subscribe(&s, "beta", &token, &subscription(&hook, &resource, &key))
+        .await
+        .expect_status(201);
+
+    let now = chrono::Utc::now();
+    let opts = callhook_sim::SimulateOptions {
+        url: s.base().to_string(),
+        data_dir: s.dir.path().to_path_buf(),
+        calls: 60,
+        users: 20,
+        days: 2,
+        seed: 11,
+        emergency_calls: Some(6),
+        now: Some(now),
+        concurrency: 2,
+        ..Default::default()
+    };
+    let summary = callhook_sim::run(opts).await.expect("simulate");
+    assert_eq!(summary.records.emergency, 6);
+
+    hook.wait_until(
+        LIMIT,
+        || {},
+        |posts| {
+            posts
+                .iter()
+                .filter(|p| p.path.starts_with("/notify"))
+                .map(|p| p.items().len())
+                .sum::<usize>()
+                >= 6
+        },
+    )
+    .await;
+    let mut events = Vec::new();
+    for post in hook.seen.iter().filter(|p| p.path.starts_with("/notify")) {
+        let c = ChangeNotificationCollection::from_slice(
+            &serde_json::to_vec(&post.body).expect("json"),
+        )
+        .expect("collection");
+        for n in &c.value {
+            assert_eq!(n.resource.as_deref(), Some(resource.as_str()));
+            let content: Value = n
+                .encrypted_content
+                .as_ref()
+                .expect("rich")
+                .decrypt_json(&key.key)
+                .expect("decrypts");
+            events.push(content["emergencyCallEvent"].clone());
+        }
+    }
+    assert_eq!(events.len(), 6);
+
+    // The reports and the records, as a collector reads them.
+    let window = |f: &str| {
+        format!(
+            "/v1.0/communications/callRecords/{f}(fromDateTime={},toDateTime={})",
+            (now - chrono::Duration::days(3)).format("%Y-%m-%dT%H:%M:%SZ"),
+            (now + chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let (mut rows, _) = s.collect_pages(&window("getPstnCalls"), &token, &[]).await;
+    rows.extend(
+        s.collect_pages(&window("getDirectRoutingCalls"), &token, &[])
+            .await
+            .0,
+    );
+    let (records, _) = s
+        .collect_pages("/v1.0/communications/callRecords", &token, &[])
+        .await;
+
+    for e in &events {
+        let number = &e["emergencyNumberDialed"];
+        let caller = &e["callerInfo"];
+        let at = time(&e["eventDateTime"]);
+        let matching: Vec<&Value> = rows
+            .iter()
+            .filter(|r| {
+                &r["calleeNumber"] == number
+                    && r["userPrincipalName"] == caller["upn"]
+                    && time(&r["startDateTime"]) == at
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "one report row for {e}");
+        let row = matching[0];
+        assert!(
+            ["emergency_out", "dr_emergency_out"].contains(&row["callType"].as_str().unwrap_or("")),
+            "{row}"
+        );
+        assert_eq!(row["callerNumber"], caller["phoneNumber"]);
+        let record = records
+            .iter()
+            .find(|r| time(&r["startDateTime"]) == at && r["organizer_v2"]["id"] == row["userId"])
+            .unwrap_or_else(|| panic!("no call record for {e}"));
+        if row["callType"] == "dr_emergency_out" {
+            assert_eq!(row["correlationId"], record["id"]);
+        }
+        let participants = s
+            .get(
+                &format!(
+                    "/v1.0/communications/callRecords/{}/participants_v2",
+                    record["id"].as_str().unwrap_or_default()
+                ),
+                &token,
+            )
+            .await;
+        participants.expect_status(200);
+        assert!(
+            participants.values().iter().any(|p| &p["id"] == number),
+            "the record's phone participant is the emergency number"
+        );
+    }
+}
