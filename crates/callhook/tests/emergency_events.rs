@@ -9,36 +9,16 @@ mod webhook;
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use callhook_client::{ChangeNotificationCollection, DecryptionKey, TokenValidator};
+use callhook_client::ChangeNotificationCollection;
 use common::*;
 use webhook::Webhook;
 
 const POLICY: &str = "Redmond HQ";
 const RESOURCE: &str = "communications/calls/getEmergencyEventsByPolicy(policyName='Redmond%20HQ')";
 const LIMIT: Duration = Duration::from_secs(20);
-
-struct ReceiverKey {
-    certificate: String,
-    key: DecryptionKey,
-}
-
-fn receiver_key() -> ReceiverKey {
-    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .expect("RSA key");
-    let cert = rcgen::CertificateParams::new(vec!["security-desk.example".to_string()])
-        .expect("params")
-        .self_signed(&pair)
-        .expect("certificate");
-    ReceiverKey {
-        certificate: STANDARD.encode(cert.der()),
-        key: DecryptionKey::from_pkcs8(&pair.serialize_der()).expect("private key"),
-    }
-}
 
 fn in_minutes(m: i64) -> String {
     ts(chrono::Utc::now() + chrono::Duration::minutes(m))
@@ -57,18 +37,6 @@ fn subscription(hook: &Webhook, resource: &str, key: &ReceiverKey) -> Value {
         "expirationDateTime": in_minutes(600),
         "clientState": "desk-secret",
     })
-}
-
-async fn subscribe(s: &TestServer, version: &str, token: &str, body: &Value) -> Answer {
-    let resp = s
-        .http
-        .post(s.url(&format!("/{version}/subscriptions")))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("POST subscriptions");
-    Answer::from(resp).await
 }
 
 async fn put_policy(s: &TestServer, name: &str, body: &Value) -> Answer {
@@ -112,39 +80,6 @@ fn event(id: &str, dialled: &str) -> Value {
     })
 }
 
-async fn validator(s: &TestServer) -> TokenValidator {
-    let jwks = s
-        .http
-        .get(s.url(&format!("/{}/discovery/v2.0/keys", s.tenant())))
-        .send()
-        .await
-        .expect("JWKS")
-        .text()
-        .await
-        .expect("JWKS body");
-    TokenValidator::for_callhook(&jwks, &[s.creds.client_id.as_str()], s.base()).expect("validator")
-}
-
-/// An app of the server's tenant holding only `roles`; returns its token.
-async fn app_with_roles(s: &TestServer, n: u32, roles: &[&str]) -> String {
-    let client = uuid_like(0xe11_0000 + n, 9);
-    let secret = format!("emergency-app-secret-{n}");
-    s.server
-        .state
-        .store
-        .insert_app(&callhook_store::App {
-            client_id: client.clone(),
-            tenant_id: s.tenant().to_string(),
-            display_name: format!("Emergency app {n}"),
-            secret_hashes: vec![callhook_crypto::hash_secret(&secret).expect("hash")],
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            created_at: chrono::Utc::now(),
-        })
-        .await
-        .expect("insert app");
-    s.token_for(s.tenant(), &client, &secret).await
-}
-
 #[tokio::test]
 async fn an_emergency_call_reaches_its_policy_subscription_encrypted_and_whole() {
     let s = start().await;
@@ -158,7 +93,9 @@ async fn an_emergency_call_reaches_its_policy_subscription_encrypted_and_whole()
         .await
         .expect_status(201);
 
-    let created = subscribe(&s, "beta", &token, &subscription(&hook, RESOURCE, &key)).await;
+    let created = s
+        .post_subscription("beta", &token, &subscription(&hook, RESOURCE, &key))
+        .await;
     created.expect_status(201);
     assert_eq!(created.json["resource"], RESOURCE);
     let sub_id = created.json["id"].as_str().expect("id").to_string();
@@ -185,7 +122,7 @@ async fn an_emergency_call_reaches_its_policy_subscription_encrypted_and_whole()
     let delivery =
         ChangeNotificationCollection::from_slice(&serde_json::to_vec(&post.body).expect("json"))
             .expect("a change notification collection");
-    validator(&s)
+    s.token_validator()
         .await
         .validate_collection(&delivery, callhook_client::unix_now())
         .expect("validation tokens verify");
@@ -250,7 +187,7 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     ] {
         basic.as_object_mut().expect("object").remove(k);
     }
-    let a = subscribe(&s, "beta", &token, &basic).await;
+    let a = s.post_subscription("beta", &token, &basic).await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(
         a.message().contains("supports only rich notifications"),
@@ -262,7 +199,7 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     let mut created = subscription(&hook, RESOURCE, &key);
     created["changeType"] = json!("created");
     assert_graph_error(
-        &subscribe(&s, "beta", &token, &created).await,
+        &s.post_subscription("beta", &token, &created).await,
         400,
         "InvalidRequest",
     );
@@ -270,7 +207,7 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     // One day at most.
     let mut long = subscription(&hook, RESOURCE, &key);
     long["expirationDateTime"] = json!(in_minutes(1441));
-    let a = subscribe(&s, "beta", &token, &long).await;
+    let a = s.post_subscription("beta", &token, &long).await;
     assert_graph_error(&a, 400, "ExtensionError");
     assert_eq!(
         a.message(),
@@ -278,22 +215,30 @@ async fn emergency_subscriptions_follow_graphs_rules() {
     );
 
     // The permission: an app without CallEvents-Emergency.Read.All is refused.
-    let other = app_with_roles(&s, 1, &[callhook_api::permissions::CALL_EVENTS_READ_ALL]).await;
-    let a = subscribe(&s, "beta", &other, &subscription(&hook, RESOURCE, &key)).await;
+    let (_, other) = s
+        .app_with_roles(1, &[callhook_api::permissions::CALL_EVENTS_READ_ALL])
+        .await;
+    let a = s
+        .post_subscription("beta", &other, &subscription(&hook, RESOURCE, &key))
+        .await;
     assert_graph_error(&a, 403, "ExtensionError");
     assert!(a.message().contains("not authorized"), "{}", a.text);
-    let allowed = app_with_roles(
-        &s,
-        2,
-        &[callhook_api::permissions::CALL_EVENTS_EMERGENCY_READ_ALL],
-    )
-    .await;
+    let (_, allowed) = s
+        .app_with_roles(
+            2,
+            &[callhook_api::permissions::CALL_EVENTS_EMERGENCY_READ_ALL],
+        )
+        .await;
 
     // One per app, tenant and policy: however the name is spelt, a second one is a 409.
-    let first = subscribe(&s, "beta", &allowed, &subscription(&hook, RESOURCE, &key)).await;
+    let first = s
+        .post_subscription("beta", &allowed, &subscription(&hook, RESOURCE, &key))
+        .await;
     first.expect_status(201);
     let respelt = "/Communications/Calls/getEmergencyEventsByPolicy(policyName='Redmond HQ')";
-    let dup = subscribe(&s, "v1.0", &allowed, &subscription(&hook, respelt, &key)).await;
+    let dup = s
+        .post_subscription("v1.0", &allowed, &subscription(&hook, respelt, &key))
+        .await;
     assert_graph_error(&dup, 409, "ExtensionError");
     assert!(
         dup.message()
@@ -302,17 +247,19 @@ async fn emergency_subscriptions_follow_graphs_rules() {
         dup.text
     );
     // Another app, or another policy, is not a duplicate; v1.0 serves the resource too.
-    subscribe(&s, "v1.0", &token, &subscription(&hook, RESOURCE, &key))
+    s.post_subscription("v1.0", &token, &subscription(&hook, RESOURCE, &key))
         .await
         .expect_status(201);
     let branch = "communications/calls/getEmergencyEventsByPolicy(policyName='Branch')";
-    subscribe(&s, "beta", &allowed, &subscription(&hook, branch, &key))
+    s.post_subscription("beta", &allowed, &subscription(&hook, branch, &key))
         .await
         .expect_status(201);
 
     // A malformed policy literal is refused by name.
     let bad = "communications/calls/getEmergencyEventsByPolicy(policyName=Branch)";
-    let a = subscribe(&s, "beta", &allowed, &subscription(&hook, bad, &key)).await;
+    let a = s
+        .post_subscription("beta", &allowed, &subscription(&hook, bad, &key))
+        .await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(
         a.message().contains("is not supported for subscriptions"),
@@ -446,7 +393,7 @@ async fn simulated_emergency_calls_are_notified_and_match_their_records_and_repo
         "communications/calls/getEmergencyEventsByPolicy(policyName='{}')",
         callhook_sim::EMERGENCY_POLICY_NAME
     );
-    subscribe(&s, "beta", &token, &subscription(&hook, &resource, &key))
+    s.post_subscription("beta", &token, &subscription(&hook, &resource, &key))
         .await
         .expect_status(201);
 

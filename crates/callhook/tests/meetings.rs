@@ -640,26 +640,6 @@ async fn unknown_ids_other_organizers_and_other_tenants_are_404() {
     s.stop().await;
 }
 
-/// Registers an app in the server's tenant holding only `roles`, and returns its token.
-async fn token_with_roles(s: &TestServer, n: u32, roles: &[&str]) -> String {
-    let client = uuid_like(0x0a99_0000 + n, 7);
-    let secret = format!("limited-secret-{n}");
-    s.server
-        .state
-        .store
-        .insert_app(&callhook_store::App {
-            client_id: client.clone(),
-            tenant_id: s.tenant().to_string(),
-            display_name: format!("Limited {n}"),
-            secret_hashes: vec![callhook_crypto::hash_secret(&secret).expect("hash")],
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            created_at: Utc::now(),
-        })
-        .await
-        .expect("insert app");
-    s.token_for(s.tenant(), &client, &secret).await
-}
-
 #[tokio::test]
 async fn each_route_requires_its_permission() {
     let s = start().await;
@@ -708,17 +688,22 @@ async fn each_route_requires_its_permission() {
         (format!("{adhoc}/recordings"), "CallRecordings.Read.All"),
     ];
     // A token with every role but the one a route needs gets Graph's 403.
-    let everything_but_artifacts =
-        token_with_roles(&s, 1, &["CallRecords.Read.All", "User.Read.All"]).await;
+    let everything_but_artifacts = s
+        .app_with_roles(1, &["CallRecords.Read.All", "User.Read.All"])
+        .await
+        .1;
     for (i, (path, role)) in cases.iter().enumerate() {
         let a = s.get(path, &everything_but_artifacts).await;
         assert_graph_error(&a, 403, "Forbidden");
-        let ok = token_with_roles(&s, 10 + i as u32, &[role]).await;
+        let ok = s.app_with_roles(10 + i as u32, &[role]).await.1;
         let a = s.get(path, &ok).await;
         a.expect_status(200);
     }
     // A meeting-transcript permission does not open ad hoc call transcripts.
-    let meeting_only = token_with_roles(&s, 99, &["OnlineMeetingTranscript.Read.All"]).await;
+    let meeting_only = s
+        .app_with_roles(99, &["OnlineMeetingTranscript.Read.All"])
+        .await
+        .1;
     assert_graph_error(
         &s.get(&format!("{adhoc}/transcripts"), &meeting_only).await,
         403,

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use callhook_client::{ChangeNotificationCollection, DecryptionKey, TokenValidator};
+use callhook_client::ChangeNotificationCollection;
 use common::*;
 use webhook::Webhook;
 
@@ -26,39 +26,8 @@ const VTT: &str =
     "WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n<v Megan Bowen>Rich notifications work.</v>\n";
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// A receiver's key pair: the certificate goes into the subscription, the key stays here.
-struct ReceiverKey {
-    certificate: String,
-    key: DecryptionKey,
-}
-
-fn receiver_key() -> ReceiverKey {
-    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .expect("RSA key");
-    let cert = rcgen::CertificateParams::new(vec!["receiver.example".to_string()])
-        .expect("params")
-        .self_signed(&pair)
-        .expect("certificate");
-    ReceiverKey {
-        certificate: STANDARD.encode(cert.der()),
-        key: DecryptionKey::from_pkcs8(&pair.serialize_der()).expect("private key"),
-    }
-}
-
 fn in_minutes(m: i64) -> String {
     ts(chrono::Utc::now() + chrono::Duration::minutes(m))
-}
-
-async fn subscribe(s: &TestServer, version: &str, token: &str, body: &Value) -> Answer {
-    let resp = s
-        .http
-        .post(s.url(&format!("/{version}/subscriptions")))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("POST subscriptions");
-    Answer::from(resp).await
 }
 
 fn rich(hook: &Webhook, resource: &str, change_type: &str, key: &ReceiverKey) -> Value {
@@ -130,20 +99,6 @@ async fn publish_transcript(s: &TestServer, id: &str) {
     .expect_status(200);
 }
 
-/// The validator a receiver builds from callhook's published keys.
-async fn validator(s: &TestServer) -> TokenValidator {
-    let jwks = s
-        .http
-        .get(s.url(&format!("/{}/discovery/v2.0/keys", s.tenant())))
-        .send()
-        .await
-        .expect("JWKS")
-        .text()
-        .await
-        .expect("JWKS body");
-    TokenValidator::for_callhook(&jwks, &[s.creds.client_id.as_str()], s.base()).expect("validator")
-}
-
 async fn first_change(hook: &mut Webhook) -> ChangeNotificationCollection {
     hook.wait_until(
         LIMIT,
@@ -168,18 +123,18 @@ async fn a_tenant_transcript_subscription_gets_an_encrypted_notification_a_recei
     let key = receiver_key();
     seed_meeting(&s).await;
 
-    let created = subscribe(
-        &s,
-        "v1.0",
-        &token,
-        &rich(
-            &hook,
-            "communications/onlineMeetings/getAllTranscripts",
-            "created",
-            &key,
-        ),
-    )
-    .await;
+    let created = s
+        .post_subscription(
+            "v1.0",
+            &token,
+            &rich(
+                &hook,
+                "communications/onlineMeetings/getAllTranscripts",
+                "created",
+                &key,
+            ),
+        )
+        .await;
     created.expect_status(201);
     assert_eq!(created.json["includeResourceData"], true);
     assert_eq!(created.json["encryptionCertificateId"], "receiver-cert-1");
@@ -203,7 +158,8 @@ async fn a_tenant_transcript_subscription_gets_an_encrypted_notification_a_recei
     assert_eq!(data.id.as_deref(), Some("tr-rich-1"));
 
     // The receiver trusts it: tokens from callhook's keys, for its app, from Graph's publisher.
-    let claims = validator(&s)
+    let claims = s
+        .token_validator()
         .await
         .validate_collection(&delivery, callhook_client::unix_now())
         .expect("validation tokens verify");
@@ -265,7 +221,7 @@ async fn basic_transcript_notifications_carry_no_resource_data_and_late_subscrip
         "resource": format!("communications/onlineMeetings/{MEETING}/transcripts"),
         "expirationDateTime": in_minutes(50),
     });
-    subscribe(&s, "beta", &token, &body)
+    s.post_subscription("beta", &token, &body)
         .await
         .expect_status(201);
     put_vtt(
@@ -310,7 +266,7 @@ async fn call_events_of_a_user_arrive_rich_in_order() {
         &key,
     );
     body["expirationDateTime"] = json!(in_minutes(600));
-    subscribe(&s, "beta", &token, &body)
+    s.post_subscription("beta", &token, &body)
         .await
         .expect_status(201);
 
@@ -336,7 +292,7 @@ async fn call_events_of_a_user_arrive_rich_in_order() {
     )
     .await;
     let mut types = Vec::new();
-    let validator = validator(&s).await;
+    let validator = s.token_validator().await;
     for post in &hook.seen {
         let c = ChangeNotificationCollection::from_slice(
             &serde_json::to_vec(&post.body).expect("json"),
@@ -380,7 +336,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
 
     let mut b = rich(&hook, transcripts, "created", &key);
     b["encryptionCertificate"] = json!("not base64 at all!");
-    let a = subscribe(&s, "v1.0", &token, &b).await;
+    let a = s.post_subscription("v1.0", &token, &b).await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert_eq!(
         a.message(),
@@ -390,7 +346,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
     let mut b = rich(&hook, transcripts, "created", &key);
     b["encryptionCertificate"] = json!(STANDARD.encode(b"not a certificate"));
     assert_graph_error(
-        &subscribe(&s, "v1.0", &token, &b).await,
+        &s.post_subscription("v1.0", &token, &b).await,
         400,
         "InvalidRequest",
     );
@@ -402,7 +358,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
         .expect("cert");
     let mut b = rich(&hook, transcripts, "created", &key);
     b["encryptionCertificate"] = json!(STANDARD.encode(ec_cert.der()));
-    let a = subscribe(&s, "v1.0", &token, &b).await;
+    let a = s.post_subscription("v1.0", &token, &b).await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(a.message().contains("not RSA"), "{}", a.message());
 
@@ -410,7 +366,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
     b.as_object_mut()
         .expect("object")
         .remove("encryptionCertificateId");
-    let a = subscribe(&s, "v1.0", &token, &b).await;
+    let a = s.post_subscription("v1.0", &token, &b).await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(
         a.message().contains("encryptionCertificateId"),
@@ -426,44 +382,40 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
         &key,
     );
     b["includeResourceData"] = json!(false);
-    let a = subscribe(&s, "beta", &token, &b).await;
+    let a = s.post_subscription("beta", &token, &b).await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(
         a.message().contains("only rich notifications"),
         "{}",
         a.message()
     );
-    let a = subscribe(
-        &s,
-        "beta",
-        &token,
-        &rich(&hook, "communications/callRecords", "created", &key),
-    )
-    .await;
+    let a = s
+        .post_subscription(
+            "beta",
+            &token,
+            &rich(&hook, "communications/callRecords", "created", &key),
+        )
+        .await;
     assert_graph_error(&a, 400, "InvalidRequest");
 
     // Beta-only resources on v1.0; the wrong change type; past the one-day call-event limit.
-    let a = subscribe(
-        &s,
-        "v1.0",
-        &token,
-        &rich(
-            &hook,
-            "communications/adhocCalls/getAllTranscripts",
-            "created",
-            &key,
-        ),
-    )
-    .await;
+    let a = s
+        .post_subscription(
+            "v1.0",
+            &token,
+            &rich(
+                &hook,
+                "communications/adhocCalls/getAllTranscripts",
+                "created",
+                &key,
+            ),
+        )
+        .await;
     assert_graph_error(&a, 400, "InvalidRequest");
     assert!(a.message().contains("beta"), "{}", a.message());
-    let a = subscribe(
-        &s,
-        "v1.0",
-        &token,
-        &rich(&hook, transcripts, "updated", &key),
-    )
-    .await;
+    let a = s
+        .post_subscription("v1.0", &token, &rich(&hook, transcripts, "updated", &key))
+        .await;
     assert_graph_error(&a, 400, "InvalidRequest");
     let mut b = rich(
         &hook,
@@ -472,7 +424,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
         &key,
     );
     b["expirationDateTime"] = json!(in_minutes(1500));
-    let a = subscribe(&s, "beta", &token, &b).await;
+    let a = s.post_subscription("beta", &token, &b).await;
     assert_graph_error(&a, 400, "ExtensionError");
     assert_eq!(
         a.message(),
@@ -484,7 +436,7 @@ async fn bad_rich_subscriptions_get_graphs_errors() {
     b.as_object_mut()
         .expect("object")
         .remove("lifecycleNotificationUrl");
-    let a = subscribe(&s, "v1.0", &token, &b).await;
+    let a = s.post_subscription("v1.0", &token, &b).await;
     assert_eq!(
         a.message(),
         "lifecycleNotificationUrl is required for subscription creation on this resource when the expirationDateTime value exceeds 1 hour"
@@ -498,18 +450,18 @@ async fn a_rotated_certificate_encrypts_the_next_notification() {
     let mut hook = Webhook::start().await;
     let (old, new) = (receiver_key(), receiver_key());
     seed_meeting(&s).await;
-    let created = subscribe(
-        &s,
-        "v1.0",
-        &token,
-        &rich(
-            &hook,
-            "communications/onlineMeetings/getAllRecordings",
-            "created",
-            &old,
-        ),
-    )
-    .await;
+    let created = s
+        .post_subscription(
+            "v1.0",
+            &token,
+            &rich(
+                &hook,
+                "communications/onlineMeetings/getAllRecordings",
+                "created",
+                &old,
+            ),
+        )
+        .await;
     created.expect_status(201);
     let id = created.json["id"].as_str().expect("id").to_string();
     let patched = s
@@ -584,24 +536,26 @@ async fn a_meetings_call_events_arrive_rich_with_the_roster_and_unknown_meetings
         format!("communications/onlineMeetings(joinWebUrl='{encoded}')/meetingCallEvents");
 
     // Before the meeting exists there is nothing to watch.
-    let a = subscribe(&s, "beta", &token, &rich(&hook, &resource, "updated", &key)).await;
+    let a = s
+        .post_subscription("beta", &token, &rich(&hook, &resource, "updated", &key))
+        .await;
     assert_graph_error(&a, 404, "NotFound");
-    let a = subscribe(
-        &s,
-        "beta",
-        &token,
-        &rich(
-            &hook,
-            "communications/onlineMeetings/nope/transcripts",
-            "created",
-            &key,
-        ),
-    )
-    .await;
+    let a = s
+        .post_subscription(
+            "beta",
+            &token,
+            &rich(
+                &hook,
+                "communications/onlineMeetings/nope/transcripts",
+                "created",
+                &key,
+            ),
+        )
+        .await;
     assert_graph_error(&a, 404, "NotFound");
 
     seed_meeting(&s).await;
-    subscribe(&s, "beta", &token, &rich(&hook, &resource, "updated", &key))
+    s.post_subscription("beta", &token, &rich(&hook, &resource, "updated", &key))
         .await
         .expect_status(201);
     let events = json!({"value": [
@@ -662,7 +616,7 @@ async fn rotating_the_signing_key_keeps_earlier_tokens_verifiable() {
         &key,
     );
     body["expirationDateTime"] = json!(in_minutes(600));
-    subscribe(&s, "beta", &token, &body)
+    s.post_subscription("beta", &token, &body)
         .await
         .expect_status(201);
     let events = json!({"value": [{"id": "rot-1", "callEventType": "callStarted",
@@ -701,7 +655,7 @@ async fn rotating_the_signing_key_keeps_earlier_tokens_verifiable() {
 
     // Tokens signed before the rotation still verify, and so does the old access token;
     // a new access token is signed with the new key.
-    validator(&s)
+    s.token_validator()
         .await
         .validate_collection(&before, callhook_client::unix_now())
         .expect("the earlier validation token verifies");

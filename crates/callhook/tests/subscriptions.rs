@@ -203,27 +203,6 @@ impl TestServer {
         )
         .await
     }
-
-    /// An app of this tenant with only `roles`; returns its token.
-    async fn app_with_roles(&self, n: u32, roles: &[&str]) -> (String, String) {
-        let client = uuid_like(0xa99_0000 + n, 7);
-        let secret = format!("app-secret-{n}");
-        self.server
-            .state
-            .store
-            .insert_app(&callhook_store::App {
-                client_id: client.clone(),
-                tenant_id: self.tenant().to_string(),
-                display_name: format!("App {n}"),
-                secret_hashes: vec![callhook_crypto::hash_secret(&secret).expect("hash")],
-                roles: roles.iter().map(|s| s.to_string()).collect(),
-                created_at: Utc::now(),
-            })
-            .await
-            .expect("insert app");
-        let token = self.token_for(self.tenant(), &client, &secret).await;
-        (client, token)
-    }
 }
 
 /// Asserts Graph's error with exactly this status, code and message.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use callhook_model::CallRecord;
 use callhook_store::{CallRecordWrite, CallRecordWritten};
 
-use super::{body_with_path_id, json_body, model_error, require_tenant};
+use super::{body_with_path_id, json_body, model_error, parse_batch, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -146,15 +146,8 @@ pub async fn put_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GraphResult<Response> {
-    require_tenant(&state, &tenant).await?;
-    let bytes = json_body(&state, &headers, body)?;
-    let records = callhook_model::parse_list::<CallRecord>(&bytes).map_err(model_error)?;
-    if records.len() > MAX_BATCH {
-        return Err(GraphError::bad_request(format!(
-            "value: at most {MAX_BATCH} records per request, got {}",
-            records.len()
-        )));
-    }
+    let records: Vec<CallRecord> =
+        parse_batch(&state, &tenant, &headers, body, MAX_BATCH, "records").await?;
     let now = state.clock.now();
     let writes = records
         .into_iter()

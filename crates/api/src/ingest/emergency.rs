@@ -20,7 +20,7 @@ use callhook_model::{EmergencyCallEvent, EmergencyPolicy, GraphType};
 use callhook_store::{CallEventWrite, EmergencyPolicyRow};
 
 use super::meetings::{status_for, to_text, MAX_CALL_EVENTS};
-use super::{body_with_path_key, json_body, model_error, require_tenant};
+use super::{body_with_path_key, json_body, model_error, parse_batch, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -98,15 +98,15 @@ pub async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GraphResult<Response> {
-    require_tenant(&state, &tenant).await?;
-    let bytes = json_body(&state, &headers, body)?;
-    let events = callhook_model::parse_list::<EmergencyCallEvent>(&bytes).map_err(model_error)?;
-    if events.len() > MAX_CALL_EVENTS {
-        return Err(GraphError::bad_request(format!(
-            "value: at most {MAX_CALL_EVENTS} emergency call events per request, got {}",
-            events.len()
-        )));
-    }
+    let events: Vec<EmergencyCallEvent> = parse_batch(
+        &state,
+        &tenant,
+        &headers,
+        body,
+        MAX_CALL_EVENTS,
+        "emergency call events",
+    )
+    .await?;
     let policies = policies(&state, &tenant).await?;
     let mut writes = Vec::with_capacity(events.len());
     for (i, mut e) in events.into_iter().enumerate() {

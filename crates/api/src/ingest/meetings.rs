@@ -25,7 +25,7 @@ use callhook_store::{
     ArtifactWritten, CallEventWrite, OnlineMeetingWrite,
 };
 
-use super::{body_with_path_id, json_body, model_error, require_tenant};
+use super::{body_with_path_id, json_body, model_error, parse_batch, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -375,15 +375,15 @@ pub async fn post_call_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GraphResult<Response> {
-    require_tenant(&state, &tenant).await?;
-    let bytes = json_body(&state, &headers, body)?;
-    let events = callhook_model::parse_list::<CallEvent>(&bytes).map_err(model_error)?;
-    if events.len() > MAX_CALL_EVENTS {
-        return Err(GraphError::bad_request(format!(
-            "value: at most {MAX_CALL_EVENTS} call events per request, got {}",
-            events.len()
-        )));
-    }
+    let events: Vec<CallEvent> = parse_batch(
+        &state,
+        &tenant,
+        &headers,
+        body,
+        MAX_CALL_EVENTS,
+        "call events",
+    )
+    .await?;
     let mut writes = Vec::with_capacity(events.len());
     for (i, mut e) in events.into_iter().enumerate() {
         if e.user_id.is_none() && e.join_web_url.is_none() {

@@ -186,6 +186,29 @@ pub(crate) fn body_with_path_key(
     Ok(doc)
 }
 
+/// The items of a `{"value": [...]}` batch for `tenant`: the tenant must exist, the body must be
+/// JSON, every item must parse (a 400 naming its JSON path), and at most `max` may come at once
+/// (`what` names them in that refusal).
+pub(crate) async fn parse_batch<T: callhook_model::GraphType>(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    max: usize,
+    what: &str,
+) -> GraphResult<Vec<T>> {
+    require_tenant(state, tenant).await?;
+    let bytes = json_body(state, headers, body)?;
+    let items = callhook_model::parse_list::<T>(&bytes).map_err(model_error)?;
+    if items.len() > max {
+        return Err(GraphError::bad_request(format!(
+            "value: at most {max} {what} per request, got {}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
 pub(crate) async fn require_tenant(state: &AppState, tenant: &str) -> GraphResult<()> {
     match state.store.tenant(tenant).await? {
         Some(_) => Ok(()),

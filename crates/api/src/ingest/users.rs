@@ -11,7 +11,7 @@ use serde_json::json;
 use callhook_model::{DirectoryUser, GraphType};
 use callhook_store::UserWrite;
 
-use super::{body_with_path_id, json_body, model_error, require_tenant};
+use super::{body_with_path_id, json_body, model_error, parse_batch, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
 
@@ -44,15 +44,8 @@ pub async fn put_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> GraphResult<Response> {
-    require_tenant(&state, &tenant).await?;
-    let bytes = json_body(&state, &headers, body)?;
-    let users = callhook_model::parse_list::<DirectoryUser>(&bytes).map_err(model_error)?;
-    if users.len() > MAX_USERS {
-        return Err(GraphError::bad_request(format!(
-            "value: at most {MAX_USERS} users per request, got {}",
-            users.len()
-        )));
-    }
+    let users: Vec<DirectoryUser> =
+        parse_batch(&state, &tenant, &headers, body, MAX_USERS, "users").await?;
     let writes = users.iter().map(write).collect::<GraphResult<Vec<_>>>()?;
     state.store.put_users(&tenant, &writes).await?;
     Ok(Json(json!({ "accepted": writes.len() })).into_response())

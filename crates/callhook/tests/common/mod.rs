@@ -736,3 +736,81 @@ pub async fn spawn_server_on(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, base)
 }
+
+/// A webhook receiver's key pair for rich notifications: the certificate (base64 DER) goes
+/// into the subscription, the private key decrypts.
+pub struct ReceiverKey {
+    pub certificate: String,
+    pub key: callhook_client::DecryptionKey,
+}
+
+/// A fresh 2,048-bit RSA receiver key with a self-signed certificate.
+pub fn receiver_key() -> ReceiverKey {
+    use base64::Engine as _;
+    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .expect("RSA key");
+    let cert = rcgen::CertificateParams::new(vec!["receiver.example".to_string()])
+        .expect("params")
+        .self_signed(&pair)
+        .expect("certificate");
+    ReceiverKey {
+        certificate: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+        key: callhook_client::DecryptionKey::from_pkcs8(&pair.serialize_der())
+            .expect("private key"),
+    }
+}
+
+impl TestServer {
+    /// `POST /{version}/subscriptions` with `body`.
+    pub async fn post_subscription(&self, version: &str, token: &str, body: &Value) -> Answer {
+        let resp = self
+            .http
+            .post(self.url(&format!("/{version}/subscriptions")))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST subscriptions");
+        Answer::from(resp).await
+    }
+
+    /// The validator a receiver builds from callhook's published keys.
+    pub async fn token_validator(&self) -> callhook_client::TokenValidator {
+        let jwks = self
+            .http
+            .get(self.url(&format!("/{}/discovery/v2.0/keys", self.tenant())))
+            .send()
+            .await
+            .expect("JWKS")
+            .text()
+            .await
+            .expect("JWKS body");
+        callhook_client::TokenValidator::for_callhook(
+            &jwks,
+            &[self.creds.client_id.as_str()],
+            self.base(),
+        )
+        .expect("validator")
+    }
+
+    /// An app of this tenant holding only `roles`; returns its client id and a token.
+    pub async fn app_with_roles(&self, n: u32, roles: &[&str]) -> (String, String) {
+        let client = uuid_like(0xa99_0000 + n, 7);
+        let secret = format!("app-secret-{n}");
+        self.server
+            .state
+            .store
+            .insert_app(&callhook_store::App {
+                client_id: client.clone(),
+                tenant_id: self.tenant().to_string(),
+                display_name: format!("App {n}"),
+                secret_hashes: vec![callhook_crypto::hash_secret(&secret).expect("hash")],
+                roles: roles.iter().map(|s| s.to_string()).collect(),
+                created_at: Utc::now(),
+            })
+            .await
+            .expect("insert app");
+        let token = self.token_for(self.tenant(), &client, &secret).await;
+        (client, token)
+    }
+}
