@@ -106,17 +106,7 @@ async fn an_emergency_call_reaches_its_policy_subscription_encrypted_and_whole()
     assert_eq!(stored.json["value"][0]["policyName"], POLICY);
     assert_eq!(stored.json["value"][1]["policyName"], "Branch");
 
-    hook.wait_until(
-        LIMIT,
-        || {},
-        |posts| posts.iter().any(|p| p.path.starts_with("/notify")),
-    )
-    .await;
-    let post = hook
-        .seen
-        .iter()
-        .find(|p| p.path.starts_with("/notify"))
-        .expect("a notification");
+    let post = hook.first_to(LIMIT, "/notify").await;
     assert_eq!(post.items().len(), 1, "only the subscribed policy's event");
     assert_eq!(post.items()[0]["organizationId"], s.tenant());
     let delivery =

@@ -100,17 +100,7 @@ async fn publish_transcript(s: &TestServer, id: &str) {
 }
 
 async fn first_change(hook: &mut Webhook) -> ChangeNotificationCollection {
-    hook.wait_until(
-        LIMIT,
-        || {},
-        |posts| posts.iter().any(|p| p.path.starts_with("/notify")),
-    )
-    .await;
-    let post = hook
-        .seen
-        .iter()
-        .find(|p| p.path.starts_with("/notify"))
-        .expect("a notification");
+    let post = hook.first_to(LIMIT, "/notify").await;
     ChangeNotificationCollection::from_slice(&serde_json::to_vec(&post.body).expect("json"))
         .expect("a change notification collection")
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use callhook_model::{EmergencyCallEvent, EmergencyPolicy, GraphType};
 use callhook_store::{CallEventWrite, EmergencyPolicyRow};
 
-use super::meetings::{status_for, to_text, MAX_CALL_EVENTS};
+use super::meetings::{status_for, store_call_events, to_text, MAX_CALL_EVENTS};
 use super::{body_with_path_key, json_body, model_error, parse_batch, require_tenant};
 use crate::error::{GraphError, GraphResult};
 use crate::AppState;
@@ -161,11 +161,7 @@ pub async fn post_events(
             body: to_text(&e.to_graph_value())?,
         });
     }
-    let out = state
-        .store
-        .put_call_events(&tenant, &writes, state.clock.now())
-        .await?;
-    state.notify.wake.notify_one();
+    let out = store_call_events(&state, &tenant, &writes).await?;
     let value: Vec<Value> = out
         .iter()
         .zip(&writes)

@@ -368,6 +368,21 @@ pub async fn put_artifact_stream(
     Ok(Json(answer).into_response())
 }
 
+/// Stores call events (of any feed, emergency ones included) and wakes the notifier for the
+/// notifications queued with them.
+pub(super) async fn store_call_events(
+    state: &AppState,
+    tenant: &str,
+    writes: &[CallEventWrite],
+) -> GraphResult<Vec<callhook_store::CallEventWritten>> {
+    let out = state
+        .store
+        .put_call_events(tenant, writes, state.clock.now())
+        .await?;
+    state.notify.wake.notify_one();
+    Ok(out)
+}
+
 /// `POST /ingest/v1/tenants/{tenant}/callEvents` with `{"value": [callEvent, ...]}`
 pub async fn post_call_events(
     State(state): State<AppState>,
@@ -409,11 +424,7 @@ pub async fn post_call_events(
             body: to_text(&e.to_graph_value())?,
         });
     }
-    let out = state
-        .store
-        .put_call_events(&tenant, &writes, state.clock.now())
-        .await?;
-    state.notify.wake.notify_one();
+    let out = store_call_events(&state, &tenant, &writes).await?;
     let value: Vec<Value> = out
         .iter()
         .map(|w| json!({ "id": w.id, "created": w.created }))

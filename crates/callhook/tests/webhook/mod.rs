@@ -204,6 +204,21 @@ impl Webhook {
         }
     }
 
+    /// The first POST to a path starting with `prefix`, waiting up to `limit` for it.
+    pub async fn first_to(&mut self, limit: Duration, prefix: &str) -> Post {
+        self.wait_until(
+            limit,
+            || {},
+            |posts| posts.iter().any(|p| p.path.starts_with(prefix)),
+        )
+        .await;
+        self.seen
+            .iter()
+            .find(|p| p.path.starts_with(prefix))
+            .cloned()
+            .expect("a POST seen")
+    }
+
     /// Every item of every POST seen, in arrival order, with the POST that carried it.
     pub fn items(&self) -> Vec<(Value, &Post)> {
         self.seen
