@@ -8,11 +8,19 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use crate::error::GraphError;
-use crate::graph::{artifacts, call_records, online_meetings, subscriptions, users, ApiVersion};
+use crate::graph::{
+    artifacts, batch, call_records, metadata, online_meetings, subscriptions, users, ApiVersion,
+};
 use crate::{auth, chaos, context, controls, ingest, limits, throttle, token, AppState};
 
-/// Every route callhook serves.
+/// Every route callhook serves. `$batch` dispatches its inner requests through a second copy
+/// of the same table (see `graph::batch`).
 pub fn router(state: AppState) -> Router {
+    let inner = routes(state.clone());
+    routes(state).layer(Extension(batch::Dispatcher(inner)))
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/{tenant}/oauth2/v2.0/token", post(token::issue_token))
@@ -21,6 +29,9 @@ pub fn router(state: AppState) -> Router {
             get(token::openid_configuration),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(token::jwks))
+        // Graph serves its metadata document without a token.
+        .route("/v1.0/$metadata", get(metadata::v1))
+        .route("/beta/$metadata", get(metadata::beta))
         .nest("/v1.0", graph_routes(&state, ApiVersion::V1))
         .nest("/beta", graph_routes(&state, ApiVersion::Beta))
         .nest("/ingest/v1", ingest::router(state.clone()))
@@ -81,6 +92,7 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
             "/communications/calls/{segment}",
             get(subscriptions::emergency_events_resource),
         )
+        .route("/$batch", post(batch::batch))
         .merge(meeting_routes())
         .fallback(unknown_segment)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,6 +13,7 @@ use crate::identity::{
     AdministrativeUnitInfo, CommunicationsIdentitySet, FeedbackTokenSet, IdentitySet, UserIdentity,
 };
 use crate::json::{self, object, Json, Path};
+use crate::GraphType;
 use crate::values::{GraphDuration, GraphSingle};
 
 graph_struct! {
@@ -221,6 +222,20 @@ impl Json for Endpoint {
 
 impl_graph_type!(Endpoint, "microsoft.graph.callRecords.endpoint");
 
+impl crate::schema::Edm for Endpoint {
+    fn type_ref() -> crate::schema::TypeRef {
+        crate::schema::TypeRef::named(BaseEndpoint::TYPE_NAME)
+    }
+
+    fn visit(c: &mut crate::schema::Collector) {
+        c.visit::<BaseEndpoint>();
+        c.visit::<ParticipantEndpoint>();
+        c.visit::<ServiceEndpoint>();
+        c.derive(ParticipantEndpoint::TYPE_NAME, BaseEndpoint::TYPE_NAME);
+        c.derive(ServiceEndpoint::TYPE_NAME, BaseEndpoint::TYPE_NAME);
+    }
+}
+
 graph_struct! {
     /// `callRecords.participantEndpoint`: a user or user-like participant.
     pub struct ParticipantEndpoint = "microsoft.graph.callRecords.participantEndpoint",
@@ -317,6 +332,38 @@ impl Json for UserAgent {
 }
 
 impl_graph_type!(UserAgent, "microsoft.graph.callRecords.userAgent");
+
+/// Graph's abstract `userAgent`: what both kinds of user agent have.
+impl crate::schema::Edm for UserAgent {
+    fn type_ref() -> crate::schema::TypeRef {
+        crate::schema::TypeRef::named(<Self as crate::GraphType>::TYPE_NAME)
+    }
+
+    fn visit(c: &mut crate::schema::Collector) {
+        use crate::schema::StructuredType;
+        const BASE: &str = <UserAgent as crate::GraphType>::TYPE_NAME;
+        if c.types.contains_key(BASE) {
+            return;
+        }
+        c.visit::<ClientUserAgent>();
+        c.visit::<ServiceUserAgent>();
+        let service = c.all_properties(ServiceUserAgent::TYPE_NAME);
+        let properties = c
+            .all_properties(ClientUserAgent::TYPE_NAME)
+            .into_iter()
+            .filter(|p| service.iter().any(|s| s.name == p.name))
+            .cloned()
+            .collect();
+        c.structured(StructuredType {
+            name: BASE,
+            is_abstract: true,
+            properties,
+            ..Default::default()
+        });
+        c.derive(ClientUserAgent::TYPE_NAME, BASE);
+        c.derive(ServiceUserAgent::TYPE_NAME, BASE);
+    }
+}
 
 graph_struct! {
     /// `callRecords.clientUserAgent`.

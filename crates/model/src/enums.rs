@@ -57,6 +57,16 @@ macro_rules! graph_enum {
             }
         }
 
+        impl $crate::schema::Edm for $name {
+            fn type_ref() -> $crate::schema::TypeRef {
+                $crate::schema::TypeRef::named($type_name)
+            }
+
+            fn visit(c: &mut $crate::schema::Collector) {
+                c.enumeration($type_name, Self::MEMBERS);
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())

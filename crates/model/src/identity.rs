@@ -56,6 +56,36 @@ impl Json for Identity {
 
 impl_graph_type!(Identity, "microsoft.graph.identity");
 
+/// Declares an open identity type with nullable properties `props` (name and Rust type).
+macro_rules! open_type {
+    ($t:ty, $base:expr, [$($name:literal : $fty:ty),* $(,)?]) => {
+        impl crate::schema::Edm for $t {
+            fn type_ref() -> crate::schema::TypeRef {
+                crate::schema::TypeRef::named(<$t as crate::GraphType>::TYPE_NAME)
+            }
+
+            fn visit(c: &mut crate::schema::Collector) {
+                let declared = c.structured(crate::schema::StructuredType {
+                    name: <$t as crate::GraphType>::TYPE_NAME,
+                    base: $base,
+                    open: true,
+                    properties: vec![$(crate::schema::Property::new(
+                        $name,
+                        <$fty as crate::schema::Edm>::type_ref(),
+                        "opt",
+                    )),*],
+                    ..Default::default()
+                });
+                if declared {
+                    $(<$fty as crate::schema::Edm>::visit(c);)*
+                }
+            }
+        }
+    };
+}
+
+open_type!(Identity, None, ["id": Option<String>, "displayName": Option<String>]);
+
 /// `callRecords.userIdentity` (open), used by `participantEndpoint.associatedIdentity`.
 /// Always written with `@odata.type` `#microsoft.graph.callRecords.userIdentity`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,6 +130,12 @@ impl Json for UserIdentity {
 
 impl_graph_type!(UserIdentity, "microsoft.graph.callRecords.userIdentity");
 
+open_type!(
+    UserIdentity,
+    Some("microsoft.graph.identity"),
+    ["userPrincipalName": Option<String>]
+);
+
 /// `graph.identitySet` (open), used by the deprecated `organizer`, `participants` and
 /// `participantEndpoint.identity`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -140,6 +176,16 @@ impl Json for IdentitySet {
 }
 
 impl_graph_type!(IdentitySet, "microsoft.graph.identitySet");
+
+open_type!(
+    IdentitySet,
+    None,
+    [
+        "application": Option<Identity>,
+        "device": Option<Identity>,
+        "user": Option<Identity>,
+    ]
+);
 
 /// `graph.communicationsIdentitySet` (open), the identity of `organizer_v2` and
 /// `participants_v2`. Dynamic members such as `acsUser`, `spoolUser`, `acsApplicationInstance`,
@@ -239,6 +285,21 @@ impl_graph_type!(
     "microsoft.graph.communicationsIdentitySet"
 );
 
+open_type!(
+    CommunicationsIdentitySet,
+    Some("microsoft.graph.identitySet"),
+    [
+        "applicationInstance": Option<Identity>,
+        "assertedIdentity": Option<Identity>,
+        "azureCommunicationServicesUser": Option<Identity>,
+        "encrypted": Option<Identity>,
+        "endpointType": Option<EndpointType>,
+        "guest": Option<Identity>,
+        "onPremises": Option<Identity>,
+        "phone": Option<Identity>,
+    ]
+);
+
 /// `callRecords.feedbackTokenSet` (open, no declared members): the boolean tokens a user ticked,
 /// e.g. `{"NoSound": false, "Echo": true}`, kept as sent.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -258,6 +319,8 @@ impl_graph_type!(
     FeedbackTokenSet,
     "microsoft.graph.callRecords.feedbackTokenSet"
 );
+
+open_type!(FeedbackTokenSet, None, []);
 
 graph_struct! {
     /// `callRecords.administrativeUnitInfo`: an administrative unit a user belongs to.

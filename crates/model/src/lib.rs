@@ -28,6 +28,7 @@ mod identity;
 mod json;
 mod meeting;
 mod rows;
+pub mod schema;
 mod transcript;
 mod values;
 

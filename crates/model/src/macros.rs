@@ -102,5 +102,28 @@ macro_rules! graph_struct {
         }
 
         impl_graph_type!($name, $type_name);
+
+        impl $crate::schema::Edm for $name {
+            fn type_ref() -> $crate::schema::TypeRef {
+                $crate::schema::TypeRef::named($type_name)
+            }
+
+            fn visit(c: &mut $crate::schema::Collector) {
+                let declared = c.structured($crate::schema::StructuredType {
+                    name: $type_name,
+                    properties: vec![$(
+                        $crate::schema::Property::new(
+                            $json_name,
+                            <$fty as $crate::schema::Edm>::type_ref(),
+                            stringify!($mode),
+                        ),
+                    )*],
+                    ..Default::default()
+                });
+                if declared {
+                    $( <$fty as $crate::schema::Edm>::visit(c); )*
+                }
+            }
+        }
     };
 }

@@ -254,9 +254,12 @@ graph_struct! {
 }
 
 impl PstnBlockedUsersLogRow {
+    /// Properties that exist only on ingest (Graph's row has no `id`).
+    pub const INGEST_ONLY: &'static [&'static str] = &["id"];
+
     /// The row as `getPstnBlockedUsersLog` returns it (beta-only; the ingest-only `id` dropped).
     pub fn to_graph_json(&self, _beta: bool) -> Value {
-        without(self.write(), &["id"])
+        without(self.write(), Self::INGEST_ONLY)
     }
 }
 

@@ -3,7 +3,9 @@
 //! the response content type, and the shaping rules every returned entity goes through.
 
 pub mod artifacts;
+pub mod batch;
 pub mod call_records;
+pub mod metadata;
 pub mod online_meetings;
 pub mod reports;
 pub mod subscriptions;

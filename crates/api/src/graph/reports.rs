@@ -70,6 +70,18 @@ const FUNCTIONS: &[Function] = &[
     },
 ];
 
+/// The report functions served at a version, for `$metadata`.
+pub fn declared(version: ApiVersion) -> Vec<callhook_model::schema::Function> {
+    FUNCTIONS
+        .iter()
+        .filter(|f| version.is_beta() || !f.beta_only)
+        .map(|f| callhook_model::schema::Function {
+            name: f.name,
+            row_type: f.row_type,
+        })
+        .collect()
+}
+
 fn segment_not_found(segment: &str) -> GraphError {
     GraphError::bad_request(format!("Resource not found for the segment '{segment}'."))
 }
