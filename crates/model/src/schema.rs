@@ -457,7 +457,9 @@ fn write_type(x: &mut String, c: &Collector, t: &StructuredType) {
             );
             continue;
         }
-        let nullable = if p.ty.nullable || p.ty.collection {
+        // A key is never null, even where ingest may leave it out for the server to fill in.
+        let is_key = entity && t.base.is_none() && (p.key || p.name == "id");
+        let nullable = if (p.ty.nullable || p.ty.collection) && !is_key {
             ""
         } else {
             " Nullable=\"false\""
@@ -478,4 +480,48 @@ fn write_type(x: &mut String, c: &Collector, t: &StructuredType) {
         );
     }
     let _ = writeln!(x, "      </{tag}>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtypes_derive_and_redeclare_nothing_they_inherit() {
+        let x = csdl(true, &[]);
+        std::fs::write(std::env::temp_dir().join("callhook-beta-metadata.xml"), &x).ok();
+        assert!(x.contains(
+            "<ComplexType Name=\"participantEndpoint\" BaseType=\"microsoft.graph.callRecords.endpoint\">"
+        ));
+        assert!(x.contains("<ComplexType Name=\"userAgent\" Abstract=\"true\">"));
+        let c = collect(true);
+        for t in c.types.values() {
+            let Some(base) = t.base else { continue };
+            let inherited: Vec<_> = c.all_properties(base).iter().map(|p| p.name).collect();
+            let block = x
+                .split(&format!("Name=\"{}\" BaseType", short(t.name)))
+                .nth(1)
+                .and_then(|rest| rest.split("Type>").next())
+                .unwrap_or_default();
+            for p in inherited {
+                assert!(
+                    !block.contains(&format!("Name=\"{p}\"")),
+                    "{} redeclares {p}",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn entities_have_keys_and_contained_navigations() {
+        let x = csdl(false, &[]);
+        assert!(x.contains("<EntityType Name=\"callRecord\">\n        <Key><PropertyRef Name=\"id\" /></Key>"));
+        assert!(x.contains(
+            "<NavigationProperty Name=\"sessions\" Type=\"Collection(microsoft.graph.callRecords.session)\" ContainsTarget=\"true\" />"
+        ));
+        // Beta-only rows are not in v1.0.
+        assert!(!x.contains("smsLogRow"));
+        assert!(csdl(true, &[]).contains("smsLogRow"));
+    }
 }
