@@ -44,18 +44,26 @@ async fn python_sdk_shape_fetches_20_records_each_as_a_direct_get_would() {
     let s = start().await;
     let ids = seed(&s, 20).await;
     let token = s.token().await;
-    // msgraph-core's BatchRequestItem: a UUID id, the request's absolute URL, its headers
-    // joined into strings, and `depends_on` (snake case, empty), which Graph ignores.
+    // What msgraph-core 1.5.2's BatchRequestItem writes (seen on the wire): a UUID id, the
+    // path below the version with `$` percent-encoded, its headers joined into strings, and
+    // `depends_on` (snake case, empty), which Graph ignores. Older versions sent the absolute
+    // URL: every other request here does.
     let requests: Vec<Value> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
+            let path = format!("/communications/callRecords/{id}?%24expand=sessions");
+            let url = if i % 2 == 0 {
+                path
+            } else {
+                format!("{}/v1.0{path}", s.base())
+            };
             json!({
                 "id": uuid_like(0xb, i as u64),
                 "method": "GET",
-                "url": format!("{}/v1.0/communications/callRecords/{id}?%24expand=sessions", s.base()),
+                "url": url,
                 "depends_on": [],
-                "headers": {"Accept": "application/json"},
+                "headers": {"accept": "application/json"},
             })
         })
         .collect();
@@ -86,10 +94,10 @@ async fn js_client_shape_runs_dependencies_in_order_and_424s_after_a_failure() {
     let s = start().await;
     let ids = seed(&s, 2).await;
     let token = s.token().await;
-    // @microsoft/microsoft-graph-client strips scheme, host and version ("/users"), lowercases
-    // header names, and chains dependsOn for a serial batch.
+    // @microsoft/microsoft-graph-client 3.0.7 strips scheme and host but keeps the version
+    // ("/beta/users"), lowercases header names, and chains dependsOn for a serial batch.
     let body = json!({"requests": [
-        {"id": "1", "method": "GET", "url": format!("/communications/callRecords/{}", ids[0]),
+        {"id": "1", "method": "GET", "url": format!("/beta/communications/callRecords/{}", ids[0]),
          "headers": {"accept": "application/json"}},
         {"id": "2", "method": "GET", "url": "/communications/callRecords/00000000-0000-4000-8000-00000000dead",
          "dependsOn": ["1"]},
@@ -195,7 +203,10 @@ async fn an_inner_429_carries_retry_after_while_the_batch_answers_200() {
     }
     // The bucket is the same one direct requests use.
     let direct = s
-        .get(&format!("/v1.0/communications/callRecords/{}", ids[0]), &token)
+        .get(
+            &format!("/v1.0/communications/callRecords/{}", ids[0]),
+            &token,
+        )
         .await;
     assert_graph_error(&direct, 429, "TooManyRequests");
     s.stop().await;
@@ -208,11 +219,23 @@ async fn malformed_batches_get_graphs_400() {
     let get = |id: &str| json!({"id": id, "method": "GET", "url": "/users"});
     let many: Vec<Value> = (0..21).map(|i| get(&i.to_string())).collect();
     let cases = [
-        (json!({"requests": []}), "The batch request must contain at least one request."),
-        (json!({ "requests": many }), "The number of requests in a batch exceeds the limit of 20."),
-        (json!({"requests": [get("x"), get("X")]}), "Request Id X has to be unique in a batch."),
+        (
+            json!({"requests": []}),
+            "The batch request must contain at least one request.",
+        ),
+        (
+            json!({ "requests": many }),
+            "The number of requests in a batch exceeds the limit of 20.",
+        ),
+        (
+            json!({"requests": [get("x"), get("X")]}),
+            "Request Id X has to be unique in a batch.",
+        ),
         (json!({"value": []}), "Invalid batch payload format."),
-        (json!({"requests": [{"id": "1", "url": "/users"}]}), "Invalid batch payload format."),
+        (
+            json!({"requests": [{"id": "1", "url": "/users"}]}),
+            "Invalid batch payload format.",
+        ),
         (
             json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"}]}),
             "Invalid request URL 'https://graph.microsoft.com/v1.0/users' in the batch.",

@@ -44,22 +44,24 @@ fn parse_edmx(xml: &str) -> Schema {
         );
         let ns = schema.attribute("Namespace").expect("Namespace");
         namespaces.insert(ns.to_string());
-        for t in schema.children().filter(|n| {
-            matches!(n.tag_name().name(), "EntityType" | "ComplexType")
-        }) {
+        for t in schema
+            .children()
+            .filter(|n| matches!(n.tag_name().name(), "EntityType" | "ComplexType"))
+        {
             let name = format!("{ns}.{}", t.attribute("Name").expect("Name"));
             let properties = t
                 .children()
-                .filter(|p| {
-                    matches!(p.tag_name().name(), "Property" | "NavigationProperty")
-                })
+                .filter(|p| matches!(p.tag_name().name(), "Property" | "NavigationProperty"))
                 .map(|p| {
                     let ty = p.attribute("Type").expect("Type");
                     let ty = ty
                         .strip_prefix("Collection(")
                         .and_then(|t| t.strip_suffix(')'))
                         .unwrap_or(ty);
-                    (p.attribute("Name").expect("Name").to_string(), ty.to_string())
+                    (
+                        p.attribute("Name").expect("Name").to_string(),
+                        ty.to_string(),
+                    )
                 })
                 .collect();
             let declared = Declared {
@@ -67,22 +69,34 @@ fn parse_edmx(xml: &str) -> Schema {
                 open: t.attribute("OpenType") == Some("true"),
                 properties,
             };
-            assert!(types.insert(name.clone(), declared).is_none(), "{name} twice");
+            assert!(
+                types.insert(name.clone(), declared).is_none(),
+                "{name} twice"
+            );
         }
-        for f in schema.children().filter(|n| n.tag_name().name() == "Function") {
+        for f in schema
+            .children()
+            .filter(|n| n.tag_name().name() == "Function")
+        {
             functions.insert(f.attribute("Name").expect("Name").to_string());
         }
     }
     assert_eq!(
         namespaces,
-        BTreeSet::from(["microsoft.graph".into(), "microsoft.graph.callRecords".into()])
+        BTreeSet::from([
+            "microsoft.graph".into(),
+            "microsoft.graph.callRecords".into()
+        ])
     );
     // Every type a property names is declared (or primitive or an enum).
     let enums: BTreeSet<String> = root
         .descendants()
         .filter(|n| n.tag_name().name() == "EnumType")
         .map(|n| {
-            let ns = n.parent().and_then(|p| p.attribute("Namespace")).unwrap_or("");
+            let ns = n
+                .parent()
+                .and_then(|p| p.attribute("Namespace"))
+                .unwrap_or("");
             format!("{ns}.{}", n.attribute("Name").unwrap_or(""))
         })
         .collect();
@@ -226,13 +240,14 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         };
 
         let records = s
-            .get(
-                &format!("/{version}/communications/callRecords"),
-                &token,
-            )
+            .get(&format!("/{version}/communications/callRecords"), &token)
             .await;
         records.expect_status(200);
-        check("microsoft.graph.callRecords.callRecord", &records.json, "callRecords");
+        check(
+            "microsoft.graph.callRecords.callRecord",
+            &records.json,
+            "callRecords",
+        );
         for r in records.values().iter().take(10) {
             let id = r["id"].as_str().unwrap();
             let one = s
@@ -244,7 +259,11 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
                 )
                 .await;
             one.expect_status(200);
-            check("microsoft.graph.callRecords.callRecord", &one.json, "callRecord");
+            check(
+                "microsoft.graph.callRecords.callRecord",
+                &one.json,
+                "callRecord",
+            );
         }
 
         let mut reports = vec![
@@ -255,7 +274,10 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
             reports.extend([
                 ("getSmsLog", "smsLogRow"),
                 ("getPstnBlockedUsersLog", "pstnBlockedUsersLogRow"),
-                ("getPstnOnlineMeetingDialoutReport", "pstnOnlineMeetingDialoutReport"),
+                (
+                    "getPstnOnlineMeetingDialoutReport",
+                    "pstnOnlineMeetingDialoutReport",
+                ),
             ]);
         }
         let served: BTreeSet<String> = reports.iter().map(|(f, _)| f.to_string()).collect();
@@ -268,7 +290,11 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
                 )
                 .await;
             a.expect_status(200);
-            check(&format!("microsoft.graph.callRecords.{row}"), &a.json, function);
+            check(
+                &format!("microsoft.graph.callRecords.{row}"),
+                &a.json,
+                function,
+            );
         }
 
         let users = s.get(&format!("/{version}/users"), &token).await;
@@ -281,7 +307,10 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
                 .unwrap();
             let id = m["id"].as_str().unwrap();
             let a = s
-                .get(&format!("/{version}/users/{organizer}/onlineMeetings/{id}"), &token)
+                .get(
+                    &format!("/{version}/users/{organizer}/onlineMeetings/{id}"),
+                    &token,
+                )
                 .await;
             a.expect_status(200);
             check("microsoft.graph.onlineMeeting", &a.json, "onlineMeeting");
@@ -319,7 +348,10 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
                 && checked.contains("microsoft.graph.callRecording"),
             "{checked:?}"
         );
-        assert!(missing.is_empty(), "{version}: served but not declared: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{version}: served but not declared: {missing:?}"
+        );
 
         // v1.0 declares no beta-only property.
         let pstn = &schema.types["microsoft.graph.callRecords.pstnCallLogRow"];

@@ -13,8 +13,8 @@ use crate::identity::{
     AdministrativeUnitInfo, CommunicationsIdentitySet, FeedbackTokenSet, IdentitySet, UserIdentity,
 };
 use crate::json::{self, object, Json, Path};
-use crate::GraphType;
 use crate::values::{GraphDuration, GraphSingle};
+use crate::GraphType;
 
 graph_struct! {
     /// `callRecords.callRecord` with its navigations, as ingested and stored.

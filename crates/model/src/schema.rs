@@ -75,7 +75,8 @@ impl StructuredType {
 }
 
 /// Graph entity types whose model reads `id` as optional (ingest may leave it out).
-const ENTITY_WITHOUT_REQUIRED_ID: &[&str] = &["microsoft.graph.callEvent", "microsoft.graph.participant"];
+const ENTITY_WITHOUT_REQUIRED_ID: &[&str] =
+    &["microsoft.graph.callEvent", "microsoft.graph.participant"];
 
 /// A Rust type with an OData type.
 pub trait Edm {
@@ -278,13 +279,19 @@ pub fn collect(beta: bool) -> Collector {
     });
 
     // What the model holds but Graph does not serve.
-    c.hide(PstnBlockedUsersLogRow::TYPE_NAME, PstnBlockedUsersLogRow::INGEST_ONLY);
+    c.hide(
+        PstnBlockedUsersLogRow::TYPE_NAME,
+        PstnBlockedUsersLogRow::INGEST_ONLY,
+    );
     c.hide(DialoutUsageRow::TYPE_NAME, DialoutUsageRow::INGEST_ONLY);
     c.hide(AdhocCall::TYPE_NAME, AdhocCall::INGEST_ONLY);
     c.hide(CallEvent::TYPE_NAME, CallEvent::INGEST_ONLY);
     if !beta {
         c.hide(PstnCallLogRow::TYPE_NAME, PstnCallLogRow::BETA_ONLY);
-        c.hide(DirectRoutingLogRow::TYPE_NAME, DirectRoutingLogRow::BETA_ONLY);
+        c.hide(
+            DirectRoutingLogRow::TYPE_NAME,
+            DirectRoutingLogRow::BETA_ONLY,
+        );
     }
     // Navigations served by routes of their own.
     let many = |name| TypeRef {
@@ -292,11 +299,27 @@ pub fn collect(beta: bool) -> Collector {
         ..TypeRef::named(name)
     };
     for (owner, nav, target) in [
-        (DirectoryUser::TYPE_NAME, "onlineMeetings", OnlineMeeting::TYPE_NAME),
+        (
+            DirectoryUser::TYPE_NAME,
+            "onlineMeetings",
+            OnlineMeeting::TYPE_NAME,
+        ),
         (DirectoryUser::TYPE_NAME, "adhocCalls", AdhocCall::TYPE_NAME),
-        (OnlineMeeting::TYPE_NAME, "transcripts", CallTranscript::TYPE_NAME),
-        (OnlineMeeting::TYPE_NAME, "recordings", CallRecording::TYPE_NAME),
-        (AdhocCall::TYPE_NAME, "transcripts", CallTranscript::TYPE_NAME),
+        (
+            OnlineMeeting::TYPE_NAME,
+            "transcripts",
+            CallTranscript::TYPE_NAME,
+        ),
+        (
+            OnlineMeeting::TYPE_NAME,
+            "recordings",
+            CallRecording::TYPE_NAME,
+        ),
+        (
+            AdhocCall::TYPE_NAME,
+            "transcripts",
+            CallTranscript::TYPE_NAME,
+        ),
         (AdhocCall::TYPE_NAME, "recordings", CallRecording::TYPE_NAME),
     ] {
         if let Some(t) = c.types.get_mut(owner) {
@@ -308,7 +331,16 @@ pub fn collect(beta: bool) -> Collector {
 
 /// Graph's subscription resource, as `graph/subscriptions` writes it.
 fn subscription() -> StructuredType {
-    let s = |n| Property::new(n, TypeRef { nullable: true, ..TypeRef::named("Edm.String") }, "opt");
+    let s = |n| {
+        Property::new(
+            n,
+            TypeRef {
+                nullable: true,
+                ..TypeRef::named("Edm.String")
+            },
+            "opt",
+        )
+    };
     let mut properties = vec![Property::new("id", TypeRef::named("Edm.String"), "key")];
     properties.extend(
         [
@@ -330,7 +362,10 @@ fn subscription() -> StructuredType {
     properties.push(s("creatorId"));
     properties.push(Property::new(
         "includeResourceData",
-        TypeRef { nullable: true, ..TypeRef::named("Edm.Boolean") },
+        TypeRef {
+            nullable: true,
+            ..TypeRef::named("Edm.Boolean")
+        },
         "opt",
     ));
     properties.extend(
@@ -370,7 +405,9 @@ pub fn csdl(beta: bool, functions: &[Function]) -> String {
     let c = collect(beta);
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
-    x.push_str("<edmx:Edmx Version=\"4.0\" xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\">\n");
+    x.push_str(
+        "<edmx:Edmx Version=\"4.0\" xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\">\n",
+    );
     x.push_str("  <edmx:DataServices>\n");
     for ns in [NAMESPACE, CALL_RECORDS_NAMESPACE] {
         let _ = writeln!(
@@ -407,7 +444,9 @@ pub fn csdl(beta: bool, functions: &[Function]) -> String {
         }
         if ns == NAMESPACE {
             x.push_str("      <EntityContainer Name=\"GraphService\">\n");
-            x.push_str("        <EntitySet Name=\"users\" EntityType=\"microsoft.graph.user\" />\n");
+            x.push_str(
+                "        <EntitySet Name=\"users\" EntityType=\"microsoft.graph.user\" />\n",
+            );
             x.push_str("        <EntitySet Name=\"subscriptions\" EntityType=\"microsoft.graph.subscription\" />\n");
             x.push_str("        <Singleton Name=\"communications\" Type=\"microsoft.graph.cloudCommunications\" />\n");
             x.push_str("      </EntityContainer>\n");
@@ -447,7 +486,10 @@ fn write_type(x: &mut String, c: &Collector, t: &StructuredType) {
         .map(|b| c.all_properties(b).iter().map(|p| p.name).collect())
         .unwrap_or_default();
     for p in t.properties.iter().filter(|p| !inherited.contains(&p.name)) {
-        let target_is_entity = c.types.get(p.ty.name).is_some_and(StructuredType::is_entity);
+        let target_is_entity = c
+            .types
+            .get(p.ty.name)
+            .is_some_and(StructuredType::is_entity);
         if target_is_entity {
             let _ = writeln!(
                 x,
@@ -516,7 +558,9 @@ mod tests {
     #[test]
     fn entities_have_keys_and_contained_navigations() {
         let x = csdl(false, &[]);
-        assert!(x.contains("<EntityType Name=\"callRecord\">\n        <Key><PropertyRef Name=\"id\" /></Key>"));
+        assert!(x.contains(
+            "<EntityType Name=\"callRecord\">\n        <Key><PropertyRef Name=\"id\" /></Key>"
+        ));
         assert!(x.contains(
             "<NavigationProperty Name=\"sessions\" Type=\"Collection(microsoft.graph.callRecords.session)\" ContainsTarget=\"true\" />"
         ));

@@ -117,7 +117,12 @@ pub async fn batch(
     let responses = requests
         .iter()
         .zip(outcomes)
-        .map(|(r, o)| item(&r.id, o.unwrap_or_else(|| Outcome::from_error(GraphError::internal()))))
+        .map(|(r, o)| {
+            item(
+                &r.id,
+                o.unwrap_or_else(|| Outcome::from_error(GraphError::internal())),
+            )
+        })
         .collect();
     let mut doc = Map::new();
     doc.insert("responses".into(), Value::Array(responses));
@@ -225,21 +230,27 @@ fn item(id: &str, o: Outcome) -> Value {
             continue;
         }
         if let Ok(v) = value.to_str() {
-            headers.insert(graph_header_name(name.as_str()), Value::String(v.to_string()));
+            headers.insert(
+                graph_header_name(name.as_str()),
+                Value::String(v.to_string()),
+            );
         }
     }
     let is_json = o
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     let body = if o.body.is_empty() {
         None
     } else if is_json {
-        Some(
-            serde_json::from_slice(&o.body)
-                .unwrap_or_else(|_| Value::String(base64::engine::general_purpose::STANDARD.encode(&o.body))),
-        )
+        Some(serde_json::from_slice(&o.body).unwrap_or_else(|_| {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(&o.body))
+        }))
     } else {
         Some(Value::String(
             base64::engine::general_purpose::STANDARD.encode(&o.body),
@@ -379,7 +390,8 @@ fn parse(bytes: &[u8], version: ApiVersion, base: &str) -> GraphResult<Vec<Inner
 }
 
 /// The path and query an inner `url` names below the batch's version: relative (`/users`,
-/// `users?$top=1`), or absolute on this server and version (what the Python SDK sends).
+/// `users?$top=1`), with the batch's version (`/v1.0/users`, what the JS client v3 sends), or
+/// absolute on this server and version (what older Python SDKs send).
 fn target(url: &str, version: ApiVersion, base: &str) -> GraphResult<String> {
     let bad = || GraphError::bad_request(format!("Invalid request URL '{url}' in the batch."));
     let lower = url.to_ascii_lowercase();
@@ -402,6 +414,14 @@ fn target(url: &str, version: ApiVersion, base: &str) -> GraphResult<String> {
         url.to_string()
     } else {
         format!("/{url}")
+    };
+    // The JS client (v3) keeps the version in the path it sends: `/v1.0/users`.
+    let version_prefix = format!("/{}/", version.as_str());
+    let relative = match relative.get(..version_prefix.len()) {
+        Some(p) if p.eq_ignore_ascii_case(&version_prefix) => {
+            relative[version_prefix.len() - 1..].to_string()
+        }
+        _ => relative,
     };
     if relative.contains('#') || relative.starts_with("//") {
         return Err(bad());
@@ -501,9 +521,14 @@ mod tests {
         let v = ApiVersion::V1;
         assert_eq!(target("/users", v, BASE).unwrap(), "/users");
         assert_eq!(target("users?$top=1", v, BASE).unwrap(), "/users?$top=1");
+        assert_eq!(target("/v1.0/users", v, BASE).unwrap(), "/users");
         assert_eq!(
-            target("https://LOCALHOST:8443/v1.0/communications/callRecords/x?$expand=sessions", v, BASE)
-                .unwrap(),
+            target(
+                "https://LOCALHOST:8443/v1.0/communications/callRecords/x?$expand=sessions",
+                v,
+                BASE
+            )
+            .unwrap(),
             "/communications/callRecords/x?$expand=sessions"
         );
         // Another host, another version, the service root, fragments, nested batches.
@@ -526,13 +551,18 @@ mod tests {
     #[test]
     fn malformed_batches_are_refused_before_anything_runs() {
         assert_eq!(message(parse_str("{")), "Invalid batch payload format.");
-        assert_eq!(message(parse_str("{\"requests\":{}}")), "Invalid batch payload format.");
+        assert_eq!(
+            message(parse_str("{\"requests\":{}}")),
+            "Invalid batch payload format."
+        );
         assert!(message(parse_str("{\"requests\":[]}")).contains("at least one"));
         let many: Vec<Value> = (0..21)
             .map(|i| serde_json::json!({"id": i.to_string(), "method": "GET", "url": "/users"}))
             .collect();
-        assert!(message(parse_str(&serde_json::json!({ "requests": many }).to_string()))
-            .contains("limit of 20"));
+        assert!(message(parse_str(
+            &serde_json::json!({ "requests": many }).to_string()
+        ))
+        .contains("limit of 20"));
         assert_eq!(
             message(parse_str(
                 r#"{"requests":[{"id":"a","method":"GET","url":"/users"},{"id":"A","method":"GET","url":"/users"}]}"#
@@ -558,11 +588,23 @@ mod tests {
     #[test]
     fn bodies_json_inline_or_base64() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert_eq!(inner_body("1", &serde_json::json!({"a": 1}), &h).unwrap(), b"{\"a\":1}");
-        assert_eq!(inner_body("1", &Value::String("eyJhIjoxfQ==".into()), &h).unwrap(), b"{\"a\":1}");
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert_eq!(
+            inner_body("1", &serde_json::json!({"a": 1}), &h).unwrap(),
+            b"{\"a\":1}"
+        );
+        assert_eq!(
+            inner_body("1", &Value::String("eyJhIjoxfQ==".into()), &h).unwrap(),
+            b"{\"a\":1}"
+        );
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(inner_body("1", &Value::String("aGk=".into()), &h).unwrap(), b"hi");
+        assert_eq!(
+            inner_body("1", &Value::String("aGk=".into()), &h).unwrap(),
+            b"hi"
+        );
         assert!(inner_body("1", &Value::String("!!".into()), &h).is_err());
     }
 
