@@ -145,15 +145,22 @@ impl Schema {
                 }
             }
             Value::Object(o) => {
-                let actual = o
+                // Graph's notifications spell some types in its own case
+                // (`#Microsoft.Graph.CallEvent`): resolve names without case.
+                let written = o
                     .get("@odata.type")
                     .and_then(Value::as_str)
                     .map(|t| t.trim_start_matches('#'))
                     .unwrap_or(type_name);
-                if !self.types.contains_key(actual) {
-                    missing.insert(format!("type {actual} (at {path})"));
+                let Some(actual) = self
+                    .types
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(written))
+                    .map(String::as_str)
+                else {
+                    missing.insert(format!("type {written} (at {path})"));
                     return;
-                }
+                };
                 for (k, member) in o {
                     if k.contains('@') {
                         continue;
@@ -193,6 +200,49 @@ async fn metadata(s: &TestServer, version: &str) -> Schema {
     parse_edmx(&resp.text().await.unwrap())
 }
 
+/// A webhook that answers Graph's validation request by echoing the token.
+async fn echo_validation(
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> (axum::http::StatusCode, String) {
+    match q.get("validationToken") {
+        Some(token) => (axum::http::StatusCode::OK, token.clone()),
+        None => (axum::http::StatusCode::ACCEPTED, String::new()),
+    }
+}
+
+/// Creates a call-records subscription; its creation answer and a GET of it.
+async fn subscribe(s: &TestServer, token: &str) -> (Value, Value) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(echo_validation);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let body = serde_json::json!({
+        "changeType": "created",
+        "notificationUrl": format!("http://{addr}/notify"),
+        "lifecycleNotificationUrl": format!("http://{addr}/lifecycle"),
+        "resource": "/communications/callRecords",
+        "expirationDateTime": (Utc::now() + Duration::minutes(60)).to_rfc3339(),
+        "clientState": "metadata-test",
+    });
+    let resp = s
+        .http
+        .post(s.url("/v1.0/subscriptions"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let created = Answer::from(resp).await;
+    created.expect_status(201);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let fetched = s.get(&format!("/v1.0/subscriptions/{id}"), token).await;
+    fetched.expect_status(200);
+    (created.json, fetched.json)
+}
+
 #[tokio::test]
 async fn metadata_is_edmx_4_and_declares_every_property_served() {
     let s = start().await;
@@ -219,6 +269,8 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         domain: opts.domain.clone(),
     });
     let token = s.token().await;
+    let (created, fetched) = subscribe(&s, &token).await;
+    assert!(!plan.call_events.is_empty());
     let from = (now - Duration::days(29)).format("%Y-%m-%dT%H:%M:%SZ");
     let to = (now + Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
 
@@ -343,6 +395,38 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
             };
             check(kind, &a.json, &artifact.path);
         }
+        // Call events are served only inside notifications: render both feeds' content from
+        // the simulated events, as the delivery engine does.
+        for (i, event) in plan.call_events.iter().enumerate() {
+            let mut body = event.clone();
+            if body.get("id").is_none_or(Value::is_null) {
+                body["id"] = Value::String(format!("event-{i}"));
+            }
+            for kind in ["userCallEvent", "meetingCallEvent"] {
+                let subject = serde_json::json!({
+                    "type": kind,
+                    "id": body["id"],
+                    "userId": body.get("userId").cloned().unwrap_or(Value::Null),
+                    "joinWebUrl": body.get("joinWebUrl").cloned().unwrap_or(Value::Null),
+                    "body": body,
+                });
+                let rendered = callhook_notify::payload::render(&subject.to_string(), s.base())
+                    .expect("call event renders");
+                check("microsoft.graph.callEvent", &rendered.content, kind);
+            }
+        }
+
+        for sub in [&created, &fetched] {
+            check("microsoft.graph.subscription", sub, "subscription");
+        }
+        let listed = s.get(&format!("/{version}/subscriptions"), &token).await;
+        listed.expect_status(200);
+        check(
+            "microsoft.graph.subscription",
+            &listed.json,
+            "subscriptions",
+        );
+
         assert!(
             checked.contains("microsoft.graph.callTranscript")
                 && checked.contains("microsoft.graph.callRecording"),

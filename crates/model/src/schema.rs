@@ -285,7 +285,17 @@ pub fn collect(beta: bool) -> Collector {
     );
     c.hide(DialoutUsageRow::TYPE_NAME, DialoutUsageRow::INGEST_ONLY);
     c.hide(AdhocCall::TYPE_NAME, AdhocCall::INGEST_ONLY);
-    c.hide(CallEvent::TYPE_NAME, CallEvent::INGEST_ONLY);
+    // Call events are served only as notification content (`callhook_notify::payload`): the
+    // per-user feed writes `direction`, `callId` and `joinCallUrl`, and both feeds name the
+    // event's type `eventType`; only the feed keys `userId` and `joinWebUrl` are never served.
+    c.hide(CallEvent::TYPE_NAME, &["userId", "joinWebUrl"]);
+    if let Some(t) = c.types.get_mut(CallEvent::TYPE_NAME) {
+        t.properties.push(Property::new(
+            "eventType",
+            <Option<CallEventType> as Edm>::type_ref(),
+            "opt",
+        ));
+    }
     if !beta {
         c.hide(PstnCallLogRow::TYPE_NAME, PstnCallLogRow::BETA_ONLY);
         c.hide(
@@ -329,7 +339,8 @@ pub fn collect(beta: bool) -> Collector {
     c
 }
 
-/// Graph's subscription resource, as `graph/subscriptions` writes it.
+/// Graph's subscription resource, as `callhook-api`'s `graph/subscriptions` writes it (its JSON
+/// is built there by hand; the `$metadata` test catches a property added on one side only).
 fn subscription() -> StructuredType {
     let s = |n| {
         Property::new(
@@ -374,6 +385,10 @@ fn subscription() -> StructuredType {
             "encryptionCertificate",
             "encryptionCertificateId",
             "notificationUrlAppId",
+            "notificationContentType",
+            "vapidPublicKey",
+            "webPushEncryptionP256dhPublicKey",
+            "webPushEncryptionSecret",
         ]
         .map(s),
     );
