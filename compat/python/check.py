@@ -583,8 +583,19 @@ async def batch_records(client, raw):
     assert len(statuses) == 20, "%d responses" % len(statuses)
     bad = {k: v for k, v in statuses.items() if v != 200}
     assert not bad, "statuses %s" % bad
+    bodies = {k: response.get_response_stream_by_id(k) for k in items}
+    if any(b is None for b in bodies.values()):
+        # kiota-python drops JSON-object bodies of batch answers (microsoft/kiota-python#737), real
+        # Graph's too, since Graph writes them inline as callhook does. Read the same batch, built
+        # and sent by the SDK, as raw bytes instead.
+        note("python BatchResponseContent dropped the JSON bodies (kiota-python#737); reading them raw")
+        info = await client.batch.to_post_request_information(content)
+        answer = json.loads(await client.request_adapter.send_primitive_async(info, "bytes", None))
+        bodies = {r["id"]: r.get("body") for r in answer["responses"]}
+    else:
+        bodies = {k: json.load(b) for k, b in bodies.items()}
     for request_id, record_id in items.items():
-        body = json.load(response.get_response_stream_by_id(request_id))
+        body = bodies.get(request_id) or {}
         assert body.get("id") == record_id, "response %s is %r, wanted %s" % (request_id, body.get("id"), record_id)
         assert isinstance(body.get("sessions"), list) and body["sessions"], "no sessions in %s" % record_id
     report(True, "python BatchRequestContent: 20 callRecords in one $batch", "20 x 200")

@@ -46,8 +46,8 @@ async fn python_sdk_shape_fetches_20_records_each_as_a_direct_get_would() {
     let token = s.token().await;
     // What msgraph-core 1.5.2's BatchRequestItem writes (seen on the wire): a UUID id, the
     // path below the version with `$` percent-encoded, its headers joined into strings, and
-    // `depends_on` (snake case, empty), which Graph ignores. Older versions sent the absolute
-    // URL: every other request here does.
+    // `depends_on` (snake case, empty), which Graph ignores. Once the client has made any
+    // request, the url is absolute (msgraph-sdk-python#1015): every other request here is.
     let requests: Vec<Value> = ids
         .iter()
         .enumerate()
@@ -94,10 +94,11 @@ async fn js_client_shape_runs_dependencies_in_order_and_424s_after_a_failure() {
     let s = start().await;
     let ids = seed(&s, 2).await;
     let token = s.token().await;
-    // @microsoft/microsoft-graph-client 3.0.7 strips scheme and host but keeps the version
-    // ("/beta/users"), lowercases header names, and chains dependsOn for a serial batch.
+    // @microsoft/microsoft-graph-client 3.0.7 strips scheme and host (given as Microsoft
+    // advises, without the version), lowercases header names, and chains dependsOn for a
+    // serial batch.
     let body = json!({"requests": [
-        {"id": "1", "method": "GET", "url": format!("/beta/communications/callRecords/{}", ids[0]),
+        {"id": "1", "method": "GET", "url": format!("/communications/callRecords/{}", ids[0]),
          "headers": {"accept": "application/json"}},
         {"id": "2", "method": "GET", "url": "/communications/callRecords/00000000-0000-4000-8000-00000000dead",
          "dependsOn": ["1"]},
@@ -136,6 +137,10 @@ async fn inner_requests_meet_the_same_auth_routing_and_validation() {
         {"id": "d", "method": "GET", "url": "/$metadata"},
         // The batch's Authorization wins over an inner one.
         {"id": "e", "method": "GET", "url": "/users", "headers": {"Authorization": "Bearer nope"}},
+        // Graph routes an absolute URL (but one naming callhook itself), or one repeating
+        // the version, as it stands.
+        {"id": "f", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"},
+        {"id": "g", "method": "GET", "url": "/v1.0/users"},
     ]});
     let a = batch(&s, "v1.0", &token, &body).await;
     a.expect_status(200);
@@ -153,6 +158,13 @@ async fn inner_requests_meet_the_same_auth_routing_and_validation() {
     let xml = b64_decode(got["d"]["body"].as_str().expect("base64 body"));
     assert!(String::from_utf8(xml).unwrap().contains("<edmx:Edmx"));
     assert_eq!(got["e"]["status"], 200);
+    for (id, segment) in [("f", "https:"), ("g", "v1.0")] {
+        assert_eq!(got[id]["status"], 400);
+        assert_eq!(
+            got[id]["body"]["error"]["message"],
+            format!("Resource not found for the segment '{segment}'.")
+        );
+    }
 
     // Without a token the batch itself is refused, as a direct request would be.
     let a = batch(&s, "v1.0", "", &body).await;
@@ -237,8 +249,8 @@ async fn malformed_batches_get_graphs_400() {
             "Invalid batch payload format.",
         ),
         (
-            json!({"requests": [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"}]}),
-            "Invalid request URL 'https://graph.microsoft.com/v1.0/users' in the batch.",
+            json!({"requests": [{"id": "1", "method": "GET", "url": "/users#top"}]}),
+            "Invalid request URL '/users#top' in the batch.",
         ),
         (
             json!({"requests": [{"id": "1", "method": "POST", "url": "/$batch",

@@ -79,8 +79,7 @@ pub async fn batch(
         return Err(nested_batch());
     };
     let bytes = crate::ingest::json_body(&state, &headers, body)?;
-    let base = state.base_url(&headers);
-    let requests = parse(&bytes, version, &base)?;
+    let requests = parse(&bytes, version, &state.base_url(&headers))?;
 
     let outer = OuterRequest::new(&uri, &headers, version);
     let sequential = requests.iter().any(|r| !r.depends_on.is_empty());
@@ -389,39 +388,19 @@ fn parse(bytes: &[u8], version: ApiVersion, base: &str) -> GraphResult<Vec<Inner
     Ok(out)
 }
 
-/// The path and query an inner `url` names below the batch's version: relative (`/users`,
-/// `users?$top=1`), with the batch's version (`/v1.0/users`, what the JS client v3 sends), or
-/// absolute on this server and version (what older Python SDKs send).
+/// The path and query an inner `url` names below the batch's version: `/users` or `users`,
+/// or an absolute URL naming this server and the batch's version, which msgraph-core sends
+/// once its client has made any request (msgraph-sdk-python#1015; Graph itself refuses it, see
+/// docs/graph-behaviour.md). Nothing else is rewritten: another absolute URL, or one that
+/// repeats the version (`/v1.0/users`, as the JS client 3.0.7 sends it), is routed as it
+/// stands and so answers Graph's inner 400 `Resource not found for the segment 'https:'`
+/// (or `'v1.0'`).
 fn target(url: &str, version: ApiVersion, base: &str) -> GraphResult<String> {
     let bad = || GraphError::bad_request(format!("Invalid request URL '{url}' in the batch."));
-    let lower = url.to_ascii_lowercase();
-    let relative = if lower.starts_with("http://") || lower.starts_with("https://") {
-        let parsed = url::Url::parse(url).map_err(|_| bad())?;
-        let base = url::Url::parse(base).map_err(|_| bad())?;
-        let same_server = parsed.host_str().map(str::to_ascii_lowercase)
-            == base.host_str().map(str::to_ascii_lowercase)
-            && parsed.port_or_known_default() == base.port_or_known_default();
-        let prefix = format!("/{}/", version.as_str());
-        if !same_server || !parsed.path().starts_with(&prefix) {
-            return Err(bad());
-        }
-        let start = url
-            .find(&prefix[..prefix.len() - 1])
-            .map(|p| p + prefix.len() - 1)
-            .ok_or_else(bad)?;
-        url[start..].to_string()
-    } else if url.starts_with('/') {
-        url.to_string()
-    } else {
-        format!("/{url}")
-    };
-    // The JS client (v3) keeps the version in the path it sends: `/v1.0/users`.
-    let version_prefix = format!("/{}/", version.as_str());
-    let relative = match relative.get(..version_prefix.len()) {
-        Some(p) if p.eq_ignore_ascii_case(&version_prefix) => {
-            relative[version_prefix.len() - 1..].to_string()
-        }
-        _ => relative,
+    let relative = match own_url(url, version, base) {
+        Some(rest) => rest,
+        None if url.starts_with('/') => url.to_string(),
+        None => format!("/{url}"),
     };
     if relative.contains('#') || relative.starts_with("//") {
         return Err(bad());
@@ -435,6 +414,23 @@ fn target(url: &str, version: ApiVersion, base: &str) -> GraphResult<String> {
         return Err(bad());
     }
     Ok(relative)
+}
+
+/// The part after `{base}/{version}` of an absolute `url` on this server (scheme, host and
+/// port as the client reaches it), starting with `/`.
+fn own_url(url: &str, version: ApiVersion, base: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let base = url::Url::parse(base).ok()?;
+    let same_server = parsed.scheme() == base.scheme()
+        && parsed.host_str()?.eq_ignore_ascii_case(base.host_str()?)
+        && parsed.port_or_known_default() == base.port_or_known_default();
+    let prefix = format!("/{}/", version.as_str());
+    if !same_server || !parsed.path().starts_with(&prefix) {
+        return None;
+    }
+    // Keep the client's own encoding of path and query.
+    let start = url.find(&prefix)? + prefix.len() - 1;
+    Some(url[start..].to_string())
 }
 
 /// An inner request's `headers`: names to string values.
@@ -500,10 +496,8 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const BASE: &str = "https://localhost:8443";
-
     fn parse_str(body: &str) -> GraphResult<Vec<Inner>> {
-        parse(body.as_bytes(), ApiVersion::V1, BASE)
+        parse(body.as_bytes(), ApiVersion::V1, "https://localhost:8443")
     }
 
     fn message(r: GraphResult<Vec<Inner>>) -> String {
@@ -517,33 +511,34 @@ mod tests {
     }
 
     #[test]
-    fn urls_relative_with_or_without_slash_and_absolute_on_this_server() {
-        let v = ApiVersion::V1;
-        assert_eq!(target("/users", v, BASE).unwrap(), "/users");
-        assert_eq!(target("users?$top=1", v, BASE).unwrap(), "/users?$top=1");
-        assert_eq!(target("/v1.0/users", v, BASE).unwrap(), "/users");
+    fn urls_relative_or_absolute_on_this_server_and_version() {
+        let (v, base) = (ApiVersion::V1, "https://localhost:8443");
+        assert_eq!(target("/users", v, base).unwrap(), "/users");
+        assert_eq!(target("users?$top=1", v, base).unwrap(), "/users?$top=1");
         assert_eq!(
             target(
-                "https://LOCALHOST:8443/v1.0/communications/callRecords/x?$expand=sessions",
+                "https://LOCALHOST:8443/v1.0/communications/callRecords/x?%24expand=sessions",
                 v,
-                BASE
+                base
             )
             .unwrap(),
-            "/communications/callRecords/x?$expand=sessions"
+            "/communications/callRecords/x?%24expand=sessions"
         );
-        // Another host, another version, the service root, fragments, nested batches.
-        for bad in [
+        // Routed as they stand (the router answers Graph's 400 for the first segment).
+        assert_eq!(target("/v1.0/users", v, base).unwrap(), "/v1.0/users");
+        for other in [
             "https://graph.microsoft.com/v1.0/users",
             "https://localhost:9999/v1.0/users",
+            "http://localhost:8443/v1.0/users",
             "https://localhost:8443/beta/users",
-            "/",
-            "/users#x",
-            "//evil/users",
         ] {
-            assert!(target(bad, v, BASE).is_err(), "{bad}");
+            assert_eq!(target(other, v, base).unwrap(), format!("/{other}"));
+        }
+        for bad in ["/", "", "/users#x", "//evil/users"] {
+            assert!(target(bad, v, base).is_err(), "{bad}");
         }
         assert_eq!(
-            target("/$batch", v, BASE).unwrap_err().message,
+            target("/$batch", v, base).unwrap_err().message,
             nested_batch().message
         );
     }
