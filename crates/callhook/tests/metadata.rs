@@ -268,6 +268,23 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         tenant_id: s.tenant().to_string(),
         domain: opts.domain.clone(),
     });
+    // One row of each report for certain (the simulator's mix depends on the day).
+    let at = (now - Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    for (report, time_key) in [
+        ("pstnCalls", "startDateTime"),
+        ("directRoutingCalls", "startDateTime"),
+        ("smsLog", "sentDateTime"),
+        ("pstnBlockedUsersLog", "blockDateTime"),
+        ("pstnOnlineMeetingDialout", "usageDateTime"),
+    ] {
+        s.post_rows(
+            report,
+            &[serde_json::json!({ time_key: at, "userId": "u-metadata" })],
+        )
+        .await;
+    }
     let token = s.token().await;
     let (created, fetched) = subscribe(&s, &token).await;
     assert!(!plan.call_events.is_empty());
