@@ -281,3 +281,43 @@ async fn malformed_batches_get_graphs_400() {
     assert_eq!(a.message(), "Invalid batch payload format.");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn inner_requests_meet_the_callers_permissions_and_tenant() {
+    let s = start().await;
+    let ids = seed(&s, 1).await;
+    // An app of the same tenant that may read users but not call records.
+    let client = uuid_like(0xba7c_0000, 7);
+    let secret = "batch-limited-secret";
+    s.server
+        .state
+        .store
+        .insert_app(&callhook_store::App {
+            client_id: client.clone(),
+            tenant_id: s.tenant().to_string(),
+            display_name: "Limited".into(),
+            secret_hashes: vec![callhook_crypto::hash_secret(secret).unwrap()],
+            roles: vec!["User.Read.All".into()],
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let limited = s.token_for(s.tenant(), &client, secret).await;
+    // Another tenant's app with every permission sees none of this tenant's records.
+    let (tenant, other_client, other_secret) = s.add_tenant(1).await;
+    let other = s.token_for(&tenant, &other_client, &other_secret).await;
+    let body = json!({"requests": [
+        {"id": "r", "method": "GET", "url": format!("/communications/callRecords/{}", ids[0])},
+        {"id": "u", "method": "GET", "url": "/users"},
+    ]});
+    let a = batch(&s, "v1.0", &limited, &body).await;
+    a.expect_status(200);
+    let got = by_id(&a);
+    assert_eq!(got["r"]["status"], 403);
+    assert_eq!(got["r"]["body"]["error"]["code"], "Forbidden");
+    assert_eq!(got["u"]["status"], 200);
+    let a = batch(&s, "v1.0", &other, &body).await;
+    a.expect_status(200);
+    assert_eq!(by_id(&a)["r"]["status"], 404);
+    s.stop().await;
+}
