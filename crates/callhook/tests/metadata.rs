@@ -264,6 +264,7 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         users: opts.users,
         days: opts.days,
         update_fraction: opts.update_fraction,
+        emergency_calls: opts.emergency_calls,
         now,
         tenant_id: s.tenant().to_string(),
         domain: opts.domain.clone(),
@@ -432,6 +433,39 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
                 check("microsoft.graph.callEvent", &rendered.content, kind);
             }
         }
+
+        // An emergency call event, every nested member filled in.
+        let emergency = serde_json::json!({
+            "type": "emergencyCallEvent",
+            "id": "e-1",
+            "policyName": "Emergency Policy",
+            "body": {
+                "id": "e-1", "callEventType": "callStarted", "policyName": "Emergency Policy",
+                "eventDateTime": "2026-12-01T10:00:00Z", "emergencyNumberDialed": "911",
+                "callerInfo": {
+                    "displayName": "A", "upn": "a@contoso.com", "phoneNumber": "+15550100",
+                    "tenantId": "t",
+                    "location": {
+                        "address": {
+                            "street": "1 Main St", "city": "Redmond", "state": "WA",
+                            "countryOrRegion": "US", "postalCode": "98052",
+                            "additionalData": {
+                                "companyName": "Contoso", "additionalInfo": "Floor 2",
+                                "houseNumber": "1", "county": "King", "streetSuffix": "St"
+                            }
+                        },
+                        "coordinates": {"latitude": "47.6", "longitude": "-122.1"}
+                    }
+                }
+            }
+        });
+        let rendered = callhook_notify::payload::render(&emergency.to_string(), s.base())
+            .expect("emergency event renders");
+        check(
+            "microsoft.graph.emergencyCallEvent",
+            &rendered.content,
+            "emergencyCallEvent",
+        );
 
         for sub in [&created, &fetched] {
             check("microsoft.graph.subscription", sub, "subscription");

@@ -175,6 +175,18 @@ impl Collector {
         out
     }
 
+    /// Whether `name` or one of its base types is an entity type.
+    pub fn is_entity(&self, name: &str) -> bool {
+        let mut next = self.types.get(name);
+        while let Some(t) = next {
+            if t.is_entity() {
+                return true;
+            }
+            next = t.base.and_then(|b| self.types.get(b));
+        }
+        false
+    }
+
     /// Whether `name` or one of its base types is open.
     pub fn is_open(&self, name: &str) -> bool {
         let mut next = self.types.get(name);
@@ -225,6 +237,8 @@ pub fn collect(beta: bool) -> Collector {
     c.visit::<CallTranscript>();
     c.visit::<CallRecording>();
     c.visit::<CallEvent>();
+    c.visit::<EmergencyCallEvent>();
+    c.derive(EmergencyCallEvent::TYPE_NAME, CallEvent::TYPE_NAME);
     // The identity Graph writes as a meeting organizer on artifacts.
     c.structured(StructuredType {
         name: "microsoft.graph.teamworkUserIdentity",
@@ -293,6 +307,14 @@ pub fn collect(beta: bool) -> Collector {
         t.properties.push(Property::new(
             "eventType",
             <Option<CallEventType> as Edm>::type_ref(),
+            "opt",
+        ));
+    }
+    // An emergency notification carries the whole event again under `emergencyCallEvent`.
+    if let Some(t) = c.types.get_mut(EmergencyCallEvent::TYPE_NAME) {
+        t.properties.push(Property::new(
+            "emergencyCallEvent",
+            <Option<EmergencyCallEvent> as Edm>::type_ref(),
             "opt",
         ));
     }
@@ -473,7 +495,7 @@ pub fn csdl(beta: bool, functions: &[Function]) -> String {
 }
 
 fn write_type(x: &mut String, c: &Collector, t: &StructuredType) {
-    let entity = t.is_entity();
+    let entity = c.is_entity(t.name);
     let tag = if entity { "EntityType" } else { "ComplexType" };
     let _ = write!(x, "      <{tag} Name=\"{}\"", esc(short(t.name)));
     if let Some(b) = t.base {
@@ -501,10 +523,7 @@ fn write_type(x: &mut String, c: &Collector, t: &StructuredType) {
         .map(|b| c.all_properties(b).iter().map(|p| p.name).collect())
         .unwrap_or_default();
     for p in t.properties.iter().filter(|p| !inherited.contains(&p.name)) {
-        let target_is_entity = c
-            .types
-            .get(p.ty.name)
-            .is_some_and(StructuredType::is_entity);
+        let target_is_entity = c.is_entity(p.ty.name);
         if target_is_entity {
             let _ = writeln!(
                 x,
