@@ -354,8 +354,7 @@ async fn send_records(sender: &Arc<Sender>, plan: &Arc<SimPlan>) -> anyhow::Resu
 
     let mut in_flight: HashMap<usize, HashSet<&str>> = HashMap::new();
     let mut set: JoinSet<(usize, anyhow::Result<()>)> = JoinSet::new();
-    let mut n = 0;
-    for chunk in plan.updates.chunks(RECORD_BATCH) {
+    for (n, chunk) in plan.updates.chunks(RECORD_BATCH).enumerate() {
         let ids = chunk
             .iter()
             .map(id_of)
@@ -383,7 +382,6 @@ async fn send_records(sender: &Arc<Sender>, plan: &Arc<SimPlan>) -> anyhow::Resu
             (n, Ok(()))
         });
         in_flight.insert(n, ids);
-        n += 1;
     }
     while let Some(done) = set.join_next().await {
         finished(Some(done))?;

@@ -107,7 +107,7 @@ impl Drop for Progress {
 /// `simulate: 41 % (24600/60000 calls), 3.2 s, call records, reports, meetings and events`.
 fn line(bar: &ProgressBar, elapsed: Duration) -> String {
     let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
-    let pct = if len == 0 { 0 } else { pos * 100 / len };
+    let pct = (pos * 100).checked_div(len).unwrap_or(0);
     format!(
         "simulate: {pct} % ({pos}/{len} calls), {:.1} s, {}",
         elapsed.as_secs_f64(),
