@@ -52,6 +52,8 @@ pub struct SuiteOptions {
     /// Notifications per second, and seconds, of each latency figure.
     pub paced_rate: usize,
     pub paced_seconds: u64,
+    /// Calls of the simulator's run (`callhook simulate` into a tenant of its own).
+    pub simulate_calls: usize,
 }
 
 impl Default for SuiteOptions {
@@ -72,6 +74,7 @@ impl Default for SuiteOptions {
             rich_events: 20_000,
             paced_rate: 1_000,
             paced_seconds: 5,
+            simulate_calls: 20_000,
         }
     }
 }
@@ -674,6 +677,30 @@ pub async fn run_cell(
         second_node: None,
         next_record: next,
     })
+}
+
+/// The simulator's figure: `calls` calls sent by `callhook simulate` into the cell's server
+/// (the whole run: generation, users, records and corrections, report rows, meetings with
+/// their transcripts and recordings, call events), beside the cell's batched-ingest rate.
+pub fn add_simulator(cell: &mut CellReport, calls: usize, records_per_second: f64) {
+    let share = cell
+        .ingest
+        .first()
+        .map(|b| b.records_per_second)
+        .filter(|r| *r > 0.0)
+        .map(|b| {
+            format!(
+                ", {:.0} % of batched ingest",
+                100.0 * records_per_second / b
+            )
+        })
+        .unwrap_or_default();
+    cell.figures.push(figure(
+        format!("simulate: {calls} calls, the whole run{share}"),
+        "records/s",
+        records_per_second,
+        None,
+    ));
 }
 
 /// With a second node `two` on the same database as `cell`'s server `one`: the same batched

@@ -61,6 +61,40 @@ async fn target_of(running: &RunningServer, data_dir: &std::path::Path) -> anyho
     })
 }
 
+/// Tenant the simulator's run feeds, so it meets none of the cell's subscriptions.
+const SIMULATE_TENANT: &str = "bench-simulate";
+
+/// `callhook simulate` on the cell's server, as a user runs it (over HTTP, generation
+/// included), into a tenant of its own.
+async fn simulate(
+    mut cell: suite::CellReport,
+    running: &RunningServer,
+    data_dir: &std::path::Path,
+    options: &SuiteOptions,
+    backend: Backend,
+    progress: impl Fn(&str),
+) -> anyhow::Result<suite::CellReport> {
+    let calls = options.simulate_calls;
+    if calls == 0 {
+        return Ok(cell);
+    }
+    progress(&format!("{}: simulate {calls} calls", backend.label()));
+    let summary = callhook_sim::run(callhook_sim::SimulateOptions {
+        url: running.base_url.clone(),
+        data_dir: data_dir.to_path_buf(),
+        tenant: Some(SIMULATE_TENANT.into()),
+        create_tenant: true,
+        calls,
+        seed: Some(1),
+        concurrency: options.concurrency.max(1),
+        ..Default::default()
+    })
+    .await
+    .context("the simulator's run")?;
+    suite::add_simulator(&mut cell, calls, summary.records_per_second);
+    Ok(cell)
+}
+
 /// A fresh database on the PostgreSQL server of `admin_url`, dropped by [`drop_database`].
 async fn create_database(admin_url: &str, n: usize) -> anyhow::Result<(String, String)> {
     use sqlx::{ConnectOptions, Connection};
@@ -169,6 +203,10 @@ async fn run_one(
     let one = server::start(serve).await?;
     let t1 = target_of(&one, &dir_one).await?;
     let cell = suite::run_cell(&t1, backend.label(), volume, &config.options, progress).await;
+    let cell = match cell {
+        Ok(c) => simulate(c, &one, &dir_one, &config.options, backend, progress).await,
+        Err(e) => Err(e),
+    };
     let mut cell = match cell {
         Ok(c) => c,
         Err(e) => {

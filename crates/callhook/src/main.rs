@@ -128,15 +128,26 @@ struct SimulateArgs {
     /// Base URL of the server.
     #[arg(long, env = "CALLHOOK_URL", default_value = "http://127.0.0.1:8480")]
     url: String,
-    /// The server's data directory (its credentials.json is read).
+    /// The server's data directory: its credentials.json gives the tenant and ingest key the
+    /// flags below leave open, and its tls/cert.pem is trusted for an https:// URL.
     #[arg(long, env = "CALLHOOK_DATA_DIR", default_value = "./callhook-data")]
     data_dir: PathBuf,
+    /// Tenant to feed (default: the development tenant in credentials.json).
+    #[arg(long, env = "CALLHOOK_TENANT")]
+    tenant: Option<String>,
+    /// The server's ingest key (default: the one in credentials.json).
+    #[arg(long, env = "CALLHOOK_INGEST_KEY", hide_env_values = true)]
+    ingest_key: Option<String>,
+    /// Create --tenant through the admin API if the server does not have it yet.
+    #[arg(long, requires = "tenant")]
+    create_tenant: bool,
     /// Number of calls.
     #[arg(long, default_value_t = 200)]
     calls: usize,
-    /// Random seed: the same seed makes the same data.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Random seed: the same seed makes the same data. Default: a new one each run (printed,
+    /// so the run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Number of directory users.
     #[arg(long, default_value_t = 50)]
     users: usize,
@@ -153,7 +164,8 @@ struct SimulateArgs {
     /// Requests in flight.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Extra CA certificate (PEM) to trust, for a server started with --tls.
+    /// Extra CA certificate (PEM) to trust, for a server started with --tls (default:
+    /// DATA_DIR/tls/cert.pem when it exists).
     #[arg(long)]
     ca_cert: Option<PathBuf>,
     /// Print the summary as JSON.
@@ -223,6 +235,9 @@ struct BenchArgs {
     paced_rate: usize,
     #[arg(long, default_value_t = 5)]
     paced_seconds: u64,
+    /// Calls of the simulator's run (`callhook simulate`, into a tenant of its own; 0: none).
+    #[arg(long, default_value_t = 20_000)]
+    simulate_calls: usize,
 }
 
 impl BenchArgs {
@@ -241,6 +256,7 @@ impl BenchArgs {
             rich_events: self.rich_events.max(1),
             paced_rate: self.paced_rate.max(1),
             paced_seconds: self.paced_seconds.max(1),
+            simulate_calls: self.simulate_calls,
             ..Default::default()
         };
         let mut volumes = self.volumes.clone();
@@ -254,6 +270,7 @@ impl BenchArgs {
             o.fanout_records = 200;
             o.rich_events = 5_000;
             o.paced_seconds = 2;
+            o.simulate_calls = o.simulate_calls.min(5_000);
         }
         callhook::bench::SuiteConfig {
             volumes,
@@ -372,20 +389,31 @@ async fn token(data: DataArgs) -> anyhow::Result<()> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let mut opts = callhook_sim::SimulateOptions {
+    let seed = args.seed.unwrap_or_else(callhook_sim::random_seed);
+    if args.seed.is_none() {
+        eprintln!("simulate: seed {seed} (pass --seed {seed} to make the same calls again)");
+    }
+    let opts = callhook_sim::SimulateOptions {
         url: args.url.trim_end_matches('/').to_string(),
         data_dir: args.data_dir,
         ca_cert: args.ca_cert,
-        progress: std::io::stderr().is_terminal(),
+        tenant: args.tenant,
+        ingest_key: args.ingest_key,
+        create_tenant: args.create_tenant,
+        calls: args.calls,
+        seed: Some(seed),
+        users: args.users,
+        days: args.days,
+        update_fraction: args.update_fraction,
+        emergency_calls: args.emergency_calls,
+        progress: if std::io::stderr().is_terminal() {
+            callhook_sim::ProgressMode::Bar
+        } else {
+            callhook_sim::ProgressMode::Lines
+        },
+        concurrency: args.concurrency.max(1),
         ..Default::default()
     };
-    opts.calls = args.calls;
-    opts.seed = args.seed;
-    opts.users = args.users;
-    opts.days = args.days;
-    opts.update_fraction = args.update_fraction;
-    opts.emergency_calls = args.emergency_calls;
-    opts.concurrency = args.concurrency.max(1);
     let summary = callhook_sim::run(opts).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -394,7 +394,7 @@ async fn simulated_emergency_calls_are_notified_and_match_their_records_and_repo
         calls: 60,
         users: 20,
         days: 2,
-        seed: 11,
+        seed: Some(11),
         emergency_calls: Some(6),
         now: Some(now),
         concurrency: 2,

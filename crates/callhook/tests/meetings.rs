@@ -976,7 +976,7 @@ async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
         data_dir: s.dir.path().to_path_buf(),
         calls: 80,
         users: 30,
-        seed: 5,
+        seed: Some(5),
         now: Some(now),
         concurrency: 2,
         ..Default::default()
@@ -984,7 +984,7 @@ async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
     callhook_sim::run(opts.clone()).await.expect("simulate");
     let plan = callhook_sim::generate(&callhook_sim::SimConfig {
         calls: opts.calls,
-        seed: opts.seed,
+        seed: 5,
         users: opts.users,
         days: opts.days,
         update_fraction: opts.update_fraction,

@@ -5,15 +5,21 @@
 //!   corrections of some records, and the PSTN / direct-routing / SMS / blocked-users /
 //!   dial-out report rows, all as JSON bodies of callhook's ingest API. Same config, same bytes.
 //! - [`quality`] classifies media streams Good / Poor / Unclassified by the CQD thresholds.
-//! - [`run`] sends a plan to a callhook server over HTTP, the way a calling platform would,
-//!   and returns a [`SimSummary`].
+//! - [`run`] checks the server (`connect`), generates a plan and sends it over HTTP through
+//!   the ingest API's batch routes, the way a calling platform would, showing progress
+//!   (`progress`), and returns a [`SimSummary`].
 
 pub mod artifacts;
+mod connect;
 mod driver;
 mod generator;
+mod progress;
 pub mod quality;
 mod summary;
 
-pub use driver::{run, SimulateOptions};
-pub use generator::{generate, CallKind, SimArtifact, SimConfig, SimPlan, EMERGENCY_POLICY_NAME};
+pub use driver::{random_seed, run, SimulateOptions, PART_CALLS};
+pub use generator::{
+    generate, generate_part, CallKind, SimArtifact, SimConfig, SimPlan, EMERGENCY_POLICY_NAME,
+};
+pub use progress::{ProgressMode, LINE_EVERY};
 pub use summary::{RecordCounts, ReportCounts, SimSummary};

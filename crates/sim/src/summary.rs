@@ -39,6 +39,9 @@ pub struct ReportCounts {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimSummary {
+    /// The seed the plan was generated from: `--seed` with it repeats the run's data.
+    pub seed: u64,
+    pub tenant_id: String,
     pub users: usize,
     pub records: RecordCounts,
     /// Late corrections (whole-record replacements).
@@ -53,9 +56,16 @@ pub struct SimSummary {
     /// HTTP requests that succeeded, and retries it took.
     pub requests: usize,
     pub retries: usize,
+    /// Wall time of the whole run (checking the server, generating, sending).
     pub elapsed_seconds: f64,
+    /// The part of it spent generating the plan.
+    pub generate_seconds: f64,
     /// Version-1 records stored per second of elapsed time.
     pub records_per_second: f64,
+    /// Request bodies the server accepted (records are 10–100 KB of JSON each, a meeting's
+    /// the largest), and their rate over the elapsed time (10⁶ bytes per second).
+    pub bytes_sent: usize,
+    pub megabytes_per_second: f64,
 }
 
 impl SimSummary {
@@ -95,6 +105,8 @@ impl SimSummary {
         }
         let classified = streams - unclassified;
         Self {
+            seed: 0,
+            tenant_id: String::new(),
             users: plan.users.len(),
             records,
             updates: plan.updates.len(),
@@ -116,8 +128,42 @@ impl SimSummary {
             requests: 0,
             retries: 0,
             elapsed_seconds: 0.0,
+            generate_seconds: 0.0,
             records_per_second: 0.0,
+            bytes_sent: 0,
+            megabytes_per_second: 0.0,
         }
+    }
+}
+
+impl SimSummary {
+    /// Adds the counts of another part of the same run (directory users are the same in every
+    /// part, so they are not added).
+    pub fn add_part(&mut self, part: &SimSummary) {
+        let (r, o) = (&mut self.records, &part.records);
+        r.total += o.total;
+        r.peer_to_peer += o.peer_to_peer;
+        r.group += o.group;
+        r.meeting += o.meeting;
+        r.pstn += o.pstn;
+        r.direct_routing += o.direct_routing;
+        r.emergency += o.emergency;
+        self.updates += part.updates;
+        let (r, o) = (&mut self.report_rows, &part.report_rows);
+        r.pstn_calls += o.pstn_calls;
+        r.direct_routing_calls += o.direct_routing_calls;
+        r.sms_log += o.sms_log;
+        r.pstn_blocked_users += o.pstn_blocked_users;
+        r.dialout_usage += o.dialout_usage;
+        self.streams += part.streams;
+        self.poor_streams += part.poor_streams;
+        self.unclassified_streams += part.unclassified_streams;
+        let classified = self.streams - self.unclassified_streams;
+        self.poor_share = if classified == 0 {
+            0.0
+        } else {
+            self.poor_streams as f64 / classified as f64
+        };
     }
 }
 
@@ -147,10 +193,20 @@ impl fmt::Display for SimSummary {
             self.poor_share * 100.0,
             self.unclassified_streams
         )?;
+        writeln!(
+            f,
+            "{:.2} s in all ({:.2} s generating), {:.0} records/s, {:.1} MB/s, {} requests, {} retries",
+            self.elapsed_seconds,
+            self.generate_seconds,
+            self.records_per_second,
+            self.megabytes_per_second,
+            self.requests,
+            self.retries
+        )?;
         write!(
             f,
-            "{:.2} s, {:.0} records/s, {} requests, {} retries",
-            self.elapsed_seconds, self.records_per_second, self.requests, self.retries
+            "tenant {}, seed {} (--seed {} repeats this data)",
+            self.tenant_id, self.seed, self.seed
         )
     }
 }

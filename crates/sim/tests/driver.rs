@@ -1,6 +1,7 @@
 //! The driver against a tiny recording server on loopback: batching, auth, order, retries,
-//! and error reporting.
+//! seeds, and error reporting.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use callhook_sim::{generate, run, SimConfig, SimulateOptions};
+use callhook_sim::{generate, run, SimConfig, SimPlan, SimulateOptions};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -42,6 +43,9 @@ async fn handle(
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let path = uri.path().to_string();
+    if path == "/healthz" || path == format!("/_callhook/admin/tenants/{TENANT}") {
+        return axum::Json(json!({"id": TENANT})).into_response();
+    }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -132,7 +136,7 @@ fn options(url: String, dir: PathBuf) -> SimulateOptions {
         data_dir: dir,
         calls: 250,
         users: 1_100,
-        seed: 4,
+        seed: Some(4),
         update_fraction: 0.4,
         now: Utc.with_ymd_and_hms(2026, 3, 12, 15, 30, 0).single(),
         concurrency: 3,
@@ -140,8 +144,30 @@ fn options(url: String, dir: PathBuf) -> SimulateOptions {
     }
 }
 
+fn plan_of(opts: &SimulateOptions) -> SimPlan {
+    generate(&SimConfig {
+        calls: opts.calls,
+        seed: opts.seed.unwrap_or_default(),
+        users: opts.users,
+        days: opts.days,
+        update_fraction: opts.update_fraction,
+        now: opts.now.unwrap_or_default(),
+        tenant_id: TENANT.into(),
+        domain: opts.domain.clone(),
+        emergency_calls: opts.emergency_calls,
+    })
+}
+
+/// Every call record body the server saw, in arrival order.
+fn record_bodies(seen: &[Seen]) -> Vec<&Value> {
+    seen.iter()
+        .filter(|s| s.path == "callRecords" && s.method == Method::POST)
+        .flat_map(|s| s.body["value"].as_array().into_iter().flatten())
+        .collect()
+}
+
 #[tokio::test]
-async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
+async fn sends_users_first_then_everything_in_batches_with_auth_and_versions_in_order() {
     let server = Server {
         throttle: Arc::new(AtomicUsize::new(2)),
         ..Server::default()
@@ -152,17 +178,12 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
 
     assert!(seen.iter().all(|s| s.auth == format!("Bearer {KEY}")));
-    // Phases in order: emergency policies, users, records, reports, corrections (and the
-    // rest), emergency call events last.
-    let phase = |s: &Seen| match s.path.as_str() {
-        p if p.starts_with("emergencyPolicies/") => 0,
-        "users" => 1,
-        "callRecords" => 2,
-        p if p.starts_with("reports/") => 3,
-        "emergencyCallEvents" => 5,
-        _ => 4,
-    };
-    assert!(seen.windows(2).all(|w| phase(&w[0]) <= phase(&w[1])));
+    // The directory is complete before anything refers to it.
+    let first_other = seen
+        .iter()
+        .position(|s| s.path != "users" && !s.path.starts_with("emergencyPolicies/"));
+    let last_user = seen.iter().rposition(|s| s.path == "users");
+    assert!(last_user < first_other, "users after other requests");
 
     let batches = |p: &str| {
         seen.iter()
@@ -173,55 +194,38 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     let mut users = batches("users");
     users.sort_unstable();
     assert_eq!(users, vec![100, 1000]);
+    let plan = plan_of(&opts);
     let record_batches = batches("callRecords");
     assert!(record_batches.iter().all(|n| *n <= 100));
-    assert_eq!(record_batches.iter().sum::<usize>(), 250);
+    // Versions 1 and the corrections all go through the batch route: no single PUTs.
+    assert_eq!(
+        record_batches.iter().sum::<usize>(),
+        plan.call_records.len() + plan.updates.len()
+    );
+    assert!(!seen
+        .iter()
+        .any(|s| s.method == Method::PUT && s.path.starts_with("callRecords/")));
+    assert!(record_batches.len() < (250 + plan.updates.len()) / 50);
 
-    // What arrived is exactly the plan the same configuration generates.
-    let plan = generate(&SimConfig {
-        calls: opts.calls,
-        seed: opts.seed,
-        users: opts.users,
-        days: opts.days,
-        update_fraction: opts.update_fraction,
-        now: opts.now.unwrap_or_default(),
-        tenant_id: TENANT.into(),
-        domain: opts.domain.clone(),
-        emergency_calls: opts.emergency_calls,
-    });
-    let mut sent_ids: Vec<&str> = seen
-        .iter()
-        .filter(|s| s.path == "callRecords")
-        .flat_map(|s| s.body["value"].as_array().into_iter().flatten())
-        .filter_map(|r| r["id"].as_str())
-        .collect();
-    let mut plan_ids: Vec<&str> = plan
-        .call_records
-        .iter()
-        .filter_map(|r| r["id"].as_str())
-        .collect();
-    sent_ids.sort_unstable();
-    plan_ids.sort_unstable();
-    assert_eq!(sent_ids, plan_ids);
-
-    let puts: Vec<&Seen> = seen
-        .iter()
-        .filter(|s| s.method == Method::PUT && s.path.starts_with("callRecords/"))
-        .collect();
-    assert_eq!(puts.len(), plan.updates.len());
-    for p in &puts {
-        assert_eq!(
-            p.path,
-            format!("callRecords/{}", p.body["id"].as_str().unwrap_or_default())
-        );
+    // What arrived is exactly the plan the same configuration generates, and each record's
+    // versions arrived in order: version 1, then its corrections as generated.
+    let mut got: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for r in record_bodies(&seen) {
+        got.entry(r["id"].as_str().unwrap_or_default())
+            .or_default()
+            .push(r);
     }
-    // A record's corrections arrive in the order they were generated.
-    for (i, u) in plan.updates.iter().enumerate() {
-        let id = &u["id"];
-        let nth = plan.updates[..i].iter().filter(|x| &x["id"] == id).count();
-        let got: Vec<&&Seen> = puts.iter().filter(|p| &p.body["id"] == id).collect();
-        assert_eq!(got.get(nth).map(|p| &p.body), Some(u));
+    let mut want: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for r in plan.call_records.iter().chain(&plan.updates) {
+        want.entry(r["id"].as_str().unwrap_or_default())
+            .or_default()
+            .push(r);
     }
+    assert_eq!(got.len(), 250);
+    assert!(
+        got == want,
+        "records or their versions differ from the plan"
+    );
 
     let rows = |r: &str| batches(&format!("reports/{r}")).iter().sum::<usize>();
     assert_eq!(rows("pstnCalls"), plan.pstn_calls.len());
@@ -240,17 +244,139 @@ async fn sends_users_records_reports_then_corrections_in_batches_with_auth() {
     assert_eq!(policies[0].method, Method::PUT);
     assert_eq!(policies[0].path, "emergencyPolicies/Global");
     assert_eq!(policies[0].body, plan.emergency_policies[0]);
+    assert_eq!(
+        seen.first().map(|s| s.path.as_str()),
+        Some("emergencyPolicies/Global")
+    );
     assert_eq!(batches("emergencyCallEvents"), vec![1]);
     assert_eq!(
         seen.last().map(|s| &s.body["value"][0]),
         Some(&plan.emergency_call_events[0])
     );
 
+    // Call events arrive in batches, in time order.
+    let events: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.path == "callEvents")
+        .flat_map(|s| s.body["value"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(events, plan.call_events.iter().collect::<Vec<_>>());
+    // A meeting is stored before its transcripts and recordings, and an artifact's metadata
+    // before its content.
+    let at = |p: &str| seen.iter().position(|s| s.path == p);
+    for a in &plan.artifacts {
+        let parent: Vec<&str> = a.path.splitn(3, '/').take(2).collect();
+        let (parent, meta, content) = (
+            at(&parent.join("/")),
+            at(&a.path),
+            at(&format!("{}/content", a.path)),
+        );
+        assert!(
+            parent.is_some() && parent < meta && meta < content,
+            "{}",
+            a.path
+        );
+    }
+
     assert_eq!(summary.records.total, 250);
     assert_eq!(summary.updates, plan.updates.len());
     assert_eq!(summary.retries, 2);
+    assert_eq!(summary.seed, 4);
+    assert_eq!(summary.tenant_id, TENANT);
+    // The two checks before the run (health and tenant) are not counted.
     assert_eq!(summary.requests, seen.len());
     assert!(summary.to_string().contains("250 call records"));
+    assert!(summary.to_string().contains("--seed 4"));
+}
+
+#[tokio::test]
+async fn runs_without_a_seed_make_new_calls_and_a_seed_repeats_them() {
+    let ids_of = |server: &Server| -> Vec<String> {
+        let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut ids: Vec<String> = record_bodies(&seen)
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let mut runs = Vec::new();
+    for seed in [None, None, Some(99), Some(99)] {
+        let server = Server::default();
+        let url = start(server.clone()).await;
+        let mut opts = options(url, data_dir("seeds"));
+        opts.calls = 40;
+        opts.users = 20;
+        opts.seed = seed;
+        let summary = run(opts).await.unwrap_or_else(|e| panic!("{e:#}"));
+        if let Some(s) = seed {
+            assert_eq!(summary.seed, s);
+        }
+        runs.push((summary.seed, ids_of(&server)));
+    }
+    assert_eq!(runs[0].1.len(), 40);
+    assert_ne!(runs[0].0, runs[1].0, "two runs drew the same seed");
+    assert!(
+        runs[0].1.iter().all(|id| !runs[1].1.contains(id)),
+        "a re-run without --seed repeated record ids"
+    );
+    assert_eq!(runs[2].1, runs[3].1);
+    assert!(!runs[2].1.is_empty());
+}
+
+#[tokio::test]
+async fn the_summary_time_covers_the_whole_run_generation_included() {
+    let server = Server::default();
+    let url = start(server.clone()).await;
+    let mut opts = options(url, data_dir("time"));
+    opts.calls = 1_500;
+    opts.users = 100;
+    let opts_calls = opts.calls;
+    let wall = std::time::Instant::now();
+    let summary = run(opts).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let wall = wall.elapsed().as_secs_f64();
+    // More calls than one part: every part's records arrived, each once.
+    assert!(opts_calls > callhook_sim::PART_CALLS);
+    let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let ids: std::collections::HashSet<&str> = record_bodies(&seen)
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), opts_calls);
+    assert_eq!(summary.records.total, opts_calls);
+    assert!(summary.generate_seconds > 0.0);
+    assert!(summary.elapsed_seconds > summary.generate_seconds);
+    assert!(summary.elapsed_seconds <= wall);
+    assert!(
+        wall - summary.elapsed_seconds < 0.2,
+        "the summary says {:.2} s of a {wall:.2} s run",
+        summary.elapsed_seconds
+    );
+    let json = serde_json::to_value(&summary).unwrap_or_default();
+    assert_eq!(json["elapsedSeconds"], json!(summary.elapsed_seconds));
+    assert!(json["generateSeconds"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn a_refused_connection_asks_whether_the_server_runs() {
+    // A port nobody listens on: bound, then released.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}");
+    let err = run(options(url.clone(), data_dir("refused")))
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(
+        err.contains(&format!("is `callhook serve` running at {url}?")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -267,13 +393,6 @@ async fn a_client_error_stops_the_run_and_reports_the_server_body() {
         .unwrap_or_default();
     assert!(err.contains("400"), "{err}");
     assert!(err.contains("missing required property"), "{err}");
-    let seen = server.seen.lock().map(|s| s.clone()).unwrap_or_default();
-    assert!(
-        !seen
-            .iter()
-            .any(|s| s.method == Method::PUT && s.path.starts_with("callRecords/")),
-        "corrections sent after a failure"
-    );
 }
 
 #[tokio::test]
@@ -286,4 +405,5 @@ async fn missing_credentials_are_reported_with_their_path() {
         .map(|e| format!("{e:#}"))
         .unwrap_or_default();
     assert!(err.contains("credentials.json"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
 }

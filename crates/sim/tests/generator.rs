@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use callhook_sim::quality::{classify_record, StreamQuality};
-use callhook_sim::{generate, CallKind, SimConfig, SimPlan, SimSummary};
+use callhook_sim::{generate, generate_part, CallKind, SimConfig, SimPlan, SimSummary};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -767,4 +767,25 @@ fn emergency_calls_agree_with_their_records_and_report_rows() {
     assert_eq!(generate(&config(300, 21)).emergency_call_events.len(), 1);
     assert!(generate(&config(50, 21)).emergency_call_events.is_empty());
     assert!(generate(&config(50, 21)).emergency_policies.is_empty());
+}
+
+#[test]
+fn parts_of_a_large_run_share_the_directory_and_make_other_calls() {
+    let cfg = config(60, 3);
+    let first = generate_part(&cfg, 0);
+    assert_eq!(first, generate(&cfg));
+    let second = generate_part(&cfg, 1);
+    assert_eq!(second, generate_part(&cfg, 1));
+    assert_eq!(first.users, second.users);
+    assert_eq!(second.call_records.len(), 60);
+    let ids = |p: &SimPlan| -> HashSet<String> {
+        p.call_records
+            .iter()
+            .map(|r| str_of(r, "id").to_string())
+            .collect()
+    };
+    assert!(ids(&first).is_disjoint(&ids(&second)));
+    // Directory-level rows once per run.
+    assert!(!first.pstn_blocked_users.is_empty());
+    assert!(second.pstn_blocked_users.is_empty());
 }

@@ -119,8 +119,20 @@ pub struct SimPlan {
 
 /// Generates the plan for `cfg`. Pure: the same `cfg` always gives the same plan.
 pub fn generate(cfg: &SimConfig) -> SimPlan {
+    generate_part(cfg, 0)
+}
+
+/// Part `part` of a run generated in parts (a large run's plan does not fit in memory at
+/// once): the same directory users in every part, `cfg.calls` other calls in each (part 0 is
+/// exactly [`generate`]'s plan), and the directory-level report rows (blocked users) in part
+/// 0 only. Pure, like [`generate`].
+pub fn generate_part(cfg: &SimConfig, part: u32) -> SimPlan {
     let mut g = Gen::new(cfg);
     g.make_people();
+    let seed = part_seed(cfg.seed, part);
+    if part > 0 {
+        g.rng = ChaCha8Rng::seed_from_u64(seed);
+    }
     let mut drafts = Vec::with_capacity(cfg.calls);
     let emergency = cfg.emergency_call_count();
     for _ in 0..cfg.calls - emergency {
@@ -151,8 +163,10 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
     }
     updates.sort_by_key(|u| (u.0, u.1, u.2));
     g.make_sms_rows();
-    g.make_blocked_users();
-    let m = meetings::make(cfg.seed, &cfg.tenant_id, &g.users, &g.externals, &drafts);
+    if part == 0 {
+        g.make_blocked_users();
+    }
+    let m = meetings::make(seed, &cfg.tenant_id, &g.users, &g.externals, &drafts);
     SimPlan {
         users: g.users.iter().map(Person::directory_json).collect(),
         call_records: drafts.iter().map(|d| d.render(1)).collect(),
@@ -174,6 +188,11 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
         },
         emergency_call_events: g.emergency_events,
     }
+}
+
+/// The seed of a part's calls: the run's own for part 0.
+fn part_seed(seed: u64, part: u32) -> u64 {
+    seed ^ u64::from(part).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
