@@ -10,7 +10,9 @@
 //! 1. sustained notifications/s to one receiver (one subscription, records ingested as fast as
 //!    the server takes them);
 //! 2. fan-out: many subscriptions spread over several receivers;
-//! 3. latency from ingest acknowledgment to receipt at a paced ingest rate.
+//! 3. latency from ingest acknowledgment to receipt at a paced ingest rate;
+//! 4. a noisy neighbour (issue "hardening"): a tenant whose webhook never answers, with a deep
+//!    backlog, beside a healthy subscription of another tenant at a paced rate (its latency).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,8 @@ pub const FLOOR_NOTIFICATIONS_PER_SECOND: f64 = 20_000.0;
 /// Rich (encrypted) notifications to one receiver with a 2,048-bit certificate.
 pub const FLOOR_RICH_PER_SECOND: f64 = 10_000.0;
 pub const FLOOR_P99_MS: f64 = 50.0;
+/// The healthy subscription's ack → receipt p99 beside a stuck neighbour.
+pub const FLOOR_NEIGHBOUR_P99_MS: f64 = 100.0;
 
 /// What to run against which server.
 #[derive(Debug, Clone)]
@@ -60,6 +64,13 @@ pub struct NotifyBenchOptions {
     pub rich_events: usize,
     /// Ingest requests in flight (scenarios 1 and 2).
     pub concurrency: usize,
+    /// Scenario 4: another tenant of the same server (its subscriptions' webhook never answers),
+    /// its subscriptions, the notifications queued for them, and the healthy subscription's
+    /// records per second; none without a neighbour.
+    pub neighbour: Option<Target>,
+    pub neighbour_subscriptions: usize,
+    pub neighbour_notifications: usize,
+    pub neighbour_rate: usize,
 }
 
 impl NotifyBenchOptions {
@@ -77,6 +88,10 @@ impl NotifyBenchOptions {
             batch: 100,
             concurrency: 8,
             rich_events: 20_000,
+            neighbour: None,
+            neighbour_subscriptions: 10,
+            neighbour_notifications: 10_000,
+            neighbour_rate: 100,
         }
     }
 }
@@ -127,6 +142,19 @@ pub struct LatencyFigures {
     pub(crate) sample: Option<(usize, Bytes)>,
 }
 
+/// The noisy-neighbour scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighbourFigures {
+    /// The stuck tenant's subscriptions (one webhook that never answers) and the notifications
+    /// queued for them before the healthy tenant's ingest starts.
+    pub stuck_subscriptions: usize,
+    pub stuck_notifications: usize,
+    /// The healthy tenant's one subscription, paced.
+    pub healthy: LatencyFigures,
+    pub floor_p99_ms: f64,
+    pub meets_floor: bool,
+}
+
 /// The rich scenario's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct RichFigures {
@@ -157,6 +185,7 @@ pub struct NotificationReport {
     pub fanout: ThroughputFigures,
     pub paced: LatencyFigures,
     pub rich: RichFigures,
+    pub neighbour: Option<NeighbourFigures>,
     pub floor_rich_per_second: f64,
     pub meets_rich_floor: bool,
     pub floor_notifications_per_second: f64,
@@ -230,6 +259,9 @@ impl NotificationReport {
             r.window_seconds,
             r.encryption_micros,
         ));
+        if let Some(n) = &self.neighbour {
+            out.push_str(&n.line());
+        }
         out.push_str(&format!(
             "rich floor: ≥ {:.0} notifications/s: {}\n",
             self.floor_rich_per_second,
@@ -260,6 +292,28 @@ impl NotificationReport {
             },
         ));
         out
+    }
+}
+
+impl NeighbourFigures {
+    /// One line for a table.
+    pub fn line(&self) -> String {
+        let h = &self.healthy;
+        format!(
+            "noisy neighbour: {} stuck subscriptions with {} queued; healthy subscription of \
+             another tenant at {} records/s: ack → receipt p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms \
+             ({}/{} received); p99 ≤ {:.0} ms: {}\n",
+            self.stuck_subscriptions,
+            self.stuck_notifications,
+            h.records_per_second,
+            h.latency.p50_ms,
+            h.latency.p99_ms,
+            h.latency.max_ms,
+            h.received_notifications,
+            h.expected_notifications,
+            self.floor_p99_ms,
+            if self.meets_floor { "met" } else { "NOT met" },
+        )
     }
 }
 
@@ -344,6 +398,19 @@ async fn receive(
     StatusCode::ACCEPTED.into_response()
 }
 
+/// A webhook that passes validation and then never answers a notification POST.
+async fn hang(Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Some(token) = q.get("validationToken") {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            token.clone(),
+        )
+            .into_response();
+    }
+    std::future::pending::<Response>().await
+}
+
 pub(crate) struct Receiver {
     pub(crate) url: String,
     inbox: SharedInbox,
@@ -352,13 +419,24 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// A receiver that never answers notifications (`stuck`), or one that takes them all.
+    async fn start_with(stuck: bool) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inbox = SharedInbox::default();
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .route("/life", axum::routing::post(receive))
-            .with_state(inbox.clone());
+        let app = if stuck {
+            axum::Router::new()
+                .route("/hook", axum::routing::post(hang))
+                .route("/life", axum::routing::post(hang))
+        } else {
+            axum::Router::new()
+                .route("/hook", axum::routing::post(receive))
+                .route("/life", axum::routing::post(receive))
+                .with_state(inbox.clone())
+        };
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("notification receiver stopped: {e}");
@@ -799,6 +877,57 @@ pub async fn paced(
     })
 }
 
+/// The noisy neighbour: `opts.neighbour_subscriptions` subscriptions of the neighbour tenant
+/// on one webhook that never answers, `opts.neighbour_notifications` notifications queued for
+/// them, then one subscription of `t`'s tenant on a healthy receiver, paced at
+/// `opts.neighbour_rate` records/s for `seconds`: its ack → receipt.
+pub async fn neighbour(
+    opts: &NotifyBenchOptions,
+    t: &Target,
+    first: usize,
+    seconds: u64,
+) -> anyhow::Result<Option<NeighbourFigures>> {
+    let Some(stuck) = &opts.neighbour else {
+        return Ok(None);
+    };
+    let http = client()?;
+    let subs = opts.neighbour_subscriptions.clamp(1, 100);
+    let hook = Receiver::start_with(true).await?;
+    let mut ids = Vec::with_capacity(subs);
+    for s in 0..subs {
+        ids.push(subscribe(&http, stuck, &hook, &filter_resource(s, true)).await?);
+    }
+    // Every record matches every stuck subscription.
+    let records = opts
+        .neighbour_notifications
+        .div_ceil(ids.len().max(1))
+        .max(1);
+    let batches = prepare(first, records, opts.batch, true)?;
+    send(std::slice::from_ref(stuck), batches, opts.concurrency, None).await?;
+    let healthy = paced(
+        opts,
+        t,
+        first + records,
+        1,
+        1,
+        opts.neighbour_rate.max(1),
+        seconds,
+    )
+    .await;
+    // The stuck subscriptions go with their queued notifications, whatever the outcome.
+    unsubscribe(&http, stuck, &ids).await?;
+    let healthy = healthy?;
+    let meets_floor = healthy.received_notifications == healthy.expected_notifications
+        && healthy.latency.p99_ms <= FLOOR_NEIGHBOUR_P99_MS;
+    Ok(Some(NeighbourFigures {
+        stuck_subscriptions: ids.len(),
+        stuck_notifications: records * ids.len(),
+        healthy,
+        floor_p99_ms: FLOOR_NEIGHBOUR_P99_MS,
+        meets_floor,
+    }))
+}
+
 /// A receiver's RSA certificate of `bits` (base64 DER), made fresh for the run.
 fn receiver_certificate(bits: rcgen::RsaKeySize) -> anyhow::Result<String> {
     use base64::Engine as _;
@@ -939,6 +1068,42 @@ pub async fn rich_paced(
     })
 }
 
+/// One scenario alone (`neighbour` or `backlog`), as a table line.
+pub async fn run_one(opts: &NotifyBenchOptions, scenario: &str) -> anyhow::Result<String> {
+    let node = std::slice::from_ref(&opts.target);
+    match scenario {
+        "neighbour" => Ok(
+            neighbour(opts, &opts.target, FIRST_RECORD, opts.paced_seconds)
+                .await?
+                .map(|n| n.line())
+                .unwrap_or_default(),
+        ),
+        "backlog" => {
+            let t = throughput(
+                opts,
+                node,
+                FIRST_RECORD,
+                opts.one_receiver_records,
+                1,
+                1,
+                Feed::Backlog,
+            )
+            .await?;
+            Ok(format!(
+                "1 subscription, backlog of {}: received {}/{} in {} POSTs, {:.0} notifications/s \
+                 over {:.2} s (resume → last receipt)\n",
+                t.records,
+                t.received_notifications,
+                t.expected_notifications,
+                t.posts,
+                t.notifications_per_second,
+                t.window_seconds
+            ))
+        }
+        other => bail!("unknown scenario {other}"),
+    }
+}
+
 /// Runs the scenarios in turn (each removes its subscriptions when done).
 pub async fn run(
     opts: &NotifyBenchOptions,
@@ -1021,6 +1186,13 @@ pub async fn run(
         opts.rich_events
     ));
     let rich = rich(&opts.target, 0, 1, 1, opts.rich_events).await?;
+    next += opts.paced_rate * opts.paced_seconds.max(1) as usize;
+
+    progress(&format!(
+        "noisy neighbour: {} stuck subscriptions, {} queued, {} records/s beside them",
+        opts.neighbour_subscriptions, opts.neighbour_notifications, opts.neighbour_rate
+    ));
+    let neighbour = neighbour(opts, &opts.target, next, opts.paced_seconds).await?;
 
     let complete = |t: &ThroughputFigures| t.received_notifications == t.expected_notifications;
     Ok(NotificationReport {
@@ -1036,6 +1208,7 @@ pub async fn run(
             && rich.notifications_per_second >= FLOOR_RICH_PER_SECOND,
         floor_rich_per_second: FLOOR_RICH_PER_SECOND,
         rich,
+        neighbour,
         one_receiver: one,
         one_receiver_backlog: backlog,
         one_receiver_many: many,

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::ceiling::{self, CeilingServer, PostFigures, Route};
 use crate::load::{self, Budget, Read, ReadFigures, ReadPlan};
 use crate::notifications::{
-    self, Feed, LatencyFigures, NotifyBenchOptions, Receiver, RichFigures, ThroughputFigures,
+    self, Feed, LatencyFigures, NeighbourFigures, NotifyBenchOptions, Receiver, RichFigures,
+    ThroughputFigures,
 };
 use crate::{ingest, prepare_pstn_rows, prepare_records, send_ingest, IngestFigures, Target};
 
@@ -54,6 +55,11 @@ pub struct SuiteOptions {
     pub paced_seconds: u64,
     /// Calls of the simulator's run (`callhook simulate` into a tenant of its own).
     pub simulate_calls: usize,
+    /// The noisy neighbour: stuck subscriptions, notifications queued for them, and the
+    /// healthy subscription's records per second (for `paced_seconds`).
+    pub neighbour_subscriptions: usize,
+    pub neighbour_notifications: usize,
+    pub neighbour_rate: usize,
 }
 
 impl Default for SuiteOptions {
@@ -75,6 +81,9 @@ impl Default for SuiteOptions {
             paced_rate: 1_000,
             paced_seconds: 5,
             simulate_calls: 20_000,
+            neighbour_subscriptions: 10,
+            neighbour_notifications: 10_000,
+            neighbour_rate: 100,
         }
     }
 }
@@ -134,6 +143,7 @@ pub struct NotificationResults {
     pub basic_many_latency: DeliveryResult<LatencyFigures>,
     pub rich_one_latency: DeliveryResult<LatencyFigures>,
     pub rich_many_latency: DeliveryResult<LatencyFigures>,
+    pub neighbour: Option<NeighbourFigures>,
 }
 
 /// One node against two on the same database, same requests.
@@ -193,10 +203,18 @@ pub struct SuiteReport {
     pub skipped: Vec<String>,
 }
 
-fn notify_options(t: &Target, opts: &SuiteOptions) -> NotifyBenchOptions {
+fn notify_options(
+    t: &Target,
+    neighbour: Option<&Target>,
+    opts: &SuiteOptions,
+) -> NotifyBenchOptions {
     let mut n = NotifyBenchOptions::new(t.clone());
     n.batch = opts.batch;
     n.concurrency = opts.concurrency;
+    n.neighbour = neighbour.cloned();
+    n.neighbour_subscriptions = opts.neighbour_subscriptions;
+    n.neighbour_notifications = opts.neighbour_notifications;
+    n.neighbour_rate = opts.neighbour_rate;
     n
 }
 
@@ -259,9 +277,11 @@ async fn ceiling_latency(
     ))
 }
 
-/// Runs every scenario on `t`, which must be a fresh server (an empty database).
+/// Runs every scenario on `t`, which must be a fresh server (an empty database);
+/// `neighbour` is another tenant of the same server (the noisy neighbour's).
 pub async fn run_cell(
     t: &Target,
+    neighbour: &Target,
     backend: &str,
     volume: usize,
     opts: &SuiteOptions,
@@ -468,7 +488,7 @@ pub async fn run_cell(
 
     // 4. Notifications: throughput (a paused backlog drained) and latency (paced), basic and
     // rich, to one subscription and to many.
-    let nopts = notify_options(t, opts);
+    let nopts = notify_options(t, Some(neighbour), opts);
     let subs = opts.subscriptions.max(1);
     let receivers = opts.receivers.max(1);
     progress(&format!(
@@ -581,6 +601,19 @@ pub async fn run_cell(
         ceiling: c,
     };
 
+    progress(&format!(
+        "{backend}: noisy neighbour — {} stuck subscriptions with {} queued, {} records/s beside them",
+        opts.neighbour_subscriptions, opts.neighbour_notifications, opts.neighbour_rate
+    ));
+    let neighbour = notifications::neighbour(&nopts, t, next, secs).await?;
+    let neighbour_ceiling = match &neighbour {
+        Some(n) => {
+            next += n.healthy.records;
+            ceiling_latency(&n.healthy, secs, 1).await?
+        }
+        None => None,
+    };
+
     let mut complete = true;
     let mut rate_figure =
         |name: String, got: u64, expected: u64, value: f64, c: &Option<PostFigures>| {
@@ -651,6 +684,22 @@ pub async fn run_cell(
         }
     }
 
+    if let Some(n) = &neighbour {
+        let l = &n.healthy;
+        let mut f = figure(
+            format!(
+                "noisy neighbour: ack → receipt at {}/s beside {} stuck subscriptions with {} queued",
+                l.records_per_second, n.stuck_subscriptions, n.stuck_notifications
+            ),
+            "p99 ms",
+            l.latency.p99_ms,
+            neighbour_ceiling.as_ref().map(|c| c.latency.p99_ms),
+        );
+        f.complete = l.received_notifications == l.expected_notifications;
+        complete &= f.complete;
+        figures.push(f);
+    }
+
     Ok(CellReport {
         backend: backend.to_string(),
         volume,
@@ -673,6 +722,7 @@ pub async fn run_cell(
             basic_many_latency,
             rich_one_latency,
             rich_many_latency,
+            neighbour: neighbour.clone(),
         },
         second_node: None,
         next_record: next,
@@ -715,7 +765,7 @@ pub async fn second_node(
 ) -> anyhow::Result<()> {
     let conc = opts.concurrency.max(1);
     let batch = opts.batch.clamp(2, 100);
-    let nopts = notify_options(one, opts);
+    let nopts = notify_options(one, None, opts);
     let subs = opts.subscriptions.max(1);
     let both = [one.clone(), two.clone()];
     let mut next = cell.next_record;

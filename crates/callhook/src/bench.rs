@@ -95,6 +95,54 @@ async fn simulate(
     Ok(cell)
 }
 
+/// A second tenant of the same server with its own app and token: the noisy neighbour.
+async fn neighbour_of(running: &RunningServer, first: &Target) -> anyhow::Result<Target> {
+    let store = running.state.store.as_ref();
+    let graph = |e: callhook_api::error::GraphError| anyhow::anyhow!("{}", e.message);
+    let tenant = callhook_api::admin::create_tenant(store, None, Some("bench neighbour"))
+        .await
+        .map_err(graph)?;
+    let created = callhook_api::admin::create_app(
+        store,
+        &tenant.id,
+        "bench neighbour",
+        &["CallRecords.Read.All".to_string()],
+    )
+    .await
+    .map_err(graph)?;
+    let (token, _) =
+        callhook_api::token::mint_access_token(&running.state, &running.base_url, &created.app)?;
+    Ok(Target {
+        tenant_id: tenant.id,
+        access_token: token,
+        ..first.clone()
+    })
+}
+
+/// The development tenant's target and a neighbour tenant's on the same server.
+pub async fn targets(
+    running: &RunningServer,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Target, Target)> {
+    let first = target_of(running, data_dir).await?;
+    let neighbour = neighbour_of(running, &first).await?;
+    Ok((first, neighbour))
+}
+
+/// `VACUUM (ANALYZE)` on a fresh database whose tables are still empty: statistics that say
+/// every table is empty, as autovacuum may leave a new installation. Delivery must keep its
+/// speed whatever the statistics say (issue "hardening", item 8), so the benchmark starts there.
+pub async fn analyze_empty(database_url: &str) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(database_url)?
+        .connect()
+        .await?;
+    sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
 /// A fresh database on the PostgreSQL server of `admin_url`, dropped by [`drop_database`].
 async fn create_database(admin_url: &str, n: usize) -> anyhow::Result<(String, String)> {
     use sqlx::{ConnectOptions, Connection};
@@ -201,8 +249,19 @@ async fn run_one(
     let mut serve = ServeOptions::new("127.0.0.1:0".parse()?, dir_one.clone());
     serve.database_url = database_url.map(str::to_string);
     let one = server::start(serve).await?;
-    let t1 = target_of(&one, &dir_one).await?;
-    let cell = suite::run_cell(&t1, backend.label(), volume, &config.options, progress).await;
+    if let Some(url) = database_url {
+        analyze_empty(url).await?;
+    }
+    let (t1, neighbour) = targets(&one, &dir_one).await?;
+    let cell = suite::run_cell(
+        &t1,
+        &neighbour,
+        backend.label(),
+        volume,
+        &config.options,
+        progress,
+    )
+    .await;
     let cell = match cell {
         Ok(c) => simulate(c, &one, &dir_one, &config.options, backend, progress).await,
         Err(e) => Err(e),

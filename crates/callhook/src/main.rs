@@ -470,6 +470,19 @@ struct BenchNotificationsArgs {
     /// Ingest requests in flight in the throughput figures.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// The noisy neighbour: subscriptions of a second tenant on a webhook that never answers,
+    /// notifications queued for them, and the healthy subscription's records per second
+    /// (for `--seconds`).
+    #[arg(long, default_value_t = 10)]
+    neighbour_subscriptions: usize,
+    #[arg(long, default_value_t = 10_000)]
+    neighbour_notifications: usize,
+    #[arg(long, default_value_t = 100)]
+    neighbour_rate: usize,
+    /// Run only this scenario: `neighbour` (the noisy neighbour) or `backlog` (one
+    /// subscription's backlog drained); default all.
+    #[arg(long, value_parser = ["neighbour", "backlog"])]
+    only: Option<String>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench-notifications.json")]
     out: PathBuf,
@@ -485,21 +498,19 @@ async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()>
     let mut serve = ServeOptions::new("127.0.0.1:0".parse()?, data_dir.clone());
     serve.database_url = args.database_url.clone();
     let running = server::start(serve).await?;
-    let creds = callhook::bootstrap::read_credentials(&data_dir)?;
-    let app = running
-        .state
-        .store
-        .app(&creds.client_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("development app missing"))?;
-    let (token, _) =
-        callhook_api::token::mint_access_token(&running.state, &running.base_url, &app)?;
-    let mut opts = callhook_bench::notifications::NotifyBenchOptions::new(callhook_bench::Target {
-        base_url: running.base_url.clone(),
-        tenant_id: creds.tenant_id,
-        ingest_key: creds.ingest_key,
-        access_token: token,
-    });
+    if let Some(url) = args
+        .database_url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres"))
+    {
+        callhook::bench::analyze_empty(url).await?;
+    }
+    let (target, neighbour) = callhook::bench::targets(&running, &data_dir).await?;
+    let mut opts = callhook_bench::notifications::NotifyBenchOptions::new(target);
+    opts.neighbour = Some(neighbour);
+    opts.neighbour_subscriptions = args.neighbour_subscriptions;
+    opts.neighbour_notifications = args.neighbour_notifications;
+    opts.neighbour_rate = args.neighbour_rate;
     opts.one_receiver_records = args.records;
     opts.one_receiver_subscriptions = args.one_receiver_subscriptions;
     opts.rich_events = args.rich_events;
@@ -511,6 +522,12 @@ async fn bench_notifications(args: BenchNotificationsArgs) -> anyhow::Result<()>
     opts.batch = args.batch;
     opts.concurrency = args.concurrency.max(1);
     eprintln!("benchmark server at {}", running.base_url);
+    if let Some(only) = args.only.as_deref() {
+        let table = callhook_bench::notifications::run_one(&opts, only).await;
+        running.shutdown().await?;
+        println!("{}", table?);
+        return Ok(());
+    }
     let report = callhook_bench::notifications::run(&opts, |step| eprintln!("… {step}")).await;
     running.shutdown().await?;
     let report = report?;

@@ -44,6 +44,9 @@ async fn the_suite_measures_every_scenario_against_the_ceiling() {
         paced_rate: 240,
         paced_seconds: 1,
         simulate_calls: 40,
+        neighbour_subscriptions: 2,
+        neighbour_notifications: 200,
+        neighbour_rate: 50,
         ..SuiteOptions::default()
     };
     let config = SuiteConfig {
@@ -64,8 +67,14 @@ async fn the_suite_measures_every_scenario_against_the_ceiling() {
         );
         assert_eq!(cell.volume, 400);
         assert!(cell.stored_records > 400 + 300 + 20);
-        // 4 ingest, 3 reads × 5, 4 throughput and 4 × 2 latency figures, the simulator's.
-        assert_eq!(cell.figures.len(), 4 + 15 + 4 + 8 + 1, "{}", cell.backend);
+        // 4 ingest, 3 reads × 5, 4 throughput, 4 × 2 latency figures, the noisy neighbour and
+        // the simulator's.
+        assert_eq!(
+            cell.figures.len(),
+            4 + 15 + 4 + 8 + 1 + 1,
+            "{}",
+            cell.backend
+        );
         for f in &cell.figures {
             assert!(
                 f.callhook > 0.0,
@@ -91,6 +100,9 @@ async fn the_suite_measures_every_scenario_against_the_ceiling() {
         assert_eq!(n.rich_one.callhook.received_notifications, 120);
         assert_eq!(n.rich_many_latency.callhook.received_notifications, 240);
         assert_eq!(n.basic_many_latency.callhook.expected_notifications, 240);
+        let neighbour = n.neighbour.as_ref().expect("the noisy neighbour ran");
+        assert_eq!(neighbour.stuck_notifications, 200);
+        assert_eq!(neighbour.healthy.received_notifications, 50);
         // A report page reads rows that are there (40 rows over 30 days: one or two a day).
         let report_read = &cell.reads_loaded[2].callhook;
         assert!(report_read.mean_response_bytes > 200.0);
