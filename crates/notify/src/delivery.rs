@@ -23,7 +23,7 @@
 //! due; `idle_poll` bounds every sleep, so a lost wake-up only delays, never loses, work.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,11 +33,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use callhook_crypto::EncryptionCertificate;
-use callhook_store::{DeliveryAttempt, NotificationKind, OutboxRow, Store, SubscriptionRow};
+use callhook_store::{
+    DeliveryAttempt, DueQuery, NotificationKind, OutboxRow, Store, SubscriptionRow,
+};
 
 use crate::{payload, Clock, NotifyConfig};
 
-/// The most due notifications one round looks at.
+/// The most due notifications one round looks at (each stream gives at most one POST's worth).
 const ROUND_LIMIT: usize = 1000;
 /// Longest pause between retries of one notification.
 const MAX_BACKOFF_SECS: f64 = 600.0;
@@ -124,8 +126,6 @@ pub struct Engine {
     paused: Arc<AtomicBool>,
     /// This process, as the holder of delivery leases when nodes share a database.
     node_id: Arc<str>,
-    /// Rows the next round reads (adapted after each round).
-    round_reads: Arc<AtomicUsize>,
     /// What rich notifications need: callhook's base URL and a validation-token signer.
     rich: Option<Arc<RichContext>>,
     certificates: Arc<Mutex<HashMap<String, Arc<EncryptionCertificate>>>>,
@@ -216,6 +216,9 @@ struct Busy {
     /// rounds skip them, and the settler removes them (with their attempts) in bulk, so a
     /// subscription's next POST never waits for the database writer.
     delivered: HashSet<i64>,
+    /// Streams that had rows to send but no free POST slot on their URL: the rounds leave them
+    /// out while that URL stays full, so a slow URL's queue never crowds the others' reads.
+    url_blocked: HashMap<StreamKey, String>,
     to_settle: Vec<i64>,
     attempts_to_record: Vec<DeliveryAttempt>,
 }
@@ -247,7 +250,6 @@ impl Engine {
             settle_wake: Arc::new(Notify::new()),
             paused: Arc::default(),
             node_id: uuid::Uuid::new_v4().to_string().into(),
-            round_reads: Arc::new(AtomicUsize::new(ROUND_LIMIT)),
             rich: None,
             certificates: Arc::default(),
             tokens: Arc::default(),
@@ -481,38 +483,50 @@ impl Engine {
         // for the rest of the round.
         // Delivered rows join `delivered` before their stream leaves `streams`, so a stream
         // that is idle in this snapshot has every delivered row skipped or already removed.
-        let (in_flight_before, url_in_flight, delivered): (
+        let max_per_url = self.config.max_in_flight_per_url.max(1);
+        let (in_flight_before, url_in_flight, delivered, busy_streams): (
             HashSet<StreamKey>,
             HashMap<String, usize>,
             Vec<i64>,
+            Vec<StreamKey>,
         ) = self
             .busy
             .lock()
-            .map(|b| {
+            .map(|mut b| {
+                let per_url = b.per_url.clone();
+                // Streams behind a URL that has a slot again are read again.
+                b.url_blocked
+                    .retain(|_, url| per_url.get(url).copied().unwrap_or(0) >= max_per_url);
+                let busy_streams = b
+                    .streams
+                    .iter()
+                    .chain(b.url_blocked.keys())
+                    .cloned()
+                    .collect();
                 (
                     b.streams.clone(),
-                    b.per_url.clone(),
+                    per_url,
                     b.delivered.iter().copied().collect(),
+                    busy_streams,
                 )
             })
             .unwrap_or_default();
-        let limit = self
-            .round_reads
-            .load(Ordering::Relaxed)
-            .clamp(1, ROUND_LIMIT);
+        let batch_cap = self.config.max_batch.max(1);
+        // Each ready stream gives at most one POST's worth, streams and tenants take turns, and
+        // streams that cannot send now (in flight, backing off, URL full) are not read at all.
+        let query = DueQuery {
+            now,
+            limit: ROUND_LIMIT as u32,
+            per_stream: u32::try_from(batch_cap).unwrap_or(u32::MAX),
+            skip: &delivered,
+            busy: &busy_streams,
+        };
         // With several nodes, a read also leases the subscriptions it returns to this node.
         let due = self
             .store
-            .claim_due(
-                &self.node_id,
-                now,
-                self.config.delivery_lease,
-                limit as u32,
-                &delivered,
-            )
+            .claim_due(&self.node_id, self.config.delivery_lease, &query)
             .await?;
         let read = due.len();
-        let mut waiting_on_flight = 0usize;
         if due.is_empty() {
             return Ok(Vec::new());
         }
@@ -526,7 +540,6 @@ impl Engine {
         let mut held = Vec::new();
         let mut dropped = Vec::new();
         let mut delayed: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
-        let batch_cap = self.config.max_batch.max(1);
         for row in due {
             if !subs.contains_key(&row.subscription_id) {
                 let sub = self.store.subscription_by_id(&row.subscription_id).await?;
@@ -581,7 +594,6 @@ impl Engine {
             }
             let stream = (row.subscription_id.clone(), row.kind);
             if in_flight_before.contains(&stream) {
-                waiting_on_flight += 1;
                 continue;
             }
             let rows = stream_rows.entry(stream).or_insert_with(|| {
@@ -620,15 +632,17 @@ impl Engine {
         // order holds); it takes the POST with the most room, or a new one when that room
         // cannot hold it, so busy streams fill POSTs of their own instead of sharing one.
         let mut planned: Vec<Batch> = Vec::new();
-        let mut lanes_used = 0usize;
+        let mut blocked: Vec<(StreamKey, String)> = Vec::new();
         for url in url_order {
             let in_flight = url_in_flight.get(&url).copied().unwrap_or(0);
-            let room = self.config.max_in_flight_per_url.saturating_sub(in_flight);
+            let room = max_per_url.saturating_sub(in_flight);
+            let streams = url_streams.remove(&url).unwrap_or_default();
             if room == 0 {
+                blocked.extend(streams.into_iter().map(|(k, s)| ((s, k), url.clone())));
                 continue;
             }
             let mut batches: Vec<Batch> = Vec::new();
-            for (kind, sub_id) in url_streams.remove(&url).unwrap_or_default() {
+            for (kind, sub_id) in streams {
                 let Some(mut rows) = stream_rows.remove(&(sub_id.clone(), kind)) else {
                     continue;
                 };
@@ -640,6 +654,7 @@ impl Engine {
                 let index = match best {
                     Some((i, free)) if free >= rows.len() || batches.len() >= room => {
                         if free == 0 {
+                            blocked.push(((sub_id, kind), url.clone()));
                             continue;
                         }
                         rows.truncate(free);
@@ -662,34 +677,26 @@ impl Engine {
                     batch.subs.push(sub.clone());
                 }
                 batch.rows.extend(rows);
-                lanes_used += 1;
             }
             planned.extend(batches.into_iter().filter(|b| !b.rows.is_empty()));
         }
 
         let mut out: Vec<Batch> = Vec::new();
-        let mut used = 0;
         if let Ok(mut busy) = self.busy.lock() {
             for batch in planned {
                 for r in &batch.rows {
                     busy.streams.insert((r.subscription_id.clone(), r.kind));
                 }
                 *busy.per_url.entry(batch.url.clone()).or_insert(0) += 1;
-                used += batch.rows.len();
                 out.push(batch);
             }
+            busy.url_blocked.extend(blocked);
         }
-        // The next read fits what this round could use: a lone stream sends one batch a round,
-        // and reading a thousand rows for it costs more than its POST. When rows of streams in
-        // flight crowd the read, or this round used most of it, the next one looks further.
-        let lanes = lanes_used.clamp(1, self.config.max_in_flight_per_url.max(1));
-        let next = if read >= limit && (waiting_on_flight * 2 > read || used * 2 >= read) {
-            limit * 2
-        } else {
-            (used + batch_cap).max(lanes * batch_cap).max(2 * batch_cap)
-        };
-        self.round_reads
-            .store(next.clamp(1, ROUND_LIMIT), Ordering::Relaxed);
+        // A full read may have left ready streams unread: the next round follows at once. It
+        // reads past this one, whose rows were sent, found blocked, rescheduled or removed.
+        if read >= ROUND_LIMIT {
+            self.wake.notify_one();
+        }
         Ok(out)
     }
 

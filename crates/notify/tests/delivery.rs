@@ -112,10 +112,14 @@ impl Rig {
     }
 
     async fn subscribe(&self, id: &str, url: &str, lifecycle: Option<&str>) {
+        self.subscribe_in("tenant-1", id, url, lifecycle).await
+    }
+
+    async fn subscribe_in(&self, tenant: &str, id: &str, url: &str, lifecycle: Option<&str>) {
         let now = self.clock.now();
         let row = SubscriptionRow {
             id: id.into(),
-            tenant_id: "tenant-1".into(),
+            tenant_id: tenant.into(),
             app_id: format!("app-{id}"),
             resource_kind: "callRecords".into(),
             resource: "communications/callRecords".into(),
@@ -145,6 +149,10 @@ impl Rig {
     }
 
     async fn ingest(&self, ids: &[&str]) {
+        self.ingest_in("tenant-1", ids).await
+    }
+
+    async fn ingest_in(&self, tenant: &str, ids: &[&str]) {
         let recs: Vec<_> = ids
             .iter()
             .map(|id| CallRecordWrite {
@@ -157,7 +165,7 @@ impl Rig {
             })
             .collect();
         self.store
-            .put_call_records("tenant-1", &recs, self.clock.now())
+            .put_call_records(tenant, &recs, self.clock.now())
             .await
             .unwrap();
         self.wake.notify_one();
@@ -690,4 +698,46 @@ async fn busy_subscriptions_sharing_a_url_fill_posts_of_their_own_and_keep_their
     for sub in ["s1", "s2", "s3"] {
         assert_eq!(per_sub[sub], names, "{sub} got everything, in order");
     }
+}
+
+#[tokio::test]
+async fn a_stuck_tenant_never_delays_another_tenants_notifications() {
+    // One notification per POST, and POSTs that stay in flight for 10 s: every stuck stream
+    // holds its backlog for as long as a read could need to get past it.
+    let config = NotifyConfig {
+        max_batch: 1,
+        first_timeout: Duration::from_secs(10),
+        ..NotifyConfig::default()
+    };
+    let rig = Rig::start(config).await;
+    // Tenant 2: six subscriptions on a webhook that never answers in time (more than its URL's
+    // four POST slots), 50 notifications each.
+    let (stuck, mut stuck_rx) = receiver(vec![Answer::Stall(Duration::from_secs(60)); 6]).await;
+    for i in 0..6 {
+        rig.subscribe_in("tenant-2", &format!("stuck-{i}"), &stuck, None)
+            .await;
+    }
+    let names: Vec<String> = (0..50).map(|i| format!("stuck-rec-{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    rig.ingest_in("tenant-2", &refs).await;
+    for _ in 0..4 {
+        next(&mut stuck_rx).await;
+    }
+
+    // Tenant 1's one record reaches its healthy webhook at once.
+    let (healthy, mut rx) = receiver(vec![]).await;
+    rig.subscribe("healthy", &healthy, None).await;
+    let started = std::time::Instant::now();
+    rig.ingest(&["fresh"]).await;
+    let body = next(&mut rx).await;
+    let waited = started.elapsed();
+    assert_eq!(resources(&body), ["communications/callRecords/fresh"]);
+    assert!(
+        waited < Duration::from_secs(1),
+        "the healthy tenant waited {waited:?} behind the stuck one"
+    );
+    assert!(
+        stuck_rx.try_recv().is_err(),
+        "the stuck URL never gets more than its four POST slots"
+    );
 }

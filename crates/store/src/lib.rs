@@ -129,16 +129,10 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<SubscriptionRow>>;
 
     // --- outbox ---
-    /// Due notifications (`due <= now`) in outbox order, at most `limit`, leaving out any that
-    /// has an earlier notification of the same subscription and kind still waiting: a
-    /// subscription's notifications are delivered in order. Rows whose `seq` is in `skip`
-    /// (delivered, their removal not yet committed) are left out and block nothing.
-    async fn due_notifications(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-        skip: &[i64],
-    ) -> StoreResult<Vec<OutboxRow>>;
+    /// Due notifications as a delivery round reads them ([`DueQuery`]): each ready stream from
+    /// its head, fairly between streams and tenants; a subscription's notifications of one kind
+    /// are returned in order and never past one of them that waits.
+    async fn due_notifications(&self, query: &DueQuery<'_>) -> StoreResult<Vec<OutboxRow>>;
     /// The earliest time a notification becomes due, if any is waiting.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Makes a subscription's waiting change notifications due at `now` (after a reauthorization
@@ -175,7 +169,7 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
 
     // --- delivery leases (several nodes on one database) ---
     /// [`Store::due_notifications`] for node `node_id` among several sharing the database: the
-    /// due rows (same order, ordering guard and `skip`) of subscriptions whose delivery lease is
+    /// due rows (same query) of subscriptions whose delivery lease is
     /// free, expired or already this node's; every subscription with a row returned is leased to
     /// `node_id` until `now + lease`. Rows of subscriptions another node holds are left out, so
     /// each subscription's notifications are sent by one node at a time, in order. A dead node's
@@ -185,13 +179,11 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
     async fn claim_due(
         &self,
         node_id: &str,
-        now: DateTime<Utc>,
         lease: chrono::Duration,
-        limit: u32,
-        skip: &[i64],
+        query: &DueQuery<'_>,
     ) -> StoreResult<Vec<OutboxRow>> {
         let _ = (node_id, lease);
-        self.due_notifications(now, limit, skip).await
+        self.due_notifications(query).await
     }
     /// Extends this node's leases on `subscription_ids` to `now + lease` (while their sends are
     /// in flight); returns those still held by `node_id` (sorted). A subscription missing from

@@ -229,8 +229,6 @@ fn outbox_from_row(r: &PgRow) -> StoreResult<OutboxRow> {
     })
 }
 
-/// The due-row condition shared by `due_notifications` and `claim_due`: due at `$1`, not in the
-/// skip list `$2`, and no earlier row of the same subscription and kind still waiting.
 /// Subscriptions a delivery round may newly lease (see `claim_due`).
 const NEW_LEASES_PER_ROUND: usize = 8;
 
@@ -245,9 +243,36 @@ fn spread(node_id: &str, subscription_id: &str) -> u64 {
     h
 }
 
-const DUE_CONDITION: &str = "o.due_ns <= $1 AND NOT (o.seq = ANY($2)) \
-     AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
-     AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > $1)";
+/// The ready streams' first rows (see [`DueQuery`]; the SQLite store's `DUE_STREAMS_SQLITE`
+/// is the same query): $1 now, $2 skip, $3 busy streams, $4 rows per stream, $5 rows in all;
+/// `heads_filter` narrows the streams (leases), `extra` adds output columns. Every step walks
+/// `outbox_stream` from a known key with a LIMIT (a skip scan over the subscriptions, then each
+/// stream from its head), so the plan is the same whatever the statistics say and a round
+/// costs the streams it looks at and the rows it returns, never the backlog behind them.
+fn due_streams_sql(heads_filter: &str, extra: &str) -> String {
+    format!(
+        "WITH RECURSIVE subs(sub) AS ( \
+           SELECT (SELECT subscription_id FROM outbox ORDER BY subscription_id LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT x.subscription_id FROM outbox x WHERE x.subscription_id > s.sub \
+             ORDER BY x.subscription_id LIMIT 1) FROM subs s WHERE s.sub IS NOT NULL), \
+         heads AS ( \
+           SELECT s.sub, k.kind, h.seq AS head_seq, h.tenant_id \
+           FROM subs s CROSS JOIN (VALUES ('change'), ('lifecycle')) AS k(kind) \
+           CROSS JOIN LATERAL (SELECT x.seq, x.tenant_id, x.due_ns FROM outbox x \
+             WHERE x.subscription_id = s.sub AND x.kind = k.kind AND NOT (x.seq = ANY($2)) \
+             ORDER BY x.seq LIMIT 1) h \
+           WHERE s.sub IS NOT NULL AND h.due_ns <= $1 \
+             AND NOT ((k.kind || '/' || s.sub) = ANY($3)) {heads_filter}), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY head_seq) AS tenant_rank \
+           FROM heads) \
+         SELECT {OUTBOX_COLUMNS}{extra} FROM ranked r CROSS JOIN LATERAL ( \
+           SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.seq) AS rn FROM outbox x \
+           WHERE x.subscription_id = r.sub AND x.kind = r.kind AND NOT (x.seq = ANY($2)) \
+           ORDER BY x.seq LIMIT $4) o \
+         ORDER BY o.rn, r.tenant_rank, r.head_seq LIMIT $5"
+    )
+}
 
 /// Outbox rows to insert, column by column (bound as arrays and expanded with UNNEST).
 #[derive(Default)]
@@ -969,21 +994,23 @@ impl Store for PostgresStore {
         Ok(expired)
     }
 
-    async fn due_notifications(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-        skip: &[i64],
-    ) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE {DUE_CONDITION} ORDER BY o.seq LIMIT $3"
-        ))
-        .bind(to_ns(now))
-        .bind(skip)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(outbox_from_row).collect()
+    async fn due_notifications(&self, q: &DueQuery<'_>) -> StoreResult<Vec<OutboxRow>> {
+        // Not a prepared statement kept per connection: an unnamed one is planned with this
+        // round's values every time, never with a generic plan cached from other sizes.
+        let rows = sqlx::query(&due_streams_sql("", ""))
+            .persistent(false)
+            .bind(to_ns(q.now))
+            .bind(q.skip)
+            .bind(q.busy_keys())
+            .bind(i64::from(q.per_stream.max(1)))
+            .bind(i64::from(q.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(outbox_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(q.due_prefix(rows))
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -1139,25 +1166,26 @@ impl Store for PostgresStore {
     async fn claim_due(
         &self,
         node_id: &str,
-        now: DateTime<Utc>,
         lease: Duration,
-        limit: u32,
-        skip: &[i64],
+        q: &DueQuery<'_>,
     ) -> StoreResult<Vec<OutboxRow>> {
-        let now_ns = to_ns(now);
+        let now_ns = to_ns(q.now);
+        let busy = q.busy_keys();
         let until = now_ns.saturating_add(lease_ns(lease));
         // Candidates: due rows of subscriptions no other node holds a live lease on, each with
         // the end of this node's own lease on its subscription (0 when it has none).
-        let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS}, COALESCE((SELECT m.until_ns FROM delivery_leases m \
-             WHERE m.subscription_id = o.subscription_id AND m.node_id = $4), 0) AS my_until \
-             FROM outbox o WHERE {DUE_CONDITION} \
-             AND NOT EXISTS (SELECT 1 FROM delivery_leases l WHERE l.subscription_id = o.subscription_id \
-             AND l.node_id <> $4 AND l.until_ns > $1) ORDER BY o.seq LIMIT $3"
+        let rows = sqlx::query(&due_streams_sql(
+            "AND NOT EXISTS (SELECT 1 FROM delivery_leases l WHERE l.subscription_id = s.sub \
+             AND l.node_id <> $6 AND l.until_ns > $1)",
+            ", COALESCE((SELECT m.until_ns FROM delivery_leases m \
+             WHERE m.subscription_id = o.subscription_id AND m.node_id = $6), 0) AS my_until",
         ))
+        .persistent(false)
         .bind(now_ns)
-        .bind(skip)
-        .bind(i64::from(limit))
+        .bind(q.skip)
+        .bind(&busy)
+        .bind(i64::from(q.per_stream.max(1)))
+        .bind(i64::from(q.limit))
         .bind(node_id)
         .fetch_all(&self.pool)
         .await?;
@@ -1176,7 +1204,11 @@ impl Store for PostgresStore {
             }
         }
         if held {
-            return rows.iter().map(outbox_from_row).collect();
+            let rows = rows
+                .iter()
+                .map(outbox_from_row)
+                .collect::<StoreResult<_>>()?;
+            return Ok(q.due_prefix(rows));
         }
         let mut subs: Vec<String> = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -1244,18 +1276,22 @@ impl Store for PostgresStore {
         .await?;
         // Read the rows again now that the leases are ours: a node whose lease just ran out may
         // have settled some of them meanwhile.
-        let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE {DUE_CONDITION} \
-             AND o.subscription_id = ANY($4) ORDER BY o.seq LIMIT $3"
-        ))
-        .bind(now_ns)
-        .bind(skip)
-        .bind(i64::from(limit))
-        .bind(&won)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(&due_streams_sql("AND s.sub = ANY($6)", ""))
+            .persistent(false)
+            .bind(now_ns)
+            .bind(q.skip)
+            .bind(&busy)
+            .bind(i64::from(q.per_stream.max(1)))
+            .bind(i64::from(q.limit))
+            .bind(&won)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        rows.iter().map(outbox_from_row).collect()
+        let rows = rows
+            .iter()
+            .map(outbox_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(q.due_prefix(rows))
     }
 
     async fn renew_leases(

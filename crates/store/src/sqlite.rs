@@ -64,6 +64,37 @@ impl SqliteStore {
     }
 }
 
+/// The ready streams' first rows (see [`DueQuery`]): ?1 now, ?2 skip and ?3 busy streams (JSON
+/// arrays), ?4 rows per stream, ?5 rows in all. The subscriptions with rows are found by
+/// skipping through the `outbox_stream` index (one probe each, whatever their backlog), each
+/// stream's head and first rows are read through it from the head, so a round costs the
+/// streams it looks at and the rows it returns, never the backlog behind them.
+const DUE_STREAMS_SQLITE: &str = "WITH RECURSIVE subs(sub) AS ( \
+       SELECT (SELECT subscription_id FROM outbox ORDER BY subscription_id LIMIT 1) \
+       UNION ALL \
+       SELECT (SELECT x.subscription_id FROM outbox x WHERE x.subscription_id > s.sub \
+         ORDER BY x.subscription_id LIMIT 1) FROM subs s WHERE s.sub IS NOT NULL), \
+     heads AS ( \
+       SELECT s.sub, k.kind, (SELECT x.seq FROM outbox x WHERE x.subscription_id = s.sub \
+         AND x.kind = k.kind AND x.seq NOT IN (SELECT value FROM json_each(?2)) \
+         ORDER BY x.seq LIMIT 1) AS head_seq \
+       FROM subs s, (SELECT 'change' AS kind UNION ALL SELECT 'lifecycle') k \
+       WHERE s.sub IS NOT NULL \
+         AND (k.kind || '/' || s.sub) NOT IN (SELECT value FROM json_each(?3))), \
+     ready AS ( \
+       SELECT h.sub, h.kind, h.head_seq, \
+         (SELECT o.tenant_id FROM outbox o WHERE o.seq = h.head_seq) AS tenant_id \
+       FROM heads h WHERE (SELECT o.due_ns FROM outbox o WHERE o.seq = h.head_seq) <= ?1), \
+     ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY head_seq) AS tenant_rank \
+       FROM ready), \
+     picked AS ( \
+       SELECT o.*, r.tenant_rank, r.head_seq, \
+         ROW_NUMBER() OVER (PARTITION BY o.subscription_id, o.kind ORDER BY o.seq) AS rn \
+       FROM ranked r JOIN outbox o ON o.seq IN (SELECT x.seq FROM outbox x \
+         WHERE x.subscription_id = r.sub AND x.kind = r.kind \
+         AND x.seq NOT IN (SELECT value FROM json_each(?2)) ORDER BY x.seq LIMIT ?4)) \
+     SELECT * FROM picked ORDER BY rn, tenant_rank, head_seq LIMIT ?5";
+
 /// Rows per multi-row participant insert (3 bound values each, well under SQLite's limit).
 const PARTICIPANT_ROWS_PER_STATEMENT: usize = 5000;
 
@@ -789,29 +820,23 @@ impl Store for SqliteStore {
         Ok(expired)
     }
 
-    async fn due_notifications(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-        skip: &[i64],
-    ) -> StoreResult<Vec<OutboxRow>> {
-        // Rows in `skip` are due (delivered ones), so the ordering guard never trips on them.
-        // The list goes in as one JSON parameter so the statement text never changes and stays
-        // prepared.
-        let skip = serde_json::to_string(skip).map_err(|e| StoreError::Database(e.to_string()))?;
+    async fn due_notifications(&self, q: &DueQuery<'_>) -> StoreResult<Vec<OutboxRow>> {
+        // Lists go in as JSON parameters so the statement text never changes and stays prepared.
+        let json = |e: serde_json::Error| StoreError::Database(e.to_string());
+        let skip = serde_json::to_string(q.skip).map_err(json)?;
+        let busy = serde_json::to_string(&q.busy_keys()).map_err(json)?;
         // The rows come back as one JSON array: the engine reads this on every round, and one
         // text value costs far less to hand over than a thousand rows one by one.
-        let packed: Option<String> = sqlx::query_scalar(
+        let packed: Option<String> = sqlx::query_scalar(&format!(
             "SELECT json_group_array(json_array(seq, id, tenant_id, subscription_id, kind, event, \
-             resource_id, created_ns, due_ns, attempts, first_attempt_ns, subject)) FROM (SELECT * FROM outbox o \
-             WHERE o.due_ns <= ? AND o.seq NOT IN (SELECT value FROM json_each(?)) \
-             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.subscription_id = o.subscription_id \
-             AND e.kind = o.kind AND e.seq < o.seq AND e.due_ns > ?) ORDER BY o.seq LIMIT ?)",
-        )
-        .bind(to_ns(now))
+             resource_id, created_ns, due_ns, attempts, first_attempt_ns, subject)) FROM ({})",
+            DUE_STREAMS_SQLITE
+        ))
+        .bind(to_ns(q.now))
         .bind(skip)
-        .bind(to_ns(now))
-        .bind(i64::from(limit))
+        .bind(busy)
+        .bind(i64::from(q.per_stream.max(1)))
+        .bind(i64::from(q.limit))
         .fetch_one(&self.reader)
         .await?;
         let Some(packed) = packed else {
@@ -834,44 +859,45 @@ impl Store for SqliteStore {
         let rows: Vec<Packed> = serde_json::from_str(&packed)
             .map_err(|e| StoreError::Corrupt(format!("outbox rows: {e}")))?;
         // json_group_array keeps the subquery's order.
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    seq,
-                    id,
-                    tenant_id,
-                    subscription_id,
-                    kind,
-                    event,
-                    resource_id,
-                    created,
-                    due,
-                    attempts,
-                    first,
-                    subject,
-                )| {
-                    OutboxRow {
+        Ok(q.due_prefix(
+            rows.into_iter()
+                .map(
+                    |(
                         seq,
                         id,
                         tenant_id,
                         subscription_id,
-                        kind: if kind == "lifecycle" {
-                            NotificationKind::Lifecycle
-                        } else {
-                            NotificationKind::Change
-                        },
+                        kind,
                         event,
                         resource_id,
-                        created: from_ns(created),
-                        due: from_ns(due),
+                        created,
+                        due,
                         attempts,
-                        first_attempt: first.map(from_ns),
+                        first,
                         subject,
-                    }
-                },
-            )
-            .collect())
+                    )| {
+                        OutboxRow {
+                            seq,
+                            id,
+                            tenant_id,
+                            subscription_id,
+                            kind: if kind == "lifecycle" {
+                                NotificationKind::Lifecycle
+                            } else {
+                                NotificationKind::Change
+                            },
+                            event,
+                            resource_id,
+                            created: from_ns(created),
+                            due: from_ns(due),
+                            attempts,
+                            first_attempt: first.map(from_ns),
+                            subject,
+                        }
+                    },
+                )
+                .collect(),
+        ))
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

@@ -305,6 +305,65 @@ pub struct OutboxRow {
     pub subject: Option<String>,
 }
 
+/// What a delivery round reads from the outbox: each ready stream (a subscription's notifications
+/// of one kind) from its head, at most `per_stream` rows of it, the streams' first rows before
+/// their second ones and each tenant's oldest stream before any tenant's next one, at most
+/// `limit` rows in all. A stream is ready when its first row (rows in `skip` aside) is due and
+/// it is not in `busy`; its rows end before the first one that is not due. So a stream with a
+/// POST in flight, backing off, or stuck behind a full URL takes nothing from the others,
+/// whatever its backlog.
+#[derive(Debug, Clone, Copy)]
+pub struct DueQuery<'a> {
+    pub now: DateTime<Utc>,
+    pub limit: u32,
+    pub per_stream: u32,
+    /// Delivered rows whose removal is not committed yet: left out, and they block nothing.
+    pub skip: &'a [i64],
+    /// Streams that read nothing this round (a POST in flight, their URL's slots all taken).
+    pub busy: &'a [(String, NotificationKind)],
+}
+
+impl<'a> DueQuery<'a> {
+    /// Every ready stream's due rows, up to `limit` rows in all.
+    pub fn new(now: DateTime<Utc>, limit: u32, skip: &'a [i64]) -> Self {
+        Self {
+            now,
+            limit,
+            per_stream: limit,
+            skip,
+            busy: &[],
+        }
+    }
+
+    /// `busy` as the stores match it: `kind/subscription`.
+    pub(crate) fn busy_keys(&self) -> Vec<String> {
+        self.busy
+            .iter()
+            .map(|(s, k)| format!("{}/{s}", k.as_str()))
+            .collect()
+    }
+
+    /// Cuts each stream's rows (in `seq` order within the stream) before its first row that is
+    /// not due: a notification never overtakes an earlier one of its stream that waits.
+    pub(crate) fn due_prefix(&self, rows: Vec<OutboxRow>) -> Vec<OutboxRow> {
+        let mut blocked: std::collections::HashSet<(String, NotificationKind)> =
+            std::collections::HashSet::new();
+        rows.into_iter()
+            .filter(|r| {
+                let key = (r.subscription_id.clone(), r.kind);
+                if blocked.contains(&key) {
+                    return false;
+                }
+                if r.due > self.now {
+                    blocked.insert(key);
+                    return false;
+                }
+                true
+            })
+            .collect()
+    }
+}
+
 /// A record of one delivery attempt (one POST, possibly for several notifications).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {

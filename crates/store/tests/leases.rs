@@ -79,15 +79,15 @@ async fn one_node_claims_exactly_the_due_notifications() {
     let now = Utc::now();
     subscribe(&*s, &["a", "b"], now).await;
     s.put_call_records("t", &[rec("r1"), rec("r2")], now).await.unwrap();
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     assert_eq!(due.len(), 4);
-    let claimed = s.claim_due("n1", now, Duration::seconds(30), 100, &[]).await.unwrap();
+    let claimed = s.claim_due("n1", Duration::seconds(30), &DueQuery::new(now, 100, &[])).await.unwrap();
     assert_eq!(claimed, due);
     // The ordering guard and the skip list hold for claims too.
     let first_of_a = due.iter().find(|r| r.subscription_id == "a").unwrap().seq;
     s.reschedule_notifications(&[first_of_a], now + Duration::minutes(1), now).await.unwrap();
     let first_of_b = due.iter().find(|r| r.subscription_id == "b").unwrap().seq;
-    let claimed = s.claim_due("n1", now, Duration::seconds(30), 100, &[first_of_b]).await.unwrap();
+    let claimed = s.claim_due("n1", Duration::seconds(30), &DueQuery::new(now, 100, &[first_of_b])).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].subscription_id, "b");
     assert_ne!(claimed[0].seq, first_of_b);
@@ -118,21 +118,30 @@ async fn a_subscription_is_claimed_by_one_node_until_its_lease_runs_out() {
     subscribe(&n1, &["b"], now).await;
     n1.put_call_records("t", &[rec("r3")], now).await.unwrap();
 
-    // n1 takes a's stream only (its two rows come first); n2 gets b's, never a's.
-    let got1 = n1.claim_due("n1", now, lease, 2, &[]).await.unwrap();
-    assert_eq!(got1.len(), 2);
+    // n1 takes a's stream only (its head is the oldest); n2 gets b's, never a's.
+    let got1 = n1
+        .claim_due("n1", lease, &DueQuery::new(now, 1, &[]))
+        .await
+        .unwrap();
+    assert_eq!(got1.len(), 1);
     let (a, b) = ("a".to_string(), "b".to_string());
     assert_eq!(subs_of(&got1), BTreeSet::from([a.clone()]));
-    let got2 = n2.claim_due("n2", now, lease, 100, &[]).await.unwrap();
+    let got2 = n2
+        .claim_due("n2", lease, &DueQuery::new(now, 100, &[]))
+        .await
+        .unwrap();
     assert_eq!(subs_of(&got2), BTreeSet::from([b.clone()]));
     assert!(n2
-        .claim_due("n2", now, lease, 100, &[])
+        .claim_due("n2", lease, &DueQuery::new(now, 100, &[]))
         .await
         .unwrap()
         .iter()
         .all(|r| r.subscription_id == b));
     // n1 still sees its own stream, not n2's.
-    let again = n1.claim_due("n1", now, lease, 100, &[]).await.unwrap();
+    let again = n1
+        .claim_due("n1", lease, &DueQuery::new(now, 100, &[]))
+        .await
+        .unwrap();
     assert_eq!(subs_of(&again), BTreeSet::from([a.clone()]));
 
     // n2 delivers b's row; then, for n2, a's rows become claimable when n1's lease runs out.
@@ -144,7 +153,10 @@ async fn a_subscription_is_claimed_by_one_node_until_its_lease_runs_out() {
 
     // n1 dies. Once its lease has run out, n2 takes a over, with a's rows in order.
     let later = now + lease + Duration::seconds(1);
-    let taken = n2.claim_due("n2", later, lease, 100, &[]).await.unwrap();
+    let taken = n2
+        .claim_due("n2", lease, &DueQuery::new(later, 100, &[]))
+        .await
+        .unwrap();
     assert_eq!(subs_of(&taken), BTreeSet::from([a.clone()]));
     let seqs: Vec<i64> = taken
         .iter()
@@ -160,14 +172,17 @@ async fn a_subscription_is_claimed_by_one_node_until_its_lease_runs_out() {
         .unwrap()
         .is_empty());
     assert!(n1
-        .claim_due("n1", later, lease, 100, &[])
+        .claim_due("n1", lease, &DueQuery::new(later, 100, &[]))
         .await
         .unwrap()
         .is_empty());
 
     // Releasing hands everything over at once.
     n2.release_leases("n2").await.unwrap();
-    let all = n1.claim_due("n1", later, lease, 100, &[]).await.unwrap();
+    let all = n1
+        .claim_due("n1", lease, &DueQuery::new(later, 100, &[]))
+        .await
+        .unwrap();
     assert_eq!(all, taken);
 }
 
@@ -182,7 +197,10 @@ async fn renewing_keeps_a_lease_past_its_first_end() {
     subscribe(&s, &["a"], now).await;
     s.put_call_records("t", &[rec("r1")], now).await.unwrap();
     assert_eq!(
-        s.claim_due("n1", now, lease, 10, &[]).await.unwrap().len(),
+        s.claim_due("n1", lease, &DueQuery::new(now, 10, &[]))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let t = now + Duration::seconds(8);
@@ -195,12 +213,12 @@ async fn renewing_keeps_a_lease_past_its_first_end() {
     // At now + 12 s the first lease would have run out; the renewed one has not.
     let t2 = now + Duration::seconds(12);
     assert!(s
-        .claim_due("n2", t2, lease, 10, &[])
+        .claim_due("n2", lease, &DueQuery::new(t2, 10, &[]))
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        s.claim_due("n2", t2 + lease, lease, 10, &[])
+        s.claim_due("n2", lease, &DueQuery::new(t2 + lease, 10, &[]))
             .await
             .unwrap()
             .len(),
@@ -209,11 +227,18 @@ async fn renewing_keeps_a_lease_past_its_first_end() {
     // A claim in the second half of a lease extends it (a claim early in it does not need to).
     let t3 = t2 + lease + Duration::seconds(6);
     assert_eq!(
-        s.claim_due("n2", t3, lease, 10, &[]).await.unwrap().len(),
+        s.claim_due("n2", lease, &DueQuery::new(t3, 10, &[]))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(s
-        .claim_due("n1", t3 + Duration::seconds(8), lease, 10, &[])
+        .claim_due(
+            "n1",
+            lease,
+            &DueQuery::new(t3 + Duration::seconds(8), 10, &[])
+        )
         .await
         .unwrap()
         .is_empty());
@@ -240,18 +265,33 @@ async fn a_backlog_spreads_over_the_nodes_that_claim_it() {
     let recs: Vec<CallRecordWrite> = (0..3).map(|i| rec(&format!("r{i}"))).collect();
     n1.put_call_records("t", &recs, now).await.unwrap();
 
-    let first = subs_of(&n1.claim_due("n1", now, lease, 1000, &[]).await.unwrap());
+    let first = subs_of(
+        &n1.claim_due("n1", lease, &DueQuery::new(now, 1000, &[]))
+            .await
+            .unwrap(),
+    );
     assert_eq!(first.len(), 8, "one round leases 8 new subscriptions");
-    let second = subs_of(&n2.claim_due("n2", now, lease, 1000, &[]).await.unwrap());
+    let second = subs_of(
+        &n2.claim_due("n2", lease, &DueQuery::new(now, 1000, &[]))
+            .await
+            .unwrap(),
+    );
     assert_eq!(second.len(), 8);
     assert!(first.is_disjoint(&second));
     // n1's next round keeps its 8 and takes the last 4.
-    let again = subs_of(&n1.claim_due("n1", now, lease, 1000, &[]).await.unwrap());
+    let again = subs_of(
+        &n1.claim_due("n1", lease, &DueQuery::new(now, 1000, &[]))
+            .await
+            .unwrap(),
+    );
     assert!(again.is_superset(&first));
     assert_eq!(again.len(), 12);
     assert!(again.is_disjoint(&second));
     // Every row of a leased subscription comes back, in order.
-    let rows = n2.claim_due("n2", now, lease, 1000, &[]).await.unwrap();
+    let rows = n2
+        .claim_due("n2", lease, &DueQuery::new(now, 1000, &[]))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 8 * 3);
 }
 
@@ -278,7 +318,7 @@ async fn concurrent_claims_never_hand_a_subscription_to_two_nodes() {
             for _ in 0..10 {
                 // A small limit, so each claim takes only a few streams and all nodes compete.
                 let rows = store
-                    .claim_due(&node, now, Duration::minutes(5), 7, &[])
+                    .claim_due(&node, Duration::minutes(5), &DueQuery::new(now, 7, &[]))
                     .await
                     .unwrap();
                 mine.extend(subs_of(&rows));
@@ -331,7 +371,7 @@ async fn three_nodes_deliver_everything_in_order_when_one_dies() {
             let mut rounds = 0;
             loop {
                 let rows = store
-                    .claim_due(&node, Utc::now(), lease, 50, &[])
+                    .claim_due(&node, lease, &DueQuery::new(Utc::now(), 50, &[]))
                     .await
                     .unwrap();
                 rounds += 1;
@@ -642,7 +682,10 @@ async fn queued_work_is_announced_once_per_write_after_its_commit() {
     // Releasing held rows announces them, releasing nothing does not.
     n1.release_held("a", now).await.unwrap();
     nothing_announced(&db, &mut listener).await;
-    let rows = n1.due_notifications(now, 100, &[]).await.unwrap();
+    let rows = n1
+        .due_notifications(&DueQuery::new(now, 100, &[]))
+        .await
+        .unwrap();
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     n1.reschedule_notifications(&seqs, now + Duration::hours(1), now)
         .await
@@ -653,7 +696,7 @@ async fn queued_work_is_announced_once_per_write_after_its_commit() {
     // A node giving up leases over waiting rows tells the others; one with none, or none
     // over waiting rows, does not.
     assert!(!n1
-        .claim_due("n1", now, lease, 100, &[])
+        .claim_due("n1", lease, &DueQuery::new(now, 100, &[]))
         .await
         .unwrap()
         .is_empty());

@@ -84,7 +84,7 @@ async fn storing_a_record_queues_notifications_for_matching_subscriptions_only()
         .await
         .unwrap();
 
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     let pairs = |v: &[(&str, &str)]| {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -115,6 +115,73 @@ async fn storing_a_record_queues_notifications_for_matching_subscriptions_only()
     assert_eq!(ids.len(), due.len());
 }
 
+async fn a_stuck_backlog_takes_no_room_from_other_subscriptions_and_tenants() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let later = now + Duration::hours(1);
+    // Tenant b: three subscriptions with a backlog; tenant a: one, whose record comes last.
+    for id in ["b1", "b2", "b3"] {
+        s.create_subscription(&sub(id, "b", "created", &[], later), &q(100))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    s.create_subscription(&sub("a1", "a", "created", &[], later), &q(100))
+        .await
+        .unwrap()
+        .unwrap();
+    let backlog: Vec<CallRecordWrite> = (0..40).map(|i| rec(&format!("b-{i:02}"), &[])).collect();
+    s.put_call_records("b", &backlog, now).await.unwrap();
+    s.put_call_records("a", &[rec("a-0", &[])], now).await.unwrap();
+
+    // One POST's worth per stream, and the read reaches a's row although b's backlog alone
+    // is larger than the read.
+    let round = DueQuery {
+        per_stream: 5,
+        ..DueQuery::new(now, 16, &[])
+    };
+    let due = s.due_notifications(&round).await.unwrap();
+    assert_eq!(due.len(), 16);
+    assert_eq!(events(&due, "a1"), [("created".to_string(), "a-0".to_string())]);
+    for id in ["b1", "b2", "b3"] {
+        let mine: Vec<_> = due.iter().filter(|r| r.subscription_id == id).collect();
+        assert_eq!(mine.len(), 5, "{id}: one POST's worth");
+        assert!(mine.windows(2).all(|w| w[0].seq < w[1].seq), "{id} in order");
+        assert_eq!(mine[0].resource_id.as_deref(), Some("b-00"));
+    }
+
+    // b1 has a POST in flight, b2 backs off: neither is read, and they block nobody.
+    let b2_head: Vec<i64> = due
+        .iter()
+        .filter(|r| r.subscription_id == "b2")
+        .map(|r| r.seq)
+        .collect();
+    s.reschedule_notifications(&b2_head, now + Duration::seconds(30), now)
+        .await
+        .unwrap();
+    let busy = [("b1".to_string(), NotificationKind::Change)];
+    let round = DueQuery {
+        per_stream: 5,
+        busy: &busy,
+        ..DueQuery::new(now, 6, &[])
+    };
+    let due = s.due_notifications(&round).await.unwrap();
+    let subs: std::collections::BTreeSet<&str> =
+        due.iter().map(|r| r.subscription_id.as_str()).collect();
+    assert_eq!(subs, ["a1", "b3"].into_iter().collect());
+    // Each tenant's oldest ready stream before any stream's second row: a1's one row is read
+    // first-round whatever the limit.
+    let round = DueQuery {
+        per_stream: 5,
+        busy: &busy,
+        ..DueQuery::new(now, 2, &[])
+    };
+    let due = s.due_notifications(&round).await.unwrap();
+    let subs: std::collections::BTreeSet<&str> =
+        due.iter().map(|r| r.subscription_id.as_str()).collect();
+    assert_eq!(subs, ["a1", "b3"].into_iter().collect());
+}
+
 async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() {
     let (_d, s) = store().await;
     let now = Utc::now();
@@ -135,20 +202,20 @@ async fn a_waiting_notification_holds_back_the_later_ones_of_its_subscription() 
     s.put_call_records("t", &[rec("r1", &[]), rec("r2", &[])], now)
         .await
         .unwrap();
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     assert_eq!(due.len(), 4);
     let first_of_a = due.iter().find(|r| r.subscription_id == "a").unwrap().seq;
     s.reschedule_notifications(&[first_of_a], now + Duration::minutes(1), now)
         .await
         .unwrap();
 
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     assert!(
         due.iter().all(|r| r.subscription_id == "b"),
         "a's second notification waits for its first"
     );
     let later = s
-        .due_notifications(now + Duration::minutes(2), 100, &[])
+        .due_notifications(&DueQuery::new(now + Duration::minutes(2), 100, &[]))
         .await
         .unwrap();
     let a: Vec<_> = later.iter().filter(|r| r.subscription_id == "a").collect();
@@ -273,12 +340,12 @@ async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts
     s.put_call_records("t", &[rec("r1", &[]), rec("r2", &[]), rec("r3", &[])], now)
         .await
         .unwrap();
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     let seqs: Vec<i64> = due.iter().map(|r| r.seq).collect();
     assert_eq!(seqs.len(), 3);
 
     // The first two were delivered; their removal is pending.
-    let rest = s.due_notifications(now, 100, &seqs[..2]).await.unwrap();
+    let rest = s.due_notifications(&DueQuery::new(now, 100, &seqs[..2])).await.unwrap();
     assert_eq!(rest.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[2]]);
 
     let attempt = DeliveryAttempt {
