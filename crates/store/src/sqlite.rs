@@ -57,6 +57,16 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// A write transaction that holds SQLite's write lock from its `BEGIN`. sqlx's `begin()` is
+    /// `BEGIN DEFERRED`: the transaction starts as a read and becomes a write at its first
+    /// write, and if another connection to the file (a second process such as `callhook
+    /// tenant …`) committed in between, that upgrade fails at once with SQLITE_BUSY — the
+    /// busy timeout never waits for it. `BEGIN IMMEDIATE` waits (up to the busy timeout) for
+    /// the lock instead, and then nothing can fail that way.
+    pub(crate) async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Closes both pools, checkpointing the WAL.
     pub async fn close(&self) {
         self.reader.close().await;
@@ -414,7 +424,7 @@ impl Store for SqliteStore {
         records: &[CallRecordWrite],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallRecordWritten>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let modified = fmt_time(now);
         let watchers = live_call_record_subscriptions(&mut tx, tenant_id, now).await?;
         // Every statement is a round trip to SQLite's worker thread, so a batch is written with
@@ -570,7 +580,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_call_records(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let cutoff = to_ns(cutoff);
         sqlx::query(
             "DELETE FROM call_record_participants WHERE seq IN \
@@ -593,7 +603,7 @@ impl Store for SqliteStore {
         report: ReportKind,
         rows: &[ReportRowWrite],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         for row in rows {
             sqlx::query(
                 "INSERT INTO report_rows (tenant_id, report, id, time_ns, body) VALUES (?, ?, ?, ?, ?) \
@@ -634,7 +644,7 @@ impl Store for SqliteStore {
         row: &SubscriptionRow,
         quotas: &[QuotaRule],
     ) -> StoreResult<Result<(), SubscriptionRefusal>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         for (i, q) in quotas.iter().enumerate() {
             let mut b: QueryBuilder<Sqlite> =
                 QueryBuilder::new("SELECT COUNT(*) FROM subscriptions WHERE tenant_id = ");
@@ -768,7 +778,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_subscription(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
@@ -795,7 +805,7 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SubscriptionRow>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE expiration_ns <= ?"
         ))
@@ -986,7 +996,7 @@ impl Store for SqliteStore {
         seqs: &[i64],
         attempts: &[DeliveryAttempt],
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         // SQLite allows 32,766 bound values per statement; stay well under it.
         for chunk in seqs.chunks(10_000) {
             let mut b: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM outbox WHERE seq IN");
@@ -1039,7 +1049,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_users(&self, tenant_id: &str, users: &[UserWrite]) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         for u in users {
             sqlx::query(
                 "INSERT INTO users (tenant_id, id, body) VALUES (?, ?, ?) \

@@ -172,7 +172,7 @@ impl MeetingStore for SqliteStore {
         tenant_id: &str,
         m: &OnlineMeetingWrite,
     ) -> StoreResult<MeetingWritten> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let existed = sqlx::query("SELECT 1 FROM online_meetings WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(&m.id)
@@ -237,7 +237,7 @@ impl MeetingStore for SqliteStore {
         tenant_id: &str,
         c: &AdhocCallWrite,
     ) -> StoreResult<MeetingWritten> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let existed = sqlx::query("SELECT 1 FROM adhoc_calls WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(&c.id)
@@ -286,7 +286,7 @@ impl MeetingStore for SqliteStore {
         a: &ArtifactWrite,
     ) -> StoreResult<ArtifactWritten> {
         let t = table(a.key.kind);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let existing = sqlx::query(&format!(
             "SELECT seq FROM {t} WHERE tenant_id = ? AND parent_kind = ? AND parent_id = ? AND id = ?"
         ))
@@ -340,7 +340,7 @@ impl MeetingStore for SqliteStore {
     ) -> StoreResult<Option<ArtifactWritten>> {
         let t = table(key.kind);
         let column = stream_column(key.kind, stream)?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT seq, organizer_id FROM {t} \
              WHERE tenant_id = ? AND parent_kind = ? AND parent_id = ? AND id = ?"
@@ -527,7 +527,7 @@ impl MeetingStore for SqliteStore {
         events: &[CallEventWrite],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<CallEventWritten>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write().await?;
         let watchers = live_watchers(&mut tx, tenant_id, call_event_kinds(), now).await?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
