@@ -1,7 +1,8 @@
 //! The emulator's own controls, under the reserved prefix `/_callhook/` (ingest key required),
 //! and Prometheus metrics at `/metrics`.
 //!
-//! - `GET  /_callhook/subscriptions/{id}/attempts` — the subscription's delivery attempts, newest first;
+//! - `GET  /_callhook/subscriptions/{id}/attempts` — the subscription's delivery attempts, newest
+//!   first, `limit` (default 100, at most 1,000) a page, the next page at `@odata.nextLink`;
 //! - `POST /_callhook/subscriptions/{id}/lifecycle` `{"lifecycleEvent": "…"}` — send a lifecycle
 //!   notification now (`reauthorizationRequired`, `subscriptionRemoved`, `missed`);
 //! - `POST /_callhook/clock/advance` `{"seconds": n}` — move the server clock (`--clock manual` only);
@@ -73,22 +74,31 @@ async fn resume_delivery(State(state): State<AppState>) -> StatusCode {
 }
 
 #[derive(Deserialize)]
-struct Limit {
+struct AttemptsPage {
     limit: Option<u32>,
+    /// Attempts recorded before this position (the previous page's last one).
+    before: Option<i64>,
 }
 
 async fn attempts(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<Limit>,
+    Query(q): Query<AttemptsPage>,
 ) -> GraphResult<Response> {
-    let rows = state
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // One more than the page: whether a next page exists.
+    let mut rows = state
         .store
-        .delivery_attempts(&id, q.limit.unwrap_or(100).clamp(1, 1000))
+        .delivery_attempts_page(&id, q.before, limit + 1)
         .await?;
+    let next = (rows.len() > limit as usize).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(|(seq, _)| *seq)
+    });
     let value: Vec<_> = rows
         .iter()
-        .map(|a| {
+        .map(|(_, a)| {
             json!({
                 "at": callhook_model::format_date_time(&a.at),
                 "url": a.url,
@@ -100,7 +110,15 @@ async fn attempts(
             })
         })
         .collect();
-    Ok(Json(json!({ "value": value })).into_response())
+    let mut body = json!({ "value": value });
+    if let Some(Some(before)) = next {
+        let id = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC);
+        body["@odata.nextLink"] = json!(format!(
+            "{}/_callhook/subscriptions/{id}/attempts?limit={limit}&before={before}",
+            state.base_url(&headers)
+        ));
+    }
+    Ok(Json(body).into_response())
 }
 
 #[derive(Deserialize)]

@@ -85,6 +85,10 @@ enum Command {
         /// (renewed while it works; a dead node's subscriptions move on after this).
         #[arg(long, env = "CALLHOOK_DELIVERY_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(15..=3600))]
         delivery_lease_seconds: u32,
+        /// Days each delivery attempt is kept (`GET /_callhook/subscriptions/{id}/attempts`);
+        /// older ones are purged in the background.
+        #[arg(long, env = "CALLHOOK_ATTEMPT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        attempt_retention_days: u32,
         #[command(flatten)]
         limits: callhook::limits::LimitArgs,
     },
@@ -569,6 +573,7 @@ fn main() -> ExitCode {
                 max_batch,
                 authorization_minutes,
                 delivery_lease_seconds,
+                attempt_retention_days,
                 limits,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
@@ -582,6 +587,8 @@ fn main() -> ExitCode {
                     chrono::Duration::minutes(i64::from(authorization_minutes));
                 opts.notify.delivery_lease =
                     chrono::Duration::seconds(i64::from(delivery_lease_seconds));
+                opts.notify.attempt_retention =
+                    chrono::Duration::days(i64::from(attempt_retention_days));
                 opts.api.manual_clock = clock == ClockMode::Manual;
                 limits.apply(&mut opts);
                 opts.tls = match (tls_cert, tls_key) {

@@ -161,15 +161,22 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
     let purge = {
         let store = opened.store.clone();
         let retention = api.retention_days;
+        let attempt_retention = opts.notify.attempt_retention;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
-                let cutoff = clock.now() - chrono::Duration::days(retention);
+                let now = clock.now();
+                let cutoff = now - chrono::Duration::days(retention);
                 match store.purge_call_records(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "removed call records past retention"),
                     Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+                }
+                match store.purge_delivery_attempts(now - attempt_retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "removed delivery attempts past retention"),
+                    Err(e) => tracing::warn!(error = %e, "purging delivery attempts failed"),
                 }
             }
         })

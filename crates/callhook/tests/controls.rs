@@ -353,3 +353,47 @@ async fn paused_delivery_queues_and_resuming_delivers_the_backlog_in_order() {
     assert_eq!(state.json["paused"], false);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn attempts_page_with_a_next_link() {
+    let s = start().await;
+    let now = chrono::Utc::now();
+    let made: Vec<callhook_store::DeliveryAttempt> = (0..5)
+        .map(|i| callhook_store::DeliveryAttempt {
+            subscription_id: "paged-subscription".into(),
+            notification_ids: vec![format!("n-{i}")],
+            url: "http://127.0.0.1:1/notify".into(),
+            at: now,
+            status: Some(500),
+            latency_ms: 1,
+            outcome: "retry".into(),
+            error: None,
+        })
+        .collect();
+    s.server.state.store.record_attempts(&made).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut path = "/_callhook/subscriptions/paged-subscription/attempts?limit=2".to_string();
+    for _ in 0..3 {
+        let a = control(&s, reqwest::Method::GET, &path, None).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        for v in a.json["value"].as_array().expect("value") {
+            seen.push(
+                v["notificationIds"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        match a.json["@odata.nextLink"].as_str() {
+            Some(next) => {
+                path = next
+                    .strip_prefix(s.base())
+                    .expect("the next link is on this server")
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["n-4", "n-3", "n-2", "n-1", "n-0"]);
+}

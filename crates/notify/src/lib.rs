@@ -61,6 +61,8 @@ pub struct NotifyConfig {
     /// How long a node holds a subscription's delivery when several nodes share the database
     /// (renewed while it works on it): a dead node's subscriptions move on after this.
     pub delivery_lease: chrono::Duration,
+    /// How long a delivery attempt is kept for `GET /_callhook/subscriptions/{id}/attempts`.
+    pub attempt_retention: chrono::Duration,
 }
 
 impl Default for NotifyConfig {
@@ -82,6 +84,7 @@ impl Default for NotifyConfig {
             throttle_min_samples: 20,
             idle_poll: Duration::from_millis(500),
             delivery_lease: chrono::Duration::seconds(30),
+            attempt_retention: chrono::Duration::days(7),
         }
     }
 }

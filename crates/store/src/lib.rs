@@ -163,7 +163,22 @@ pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
         &self,
         subscription_id: &str,
         limit: u32,
-    ) -> StoreResult<Vec<DeliveryAttempt>>;
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        let page = self
+            .delivery_attempts_page(subscription_id, None, limit)
+            .await?;
+        Ok(page.into_iter().map(|(_, a)| a).collect())
+    }
+    /// A page of a subscription's delivery attempts, newest first, each with its position:
+    /// those recorded before position `before` (all with `None`), at most `limit`.
+    async fn delivery_attempts_page(
+        &self,
+        subscription_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, DeliveryAttempt)>>;
+    /// Deletes delivery attempts made before `cutoff`; returns how many.
+    async fn purge_delivery_attempts(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
     /// Notifications waiting in the outbox.
     async fn outbox_len(&self) -> StoreResult<u64>;
 

@@ -1010,35 +1010,59 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delivery_attempts(
+    async fn delivery_attempts_page(
         &self,
         subscription_id: &str,
+        before: Option<i64>,
         limit: u32,
-    ) -> StoreResult<Vec<DeliveryAttempt>> {
+    ) -> StoreResult<Vec<(i64, DeliveryAttempt)>> {
         let rows = sqlx::query(
-            "SELECT subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error \
-             FROM delivery_attempts WHERE subscription_id = ? ORDER BY seq DESC LIMIT ?",
+            "SELECT seq, subscription_id, notification_ids, url, at_ns, status, latency_ms, outcome, error \
+             FROM delivery_attempts WHERE subscription_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
         )
         .bind(subscription_id)
+        .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(DeliveryAttempt {
-                    subscription_id: r.try_get("subscription_id")?,
-                    notification_ids: parse_list(&r.try_get::<String, _>("notification_ids")?)?,
-                    url: r.try_get("url")?,
-                    at: from_ns(r.try_get("at_ns")?),
-                    status: r
-                        .try_get::<Option<i64>, _>("status")?
-                        .and_then(|s| u16::try_from(s).ok()),
-                    latency_ms: r.try_get("latency_ms")?,
-                    outcome: r.try_get("outcome")?,
-                    error: r.try_get("error")?,
-                })
+                Ok((
+                    r.try_get("seq")?,
+                    DeliveryAttempt {
+                        subscription_id: r.try_get("subscription_id")?,
+                        notification_ids: parse_list(&r.try_get::<String, _>("notification_ids")?)?,
+                        url: r.try_get("url")?,
+                        at: from_ns(r.try_get("at_ns")?),
+                        status: r
+                            .try_get::<Option<i64>, _>("status")?
+                            .and_then(|s| u16::try_from(s).ok()),
+                        latency_ms: r.try_get("latency_ms")?,
+                        outcome: r.try_get("outcome")?,
+                        error: r.try_get("error")?,
+                    },
+                ))
             })
             .collect()
+    }
+
+    async fn purge_delivery_attempts(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        // In slices, so the writer is never held long by a large purge.
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM delivery_attempts WHERE seq IN (SELECT seq FROM delivery_attempts \
+                 WHERE at_ns < ? LIMIT 10000)",
+            )
+            .bind(to_ns(cutoff))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 10_000 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn outbox_len(&self) -> StoreResult<u64> {

@@ -364,4 +364,58 @@ async fn skipped_rows_are_left_out_and_settling_removes_them_with_their_attempts
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].notification_ids.len(), 2);
 }
+
+async fn delivery_attempts_page_newest_first_and_are_purged_past_their_window() {
+    let (_d, s) = store().await;
+    let now = Utc::now();
+    let attempt = |sub: &str, minutes_ago: i64| DeliveryAttempt {
+        subscription_id: sub.into(),
+        notification_ids: vec![format!("n-{minutes_ago}")],
+        url: "http://127.0.0.1:1/hook".into(),
+        at: now - Duration::minutes(minutes_ago),
+        status: Some(202),
+        latency_ms: 3,
+        outcome: "delivered".into(),
+        error: None,
+    };
+    // Oldest first, as they happen; "b" is another subscription's.
+    let made: Vec<DeliveryAttempt> = [50, 40, 30, 20, 10]
+        .into_iter()
+        .map(|m| attempt("a", m))
+        .chain([attempt("b", 45)])
+        .collect();
+    s.record_attempts(&made).await.unwrap();
+
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s.delivery_attempts_page("a", before, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|(seq, _)| *seq);
+        pages.push(
+            page.into_iter()
+                .map(|(_, a)| a.notification_ids[0].clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(pages, [vec!["n-10", "n-20"], vec!["n-30", "n-40"], vec!["n-50"]]);
+
+    // Attempts older than 35 minutes go, whoever they belong to; the others stay.
+    let purged = s
+        .purge_delivery_attempts(now - Duration::minutes(35))
+        .await
+        .unwrap();
+    assert_eq!(purged, 3);
+    let left: Vec<String> = s
+        .delivery_attempts("a", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.notification_ids[0].clone())
+        .collect();
+    assert_eq!(left, ["n-10", "n-20", "n-30"]);
+    assert!(s.delivery_attempts("b", 10).await.unwrap().is_empty());
+}
 }
