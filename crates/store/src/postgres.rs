@@ -1397,6 +1397,7 @@ impl Store for PostgresStore {
                (SELECT MIN(l.until_ns) FROM delivery_leases l WHERE l.node_id <> $1 AND l.until_ns > $2 \
                   AND EXISTS (SELECT 1 FROM outbox o WHERE o.subscription_id = l.subscription_id)))",
         )
+        .persistent(false)
         .bind(node_id)
         .bind(to_ns(now))
         .fetch_one(&self.pool)
