@@ -138,6 +138,10 @@ pub async fn analyze_empty(database_url: &str) -> anyhow::Result<()> {
     let mut conn = sqlx::postgres::PgConnectOptions::from_str(database_url)?
         .connect()
         .await?;
+    // Shared catalogs are skipped with a warning each for a role that is not superuser.
+    sqlx::query("SET client_min_messages = error")
+        .execute(&mut conn)
+        .await?;
     sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
     let _ = conn.close().await;
     Ok(())
