@@ -490,7 +490,7 @@ async fn emergency_events_notify_their_policy_subscriptions_once() {
     // A retried ingest queues nothing more.
     let again = s.put_call_events("t1", &[e], now).await.unwrap();
     assert!(!again[0].created);
-    let due = s.due_notifications(now, 100, &[]).await.unwrap();
+    let due = s.due_notifications(&DueQuery::new(now, 100, &[])).await.unwrap();
     let mut told: Vec<&str> = due.iter().map(|r| r.subscription_id.as_str()).collect();
     told.sort_unstable();
     assert_eq!(told, ["s1", "s2"], "the HQ policy's subscriptions only");
