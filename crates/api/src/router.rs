@@ -28,7 +28,12 @@ fn routes(state: AppState) -> Router {
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(token::openid_configuration),
         )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(token::openid_configuration_v1),
+        )
         .route("/{tenant}/discovery/v2.0/keys", get(token::jwks))
+        .route("/{tenant}/discovery/keys", get(token::jwks))
         // Graph serves its metadata document without a token.
         .route("/v1.0/$metadata", get(metadata::v1))
         .route("/beta/$metadata", get(metadata::beta))
@@ -49,6 +54,7 @@ fn routes(state: AppState) -> Router {
             limits::graph_shape,
         ))
         .layer(middleware::from_fn(context::request_ids))
+        .layer(middleware::from_fn(crate::authority_as_host))
         .layer(middleware::map_response(version_header))
         .with_state(state)
 }
