@@ -133,9 +133,8 @@ pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// The lifetime and issuer checks beyond the signature, audience and expiry.
 fn check_claims(claims: &AccessClaims, base_url: &str, now: i64) -> Result<(), GraphError> {
-    let not_yet = || {
-        GraphError::unauthenticated("Lifetime validation failed, the token is not yet valid.")
-    };
+    let not_yet =
+        || GraphError::unauthenticated("Lifetime validation failed, the token is not yet valid.");
     if claims.nbf > now + CLOCK_SKEW_SECS || claims.iat > now + CLOCK_SKEW_SECS {
         return Err(not_yet());
     }

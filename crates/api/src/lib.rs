@@ -17,6 +17,7 @@ mod controls;
 pub mod error;
 mod graph;
 mod ingest;
+mod keys;
 mod limits;
 pub mod permissions;
 mod router;

@@ -88,7 +88,12 @@ enum Command {
         #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
         public_url: Option<String>,
         /// Issuer and claim form of access tokens and validation tokens (docs/encryption.md).
-        #[arg(long, env = "CALLHOOK_TOKEN_FORM", value_enum, default_value = "entra-v1")]
+        #[arg(
+            long,
+            env = "CALLHOOK_TOKEN_FORM",
+            value_enum,
+            default_value = "entra-v1"
+        )]
         token_form: TokenFormArg,
         /// Certificates (PEM) to trust for https:// webhooks: as CAs, and pinned as they are (a
         /// receiver presenting one of them is accepted even when it is self-signed CA:TRUE).
@@ -156,7 +161,12 @@ struct TokenArgs {
     #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
     public_url: Option<String>,
     /// The server's `--token-form`.
-    #[arg(long, env = "CALLHOOK_TOKEN_FORM", value_enum, default_value = "entra-v1")]
+    #[arg(
+        long,
+        env = "CALLHOOK_TOKEN_FORM",
+        value_enum,
+        default_value = "entra-v1"
+    )]
     token_form: TokenFormArg,
     /// Tenant of the app (default: the development tenant).
     #[arg(long)]

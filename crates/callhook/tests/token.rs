@@ -236,7 +236,10 @@ async fn discovery_documents_exist_and_jwks_kid_matches_the_token_kid() {
     );
     let v1 = Answer::from(
         s.http
-            .get(format!("{}/{tenant}/.well-known/openid-configuration", s.base()))
+            .get(format!(
+                "{}/{tenant}/.well-known/openid-configuration",
+                s.base()
+            ))
             .send()
             .await
             .expect("v1 openid configuration"),
@@ -244,7 +247,10 @@ async fn discovery_documents_exist_and_jwks_kid_matches_the_token_kid() {
     .await;
     v1.expect_status(200);
     assert_eq!(payload["iss"], v1.json["issuer"]);
-    assert_eq!(v1.json["jwks_uri"], format!("{}/{tenant}/discovery/keys", s.base()));
+    assert_eq!(
+        v1.json["jwks_uri"],
+        format!("{}/{tenant}/discovery/keys", s.base())
+    );
     s.stop().await;
 }
 

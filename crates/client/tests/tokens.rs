@@ -177,14 +177,16 @@ fn lifetime_is_checked_with_a_small_leeway() {
 fn unknown_or_wrong_key_is_refused() {
     let (_, validator) = setup();
     let stranger = SigningKey::generate("kid-2").unwrap();
-    let token = mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
+    let token =
+        mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate(&token, NOW),
         Err(TokenRejection::UnknownKey("kid-2".into()))
     );
     // A key that claims a known kid but is not that key.
     let impostor = SigningKey::generate("kid-1").unwrap();
-    let token = mint_validation_token(&impostor, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
+    let token =
+        mint_validation_token(&impostor, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate(&token, NOW),
         Err(TokenRejection::BadSignature)
@@ -371,7 +373,8 @@ fn whole_deliveries_are_checked() {
     );
     // One bad token spoils the whole POST.
     let stranger = SigningKey::generate("kid-9").unwrap();
-    let bad = mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
+    let bad =
+        mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate_collection(&rich_delivery(TENANT, Some(vec![token, bad])), NOW),
         Err(ClientError::Token(TokenRejection::UnknownKey(

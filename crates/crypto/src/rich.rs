@@ -364,9 +364,8 @@ mod tests {
 
     #[test]
     fn v1_claims_name_the_publisher_in_appid_and_azp() {
-        let c =
-            ValidationTokenClaims::new(TokenForm::EntraV1, "https://h", "tid-1", "app-1", 1000)
-                .unwrap();
+        let c = ValidationTokenClaims::new(TokenForm::EntraV1, "https://h", "tid-1", "app-1", 1000)
+            .unwrap();
         assert_eq!(c.iss, "https://sts.windows.net/tid-1/");
         assert_eq!(c.ver, "1.0");
         assert_eq!(c.appid.as_deref(), Some(GRAPH_CHANGE_TRACKING_APP_ID));

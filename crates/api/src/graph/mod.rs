@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod batch;
+pub mod call_events;
 pub mod call_records;
 pub mod metadata;
 pub mod online_meetings;
