@@ -294,5 +294,20 @@ async fn keys_and_discovery_are_served_at_entras_paths() {
         common.json["jwks_uri"],
         format!("{}/common/discovery/v2.0/keys", s.base())
     );
+    // The .NET SDK's default is Entra's v1.0 common document.
+    let v1 = Answer::from(
+        s.http
+            .get(s.url("/common/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("common v1 configuration"),
+    )
+    .await;
+    v1.expect_status(200);
+    assert_eq!(v1.json["issuer"], "https://sts.windows.net/{tenantid}/");
+    assert_eq!(
+        v1.json["jwks_uri"],
+        format!("{}/common/discovery/keys", s.base())
+    );
     s.stop().await;
 }
