@@ -217,6 +217,9 @@ async fn every_response_carries_a_request_id_header() {
     s.stop().await;
 }
 
+/// A change to otherwise good claims, given the server's now.
+type Edit = Box<dyn FnOnce(&mut AccessClaims, i64)>;
+
 /// A token signed by the server's own key with `edit` applied to otherwise good claims.
 async fn signed_with(s: &TestServer, edit: impl FnOnce(&mut AccessClaims, i64)) -> String {
     let now = s.server.state.clock.now().timestamp();
@@ -229,7 +232,7 @@ async fn signed_with(s: &TestServer, edit: impl FnOnce(&mut AccessClaims, i64)) 
 #[tokio::test]
 async fn signed_tokens_with_claims_callhook_never_issues_are_401() {
     let s = start().await;
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut AccessClaims, i64)>, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "foreign issuer",
             Box::new(|c, _| c.iss = "https://evil.example/t/v2.0".into()),

@@ -51,9 +51,10 @@ async fn connect_h2(addr: std::net::SocketAddr, cert_pem: &str) -> H2 {
         Some(&b"h2"[..]),
         "the server negotiates HTTP/2"
     );
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-        .await
-        .expect("h2 handshake");
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
     tokio::spawn(conn);
     send
 }
@@ -100,7 +101,10 @@ async fn links_over_http2_carry_the_authority_with_its_port() {
         .expect("client");
     for id in [uuid_like(7, 1), uuid_like(7, 2)] {
         let resp = http
-            .put(format!("{base}/ingest/v1/tenants/{}/callRecords/{id}", creds.tenant_id))
+            .put(format!(
+                "{base}/ingest/v1/tenants/{}/callRecords/{id}",
+                creds.tenant_id
+            ))
             .bearer_auth(&creds.ingest_key)
             .json(&record(&id))
             .send()
@@ -113,7 +117,10 @@ async fn links_over_http2_carry_the_authority_with_its_port() {
     // The discovery document names the port the client used.
     let (status, conf) = get(
         &mut h2,
-        &format!("{base}/{}/v2.0/.well-known/openid-configuration", creds.tenant_id),
+        &format!(
+            "{base}/{}/v2.0/.well-known/openid-configuration",
+            creds.tenant_id
+        ),
         None,
         None,
     )
@@ -148,8 +155,14 @@ async fn links_over_http2_carry_the_authority_with_its_port() {
     .await;
     assert_eq!(status, 200, "{page}");
     let context = page["@odata.context"].as_str().expect("context");
-    assert!(context.starts_with(&format!("{base}/v1.0/$metadata#")), "{context}");
-    let next = page["@odata.nextLink"].as_str().expect("nextLink").to_string();
+    assert!(
+        context.starts_with(&format!("{base}/v1.0/$metadata#")),
+        "{context}"
+    );
+    let next = page["@odata.nextLink"]
+        .as_str()
+        .expect("nextLink")
+        .to_string();
     assert!(next.starts_with(&format!("{base}/v1.0/")), "{next}");
     let (status, page2) = get(&mut h2, &next, Some(&token), None).await;
     assert_eq!(status, 200, "{page2}");
