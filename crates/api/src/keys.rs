@@ -20,9 +20,6 @@ use crate::graph::encode_segment;
 const COLLECTIONS: &[&str] = &[
     "callRecords",
     "users",
-    "sessions",
-    "segments",
-    "participants_v2",
     "subscriptions",
     "onlineMeetings",
     "adhocCalls",
@@ -34,6 +31,8 @@ const COLLECTIONS: &[&str] = &[
 /// Other segment names callhook serves, in Graph's spelling.
 const NAMES: &[&str] = &[
     "communications",
+    "sessions",
+    "participants_v2",
     "organizer_v2",
     "reauthorize",
     "content",
@@ -41,6 +40,16 @@ const NAMES: &[&str] = &[
     "delta",
     "meetingCallEvents",
 ];
+
+/// Whether callhook serves a key after the segment `name` (Graph's spelling).
+pub fn is_collection(name: &str) -> bool {
+    COLLECTIONS.contains(&name)
+}
+
+/// Whether `name` is a segment name callhook serves (Graph's spelling).
+pub fn is_name(name: &str) -> bool {
+    COLLECTIONS.contains(&name) || NAMES.contains(&name)
+}
 
 fn canonical(name: &str) -> Option<&'static str> {
     COLLECTIONS
@@ -204,8 +213,12 @@ mod tests {
         );
         assert_eq!(n("/v1.0/users('u1')"), "/v1.0/users/u1");
         assert_eq!(
-            n("/v1.0/communications/callRecords('a')/sessions('s')"),
-            "/v1.0/communications/callRecords/a/sessions/s"
+            n("/v1.0/communications/callRecords('a')/sessions"),
+            "/v1.0/communications/callRecords/a/sessions"
+        );
+        assert_eq!(
+            n("/beta/users('u')/communications/callEvents('e')"),
+            "/beta/users/u/communications/callEvents/e"
         );
     }
 

@@ -232,38 +232,9 @@ async fn unknown_segment(OriginalUri(uri): OriginalUri) -> Response {
 /// The first segment of `path` that is not part of a known route shape (a segment after a
 /// collection name counts as a key).
 fn first_unknown_segment(path: &str) -> String {
-    const NAMES: &[&str] = &[
-        "communications",
-        "callRecords",
-        "users",
-        "sessions",
-        "participants_v2",
-        "organizer_v2",
-        "subscriptions",
-        "reauthorize",
-        "onlineMeetings",
-        "adhocCalls",
-        "transcripts",
-        "recordings",
-        "content",
-        "metadataContent",
-        "delta",
-        "callEvents",
-        "meetingCallEvents",
-    ];
-    const COLLECTIONS: &[&str] = &[
-        "callRecords",
-        "users",
-        "subscriptions",
-        "onlineMeetings",
-        "adhocCalls",
-        "transcripts",
-        "recordings",
-        "callEvents",
-    ];
     let mut previous = "";
     for segment in path.split('/').filter(|s| !s.is_empty()).skip(1) {
-        let known = NAMES.contains(&segment) || COLLECTIONS.contains(&previous);
+        let known = keys::is_name(segment) || keys::is_collection(previous);
         if !known {
             return percent_encoding::percent_decode_str(segment)
                 .decode_utf8_lossy()

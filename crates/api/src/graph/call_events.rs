@@ -221,21 +221,12 @@ pub async fn get_user(
     };
     let prefs = preferences(&headers);
     let base = state.base_url(&headers);
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(format!(
-            "{base}/{}/$metadata#{}/$entity",
-            version.as_str(),
-            feed.context_path()
-        )),
+    let context = format!(
+        "{base}/{}/$metadata#{}/$entity",
+        version.as_str(),
+        feed.context_path()
     );
-    out.extend(entity(&event)?);
-    let mut body = Value::Object(out);
-    if prefs.omit_nulls {
-        omit_nulls(&mut body);
-    }
-    Ok(ok_json(&body, &prefs))
+    Ok(super::entity_json(context, entity(&event)?, &prefs))
 }
 
 /// `GET communications/onlineMeetings(joinWebUrl='{joinWebUrl}')/meetingCallEvents`
