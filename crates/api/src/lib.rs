@@ -228,20 +228,19 @@ impl AppState {
 
 /// HTTP/2 carries the host a client asked for in the `:authority` pseudo-header (the request
 /// URI's authority), not in `Host` (RFC 9113 §8.3.1); so does an HTTP/1.1 request in absolute
-/// form. This layer copies it into `Host` when `Host` is absent, so [`AppState::base_url`] sees
-/// the host and port of every HTTP version in one place.
+/// form, whose authority overrides `Host` (RFC 9112 §3.2.2). This layer puts the URI's authority,
+/// when there is one, into `Host`, so [`AppState::base_url`] sees the host and port of every
+/// HTTP version in one place.
 pub async fn authority_as_host(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if !req.headers().contains_key(axum::http::header::HOST) {
-        let authority = req
-            .uri()
-            .authority()
-            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
-        if let Some(host) = authority {
-            req.headers_mut().insert(axum::http::header::HOST, host);
-        }
+    let authority = req
+        .uri()
+        .authority()
+        .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+    if let Some(host) = authority {
+        req.headers_mut().insert(axum::http::header::HOST, host);
     }
     next.run(req).await
 }
