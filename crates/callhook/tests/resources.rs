@@ -210,25 +210,18 @@ impl Kind {
 }
 
 async fn put_json(s: &TestServer, rest: &str, body: &Value) -> Answer {
-    s.ingest_raw(
-        Method::PUT,
-        &s.ingest_url(rest),
+    put_bytes(
+        s,
+        rest,
+        "application/json",
         serde_json::to_vec(body).expect("json"),
     )
     .await
 }
 
 async fn put_bytes(s: &TestServer, rest: &str, content_type: &str, body: Vec<u8>) -> Answer {
-    let resp = s
-        .http
-        .put(s.ingest_url(rest))
-        .bearer_auth(&s.creds.ingest_key)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
+    s.ingest_typed(Method::PUT, &s.ingest_url(rest), content_type, body)
         .await
-        .expect("ingest request");
-    Answer::from(resp).await
 }
 
 async fn post_events(s: &TestServer, event: Value) {

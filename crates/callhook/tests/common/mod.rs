@@ -375,11 +375,23 @@ impl TestServer {
 
     /// Sends a raw ingest request with the installation's ingest key.
     pub async fn ingest_raw(&self, method: reqwest::Method, url: &str, body: Vec<u8>) -> Answer {
+        self.ingest_typed(method, url, "application/json", body)
+            .await
+    }
+
+    /// Sends an ingest request of any content type (WebVTT, MP4, JSON) with the ingest key.
+    pub async fn ingest_typed(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
         let resp = self
             .http
             .request(method, url)
             .bearer_auth(&self.creds.ingest_key)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
