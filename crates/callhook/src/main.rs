@@ -51,6 +51,19 @@ impl From<TokenFormArg> for callhook_crypto::TokenForm {
     }
 }
 
+/// `--token-form`, shared by `serve` and `token` (which must mint as the server does).
+#[derive(Args, Clone, Copy)]
+struct TokenFormArgs {
+    /// Issuer and claim form of access tokens and validation tokens (docs/encryption.md).
+    #[arg(
+        long = "token-form",
+        env = "CALLHOOK_TOKEN_FORM",
+        value_enum,
+        default_value = "entra-v1"
+    )]
+    form: TokenFormArg,
+}
+
 #[derive(Args, Clone)]
 struct DataArgs {
     /// Directory holding the embedded database, credentials.json and generated certificates.
@@ -87,14 +100,8 @@ enum Command {
         /// Base URL clients use to reach this server (for links in responses), e.g. behind a proxy.
         #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
         public_url: Option<String>,
-        /// Issuer and claim form of access tokens and validation tokens (docs/encryption.md).
-        #[arg(
-            long,
-            env = "CALLHOOK_TOKEN_FORM",
-            value_enum,
-            default_value = "entra-v1"
-        )]
-        token_form: TokenFormArg,
+        #[command(flatten)]
+        token_form: TokenFormArgs,
         /// Certificates (PEM) to trust for https:// webhooks: as CAs, and pinned as they are (a
         /// receiver presenting one of them is accepted even when it is self-signed CA:TRUE).
         #[arg(long, env = "CALLHOOK_WEBHOOK_CA")]
@@ -161,13 +168,8 @@ struct TokenArgs {
     #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
     public_url: Option<String>,
     /// The server's `--token-form`.
-    #[arg(
-        long,
-        env = "CALLHOOK_TOKEN_FORM",
-        value_enum,
-        default_value = "entra-v1"
-    )]
-    token_form: TokenFormArg,
+    #[command(flatten)]
+    token_form: TokenFormArgs,
     /// Tenant of the app (default: the development tenant).
     #[arg(long)]
     tenant: Option<String>,
@@ -430,7 +432,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
         .filter(|a| a.tenant_id == tenant)
         .ok_or_else(|| anyhow::anyhow!("no app {client_id} in tenant {tenant}"))?;
     let api = callhook_api::ApiConfig {
-        token_form: args.token_form.into(),
+        token_form: args.token_form.form.into(),
         ..Default::default()
     };
     let state = callhook_api::AppState::new(
@@ -621,7 +623,7 @@ fn main() -> ExitCode {
                 opts.database_url = data.database_url;
                 opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;
-                opts.api.token_form = token_form.into();
+                opts.api.token_form = token_form.form.into();
                 opts.notify.webhook_ca = webhook_ca;
                 opts.notify.strict_https = strict_https;
                 opts.notify.max_batch = max_batch.clamp(1, 1000);
