@@ -252,7 +252,7 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         data_dir: s.dir.path().to_path_buf(),
         calls: 60,
         users: 20,
-        seed: 11,
+        seed: Some(11),
         now: Some(now),
         concurrency: 2,
         ..Default::default()
@@ -260,7 +260,7 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
     callhook_sim::run(opts.clone()).await.expect("simulate");
     let plan = callhook_sim::generate(&callhook_sim::SimConfig {
         calls: opts.calls,
-        seed: opts.seed,
+        seed: 11,
         users: opts.users,
         days: opts.days,
         update_fraction: opts.update_fraction,
