@@ -112,7 +112,8 @@ pub async fn require_token(
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    match authenticate(&state, &token).await {
+    let base = state.base_url(req.headers());
+    match authenticate(&state, &token, &base).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -121,11 +122,55 @@ pub async fn require_token(
     }
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Caller, GraphError> {
+/// How far in the future `nbf` and `iat` may lie: the clocks of several nodes (or of a node
+/// and `callhook token`) may differ by this much. Entra's libraries allow the same 5 minutes.
+pub const CLOCK_SKEW_SECS: i64 = 300;
+
+/// The longest lifetime (`exp` − `nbf`) accepted. Entra's configurable access-token lifetime
+/// ends at one day, and callhook issues 1-hour tokens: anything longer was not minted by a
+/// server in its right configuration, and a leaked long-lived token must not stay usable.
+pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// The lifetime and issuer checks beyond the signature, audience and expiry.
+fn check_claims(claims: &AccessClaims, base_url: &str, now: i64) -> Result<(), GraphError> {
+    let not_yet =
+        || GraphError::unauthenticated("Lifetime validation failed, the token is not yet valid.");
+    if claims.nbf > now + CLOCK_SKEW_SECS || claims.iat > now + CLOCK_SKEW_SECS {
+        return Err(not_yet());
+    }
+    if claims.exp - claims.nbf.min(claims.iat) > MAX_LIFETIME_SECS {
+        return Err(GraphError::unauthenticated(
+            "Lifetime validation failed, the token lifetime exceeds the maximum allowed.",
+        ));
+    }
+    // Every form callhook has issued in, whatever `--token-form` says now, so switching the
+    // flag does not void the tokens clients hold.
+    let tid = claims.tid.as_str();
+    let accepted = [
+        callhook_crypto::entra_v1_issuer(tid),
+        callhook_crypto::entra_v2_issuer(tid),
+        callhook_crypto::callhook_issuer(base_url, tid),
+    ];
+    if !accepted.contains(&claims.iss) {
+        return Err(GraphError::unauthenticated(
+            "Access token validation failure. Invalid issuer.",
+        ));
+    }
+    if claims.azp != claims.appid {
+        return Err(GraphError::unauthenticated(
+            "Access token validation failure. The azp claim does not match appid.",
+        ));
+    }
+    Ok(())
+}
+
+async fn authenticate(state: &AppState, token: &str, base_url: &str) -> Result<Caller, GraphError> {
     use callhook_crypto::TokenError as T;
+    let now = state.clock.now().timestamp();
+    // `nbf` gets the skew here; `exp` is checked exactly below.
     let claims: AccessClaims = state
         .keys()
-        .verify(token, GRAPH_AUDIENCES, state.clock.now().timestamp(), 0)
+        .verify(token, GRAPH_AUDIENCES, now, CLOCK_SKEW_SECS)
         .map_err(|e| {
             GraphError::unauthenticated(match e {
                 T::Expired => "Lifetime validation failed, the token is expired.",
@@ -139,6 +184,12 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, GraphErro
                 }
             })
         })?;
+    if now >= claims.exp {
+        return Err(GraphError::unauthenticated(
+            "Lifetime validation failed, the token is expired.",
+        ));
+    }
+    check_claims(&claims, base_url, now)?;
     // A token outlives neither its tenant nor its app registration.
     let app = state.store.app(&claims.appid).await?;
     match app {

@@ -17,6 +17,7 @@ mod controls;
 pub mod error;
 mod graph;
 mod ingest;
+mod keys;
 mod limits;
 pub mod permissions;
 mod router;
@@ -43,6 +44,8 @@ pub struct ApiConfig {
     /// Whether the listener is HTTPS (for links derived from `Host`).
     pub tls: bool,
     pub token_lifetime_secs: i64,
+    /// The issuer and claim form of access tokens and validation tokens (`--token-form`).
+    pub token_form: callhook_crypto::TokenForm,
     /// Records whose call started longer ago than this are gone (Graph keeps 30 days).
     pub retention_days: i64,
     /// Until this instant the deprecated `organizer`, `participants` and endpoint `identity`
@@ -68,6 +71,7 @@ impl Default for ApiConfig {
             public_base_url: None,
             tls: false,
             token_lifetime_secs: 3599,
+            token_form: callhook_crypto::TokenForm::default(),
             retention_days: 30,
             legacy_identity_until: DateTime::parse_from_rfc3339("2026-06-30T00:00:00Z")
                 .map(|d| d.with_timezone(&Utc))
@@ -201,7 +205,9 @@ impl AppState {
         }
     }
 
-    /// The base URL clients reach this server at, for links in responses.
+    /// The base URL clients reach this server at, for links in responses: `--public-url`, or
+    /// the scheme of the listener with the host and port the client asked for (`Host`; for
+    /// HTTP/2 the `:authority`, which [`authority_as_host`] copies into `Host`).
     pub fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(base) = &self.config.public_base_url {
             return base.trim_end_matches('/').to_string();
@@ -218,4 +224,23 @@ impl AppState {
         let scheme = if self.config.tls { "https" } else { "http" };
         format!("{scheme}://{host}")
     }
+}
+
+/// HTTP/2 carries the host a client asked for in the `:authority` pseudo-header (the request
+/// URI's authority), not in `Host` (RFC 9113 §8.3.1); so does an HTTP/1.1 request in absolute
+/// form, whose authority overrides `Host` (RFC 9112 §3.2.2). This layer puts the URI's authority,
+/// when there is one, into `Host`, so [`AppState::base_url`] sees the host and port of every
+/// HTTP version in one place.
+pub async fn authority_as_host(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let authority = req
+        .uri()
+        .authority()
+        .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+    if let Some(host) = authority {
+        req.headers_mut().insert(axum::http::header::HOST, host);
+    }
+    next.run(req).await
 }

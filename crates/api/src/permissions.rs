@@ -158,17 +158,20 @@ pub const ALL_ADHOC_CALL_RECORDINGS: Requirement = app_only(&[CALL_RECORDINGS_RE
 /// Subscription resources by the shape of their `resource` (ids as `{id}`), with what creating,
 /// reading, renewing and reauthorizing such a subscription needs (Graph asks for read permissions
 /// only). For the subscription code to look up; `None` for shapes callhook does not know.
+/// A user's call events (beta), read or subscribed.
+pub const USER_CALL_EVENTS: Requirement = app_only(&[CALL_EVENTS_READ_ALL]);
+/// A meeting's call events (beta), read or subscribed.
+pub const MEETING_CALL_EVENTS: Requirement =
+    app_only(&[ONLINE_MEETINGS_READ_ALL, ONLINE_MEETINGS_READ_WRITE_ALL]);
+
 pub fn subscription_requirement(shape: &str) -> Option<Requirement> {
     const TABLE: &[(&str, Requirement)] = &[
         ("communications/callRecords", CALL_RECORDS),
         (
             "communications/onlineMeetings(joinWebUrl='{id}')/meetingCallEvents",
-            app_only(&[ONLINE_MEETINGS_READ_ALL, ONLINE_MEETINGS_READ_WRITE_ALL]),
+            MEETING_CALL_EVENTS,
         ),
-        (
-            "users/{id}/communications/callEvents",
-            app_only(&[CALL_EVENTS_READ_ALL]),
-        ),
+        ("users/{id}/communications/callEvents", USER_CALL_EVENTS),
         (
             "communications/calls/getEmergencyEventsByPolicy(policyName='{id}')",
             app_only(&[CALL_EVENTS_EMERGENCY_READ_ALL]),

@@ -6,18 +6,40 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use tower::Layer;
 
 use crate::error::GraphError;
 use crate::graph::{
-    artifacts, batch, call_records, metadata, online_meetings, subscriptions, users, ApiVersion,
+    artifacts, batch, call_events, call_records, metadata, online_meetings, subscriptions, users,
+    ApiVersion,
 };
-use crate::{auth, chaos, context, controls, ingest, limits, throttle, token, AppState};
+use crate::{auth, chaos, context, controls, ingest, keys, limits, throttle, token, AppState};
 
 /// Every route callhook serves. `$batch` dispatches its inner requests through a second copy
 /// of the same table (see `graph::batch`).
 pub fn router(state: AppState) -> Router {
-    let inner = routes(state.clone());
-    routes(state).layer(Extension(batch::Dispatcher(inner)))
+    let inner = service(state.clone());
+    service(state).layer(Extension(batch::Dispatcher(inner)))
+}
+
+/// The route table behind the layers every request passes. Graph paths are rewritten to the
+/// table's form ([`keys`]) before routing, which is why the routes sit behind a service, not a
+/// layer.
+fn service(state: AppState) -> Router {
+    let routes = routes(state.clone());
+    Router::new()
+        .fallback_service(middleware::from_fn(keys::normalise_keys).layer(routes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::request_limits,
+        ))
+        .layer(middleware::map_response_with_state(
+            state,
+            limits::graph_shape,
+        ))
+        .layer(middleware::from_fn(context::request_ids))
+        .layer(middleware::from_fn(crate::authority_as_host))
+        .layer(middleware::map_response(version_header))
 }
 
 fn routes(state: AppState) -> Router {
@@ -28,7 +50,12 @@ fn routes(state: AppState) -> Router {
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(token::openid_configuration),
         )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(token::openid_configuration_v1),
+        )
         .route("/{tenant}/discovery/v2.0/keys", get(token::jwks))
+        .route("/{tenant}/discovery/keys", get(token::jwks))
         // Graph serves its metadata document without a token.
         .route("/v1.0/$metadata", get(metadata::v1))
         .route("/beta/$metadata", get(metadata::beta))
@@ -40,16 +67,6 @@ fn routes(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::request_limits,
-        ))
-        .layer(middleware::map_response_with_state(
-            state.clone(),
-            limits::graph_shape,
-        ))
-        .layer(middleware::from_fn(context::request_ids))
-        .layer(middleware::map_response(version_header))
         .with_state(state)
 }
 
@@ -93,6 +110,18 @@ fn graph_routes(state: &AppState, version: ApiVersion) -> Router<AppState> {
             get(subscriptions::emergency_events_resource),
         )
         .route("/$batch", post(batch::batch))
+        .route(
+            "/users/{id}/communications/callEvents",
+            get(call_events::list_user),
+        )
+        .route(
+            "/users/{id}/communications/callEvents/{event}",
+            get(call_events::get_user),
+        )
+        .route(
+            "/communications/{segment}/meetingCallEvents",
+            get(call_events::list_meeting),
+        )
         .merge(meeting_routes())
         .fallback(unknown_segment)
         .method_not_allowed_fallback(method_not_allowed)
@@ -203,35 +232,9 @@ async fn unknown_segment(OriginalUri(uri): OriginalUri) -> Response {
 /// The first segment of `path` that is not part of a known route shape (a segment after a
 /// collection name counts as a key).
 fn first_unknown_segment(path: &str) -> String {
-    const NAMES: &[&str] = &[
-        "communications",
-        "callRecords",
-        "users",
-        "sessions",
-        "participants_v2",
-        "organizer_v2",
-        "subscriptions",
-        "reauthorize",
-        "onlineMeetings",
-        "adhocCalls",
-        "transcripts",
-        "recordings",
-        "content",
-        "metadataContent",
-        "delta",
-    ];
-    const COLLECTIONS: &[&str] = &[
-        "callRecords",
-        "users",
-        "subscriptions",
-        "onlineMeetings",
-        "adhocCalls",
-        "transcripts",
-        "recordings",
-    ];
     let mut previous = "";
     for segment in path.split('/').filter(|s| !s.is_empty()).skip(1) {
-        let known = NAMES.contains(&segment) || COLLECTIONS.contains(&previous);
+        let known = keys::is_name(segment) || keys::is_collection(previous);
         if !known {
             return percent_encoding::percent_decode_str(segment)
                 .decode_utf8_lossy()

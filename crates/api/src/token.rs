@@ -301,7 +301,7 @@ pub fn mint_user_token(
     let lifetime = state.config.token_lifetime_secs;
     let claims = AccessClaims {
         aud: "https://graph.microsoft.com".into(),
-        iss: format!("{base_url}/{}/v2.0", app.tenant_id),
+        iss: state.config.token_form.issuer(base_url, &app.tenant_id),
         iat: now,
         nbf: now,
         exp: now + lifetime,
@@ -317,7 +317,7 @@ pub fn mint_user_token(
         upn: Some(user.user_principal_name.clone()),
         name: Some(user.display_name.clone()),
         uti: callhook_crypto::random_secret(16)?,
-        ver: "2.0".into(),
+        ver: state.config.token_form.version().into(),
     };
     Ok((state.keys().current().sign(&claims)?, lifetime))
 }
@@ -332,7 +332,7 @@ pub fn mint_access_token(
     let lifetime = state.config.token_lifetime_secs;
     let claims = AccessClaims {
         aud: "https://graph.microsoft.com".into(),
-        iss: format!("{base_url}/{}/v2.0", app.tenant_id),
+        iss: state.config.token_form.issuer(base_url, &app.tenant_id),
         iat: now,
         nbf: now,
         exp: now + lifetime,
@@ -348,22 +348,48 @@ pub fn mint_access_token(
         upn: None,
         name: None,
         uti: callhook_crypto::random_secret(16)?,
-        ver: "2.0".into(),
+        ver: state.config.token_form.version().into(),
     };
     Ok((state.keys().current().sign(&claims)?, lifetime))
 }
 
-pub async fn openid_configuration(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let base = state.base_url(&headers);
+/// Which of Entra's two discovery documents a path names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Discovery {
+    /// `/{tenant}/.well-known/openid-configuration`, keys at `/{tenant}/discovery/keys`.
+    V1,
+    /// `/{tenant}/v2.0/.well-known/openid-configuration`, keys at `/{tenant}/discovery/v2.0/keys`.
+    V2,
+}
+
+/// The `issuer` a discovery document names: that of the tokens callhook issues in its
+/// `--token-form`, in the document's version as Entra writes it (`common` and the other
+/// multi-tenant aliases get Entra's `{tenantid}` template).
+fn discovery_issuer(state: &AppState, base: &str, tenant: &str, doc: Discovery) -> String {
+    use callhook_crypto::TokenForm;
+    let tenant = if matches!(tenant, "common" | "organizations" | "consumers") {
+        "{tenantid}"
+    } else {
+        tenant
+    };
+    match (state.config.token_form, doc) {
+        (TokenForm::Callhook, _) => callhook_crypto::callhook_issuer(base, tenant),
+        (_, Discovery::V1) => callhook_crypto::entra_v1_issuer(tenant),
+        (_, Discovery::V2) => callhook_crypto::entra_v2_issuer(tenant),
+    }
+}
+
+fn configuration(state: &AppState, tenant: &str, headers: &HeaderMap, doc: Discovery) -> Response {
+    let base = state.base_url(headers);
+    let (oauth, keys) = match doc {
+        Discovery::V1 => ("oauth2", "discovery/keys"),
+        Discovery::V2 => ("oauth2/v2.0", "discovery/v2.0/keys"),
+    };
     Json(json!({
-        "issuer": format!("{base}/{tenant}/v2.0"),
-        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "issuer": discovery_issuer(state, &base, tenant, doc),
+        "authorization_endpoint": format!("{base}/{tenant}/{oauth}/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
-        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "jwks_uri": format!("{base}/{tenant}/{keys}"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "grant_types_supported": ["client_credentials", "password"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
@@ -371,13 +397,34 @@ pub async fn openid_configuration(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "azp", "appid", "roles"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "azp", "appid", "roles", "ver"],
         "tenant_region_scope": "NA",
         "cloud_instance_name": "callhook.local",
     }))
     .into_response()
 }
 
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (also `common`).
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    configuration(&state, &tenant, &headers, Discovery::V2)
+}
+
+/// `GET /{tenant}/.well-known/openid-configuration`: Entra's v1.0 document, which .NET's
+/// `AadIssuerValidator` reads for v1.0 tokens.
+pub async fn openid_configuration_v1(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    configuration(&state, &tenant, &headers, Discovery::V1)
+}
+
+/// The signing keys, at every path Entra publishes them (`/{tenant}/discovery/keys`,
+/// `/{tenant}/discovery/v2.0/keys`, `common` included): a consumer changes only the host.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     Json(state.keys().jwks()).into_response()
 }

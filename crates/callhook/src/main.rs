@@ -29,6 +29,41 @@ enum ClockMode {
     Manual,
 }
 
+/// `--token-form`: the issuer and claim names of access tokens and validation tokens.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum TokenFormArg {
+    /// `iss https://sts.windows.net/{tid}/`, ver 1.0 (passes Microsoft's Node sample, the .NET
+    /// and Java SDKs' checks).
+    EntraV1,
+    /// `iss https://login.microsoftonline.com/{tid}/v2.0`, ver 2.0 (.NET and Java SDKs).
+    EntraV2,
+    /// `iss {base URL}/{tid}/v2.0`: callhook's own authority.
+    Callhook,
+}
+
+impl From<TokenFormArg> for callhook_crypto::TokenForm {
+    fn from(f: TokenFormArg) -> Self {
+        match f {
+            TokenFormArg::EntraV1 => Self::EntraV1,
+            TokenFormArg::EntraV2 => Self::EntraV2,
+            TokenFormArg::Callhook => Self::Callhook,
+        }
+    }
+}
+
+/// `--token-form`, shared by `serve` and `token` (which must mint as the server does).
+#[derive(Args, Clone, Copy)]
+struct TokenFormArgs {
+    /// Issuer and claim form of access tokens and validation tokens (docs/encryption.md).
+    #[arg(
+        long = "token-form",
+        env = "CALLHOOK_TOKEN_FORM",
+        value_enum,
+        default_value = "entra-v1"
+    )]
+    form: TokenFormArg,
+}
+
 #[derive(Args, Clone)]
 struct DataArgs {
     /// Directory holding the embedded database, credentials.json and generated certificates.
@@ -65,6 +100,8 @@ enum Command {
         /// Base URL clients use to reach this server (for links in responses), e.g. behind a proxy.
         #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
         public_url: Option<String>,
+        #[command(flatten)]
+        token_form: TokenFormArgs,
         /// Certificates (PEM) to trust for https:// webhooks: as CAs, and pinned as they are (a
         /// receiver presenting one of them is accepted even when it is self-signed CA:TRUE).
         #[arg(long, env = "CALLHOOK_WEBHOOK_CA")]
@@ -113,11 +150,8 @@ enum Command {
         #[command(subcommand)]
         command: callhook::admin::UserCommand,
     },
-    /// Print an access token for the development app.
-    Token {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    /// Print an access token for the development app (or another app of the data directory).
+    Token(TokenArgs),
     /// Feed realistic calls into a running server through its ingest API.
     Simulate(SimulateArgs),
     /// The benchmark suite: ingest, reads under load, notifications basic and rich, on SQLite
@@ -125,6 +159,27 @@ enum Command {
     Bench(BenchArgs),
     /// Measure change-notification delivery (throughput, fan-out, latency) on a fresh in-process server.
     BenchNotifications(BenchNotificationsArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Base URL of the running server: with `--token-form callhook` it is the token's issuer.
+    #[arg(long, env = "CALLHOOK_URL", default_value = "http://127.0.0.1:8480")]
+    url: String,
+    /// The server's `--public-url`, if it has one (wins over --url).
+    #[arg(long, env = "CALLHOOK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The server's `--token-form`.
+    #[command(flatten)]
+    token_form: TokenFormArgs,
+    /// Tenant of the app (default: the development tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Client id of the app (default: the development app).
+    #[arg(long)]
+    app: Option<String>,
 }
 
 #[derive(Args)]
@@ -346,7 +401,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         println!("  clientId         {}", c.client_id);
         println!("  clientSecret     (in {})", creds_path.display());
         println!(
-            "  Get a token      callhook token --data-dir {}",
+            "  Get a token      callhook token --data-dir {} --url {base}",
             data_dir.display()
         );
         println!(
@@ -368,25 +423,34 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
 }
 
-async fn token(data: DataArgs) -> anyhow::Result<()> {
+async fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let data = &args.data;
     let creds = callhook::bootstrap::read_credentials(&data.data_dir)?;
     let opened = callhook::bootstrap::open(&data.data_dir, data.database_url.as_deref()).await?;
-    let app = opened.store.app(&creds.client_id).await?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "the development app {} is not in the database",
-            creds.client_id
-        )
-    })?;
+    let client_id = args.app.as_deref().unwrap_or(&creds.client_id);
+    let tenant = args.tenant.as_deref().unwrap_or(&creds.tenant_id);
+    let app = opened
+        .store
+        .app(client_id)
+        .await?
+        .filter(|a| a.tenant_id == tenant)
+        .ok_or_else(|| anyhow::anyhow!("no app {client_id} in tenant {tenant}"))?;
+    let api = callhook_api::ApiConfig {
+        token_form: args.token_form.form.into(),
+        ..Default::default()
+    };
     let state = callhook_api::AppState::new(
         opened.store.clone(),
         opened.keys,
         opened.sealer,
         opened.ingest_key_hash,
-        callhook_api::ApiConfig::default(),
+        api,
         callhook_api::Clock::system(),
         callhook_api::NotifyHandle::new(Default::default())?,
     );
-    let (token, _) = callhook_api::token::mint_access_token(&state, "http://127.0.0.1:8480", &app)?;
+    let base = args.public_url.as_deref().unwrap_or(&args.url);
+    let (token, _) =
+        callhook_api::token::mint_access_token(&state, base.trim_end_matches('/'), &app)?;
     println!("{token}");
     Ok(())
 }
@@ -567,6 +631,7 @@ fn main() -> ExitCode {
                 tls_cert,
                 tls_key,
                 public_url,
+                token_form,
                 webhook_ca,
                 strict_https,
                 clock,
@@ -580,6 +645,7 @@ fn main() -> ExitCode {
                 opts.database_url = data.database_url;
                 opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;
+                opts.api.token_form = token_form.form.into();
                 opts.notify.webhook_ca = webhook_ca;
                 opts.notify.strict_https = strict_https;
                 opts.notify.max_batch = max_batch.clamp(1, 1000);
@@ -598,7 +664,7 @@ fn main() -> ExitCode {
                 };
                 serve(opts).await
             }
-            Command::Token { data } => token(data).await,
+            Command::Token(args) => token(args).await,
             Command::Tenant { data, command } => {
                 callhook::admin::tenant(&data.data_dir, data.database_url.as_deref(), command).await
             }

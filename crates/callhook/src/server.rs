@@ -195,8 +195,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{host}:{}", addr.port()));
 
-    // Rich notifications carry validation tokens signed with the server's current key, issued
-    // in Entra's v2 form on callhook's own base URL.
+    // Rich notifications carry validation tokens signed with the server's current key, in the
+    // issuer form of `--token-form`.
     let minter: callhook_notify::delivery::TokenMinter = {
         let (state, base_url) = (state.clone(), base_url.clone());
         Arc::new(
@@ -204,6 +204,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
                 let keys = state.keys();
                 callhook_crypto::mint_validation_token(
                     keys.current(),
+                    state.config.token_form,
                     &base_url,
                     tenant,
                     audience,

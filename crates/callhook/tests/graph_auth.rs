@@ -216,3 +216,89 @@ async fn every_response_carries_a_request_id_header() {
     );
     s.stop().await;
 }
+
+/// A change to otherwise good claims, given the server's now.
+type Edit = Box<dyn FnOnce(&mut AccessClaims, i64)>;
+
+/// A token signed by the server's own key with `edit` applied to otherwise good claims.
+async fn signed_with(s: &TestServer, edit: impl FnOnce(&mut AccessClaims, i64)) -> String {
+    let now = s.server.state.clock.now().timestamp();
+    let mut claims = claims_like(s, now);
+    edit(&mut claims, now);
+    s.server.state.keys().current().sign(&claims).expect("sign")
+}
+
+/// Defence in depth: a valid signature is not enough, the claims must be ones callhook issues.
+#[tokio::test]
+async fn signed_tokens_with_claims_callhook_never_issues_are_401() {
+    let s = start().await;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "foreign issuer",
+            Box::new(|c, _| c.iss = "https://evil.example/t/v2.0".into()),
+            "Invalid issuer",
+        ),
+        (
+            "issuer of another tenant",
+            Box::new(|c, _| c.iss = "https://sts.windows.net/other-tenant/".into()),
+            "Invalid issuer",
+        ),
+        (
+            "iat in the future",
+            Box::new(|c, now| c.iat = now + 3600),
+            "not yet valid",
+        ),
+        (
+            "nbf in the future beyond the skew",
+            Box::new(|c, now| c.nbf = now + 301),
+            "not yet valid",
+        ),
+        (
+            "a 30,000-year lifetime",
+            Box::new(|c, now| c.exp = now + 30_000 * 365 * 86_400),
+            "maximum",
+        ),
+        (
+            "25 hours",
+            Box::new(|c, now| c.exp = now + 25 * 3600),
+            "maximum",
+        ),
+        (
+            "azp differs from appid",
+            Box::new(|c, _| c.azp = "00000000-0000-0000-0000-000000000001".into()),
+            "azp",
+        ),
+    ];
+    for (what, edit, message) in cases {
+        let token = signed_with(&s, edit).await;
+        let a = assert_unauthenticated(&s, Some(&token)).await;
+        assert!(a.message().contains(message), "{what}: {}", a.message());
+    }
+    s.stop().await;
+}
+
+/// Every issuer form callhook issues in is accepted whatever `--token-form` is, and a clock a
+/// little behind the issuer's (several nodes) does not refuse a fresh token.
+#[tokio::test]
+async fn every_issuer_form_and_a_small_clock_skew_are_accepted() {
+    let s = start().await;
+    let tid = s.tenant().to_string();
+    let base = s.base().to_string();
+    for iss in [
+        format!("https://sts.windows.net/{tid}/"),
+        format!("https://login.microsoftonline.com/{tid}/v2.0"),
+        format!("{base}/{tid}/v2.0"),
+    ] {
+        let token = signed_with(&s, |c, _| c.iss = iss.clone()).await;
+        s.get(LIST, &token).await.expect_status(200);
+    }
+    let token = signed_with(&s, |c, now| {
+        c.iat = now + 120;
+        c.nbf = now + 120;
+    })
+    .await;
+    s.get(LIST, &token).await.expect_status(200);
+    let token = signed_with(&s, |c, now| c.exp = now + 24 * 3600).await;
+    s.get(LIST, &token).await.expect_status(200);
+    s.stop().await;
+}

@@ -227,6 +227,87 @@ async fn discovery_documents_exist_and_jwks_kid_matches_the_token_kid() {
         header["kid"],
         jwks.text
     );
-    assert_eq!(payload["iss"], conf.json["issuer"]);
+    // Access tokens are v1.0 tokens, as Entra issues them for Graph: the v1.0 document names
+    // their issuer; the v2.0 document names Entra's v2.0 issuer, as Entra's does.
+    assert_eq!(payload["ver"], "1.0");
+    assert_eq!(
+        conf.json["issuer"],
+        format!("https://login.microsoftonline.com/{tenant}/v2.0")
+    );
+    let v1 = Answer::from(
+        s.http
+            .get(format!(
+                "{}/{tenant}/.well-known/openid-configuration",
+                s.base()
+            ))
+            .send()
+            .await
+            .expect("v1 openid configuration"),
+    )
+    .await;
+    v1.expect_status(200);
+    assert_eq!(payload["iss"], v1.json["issuer"]);
+    assert_eq!(
+        v1.json["jwks_uri"],
+        format!("{}/{tenant}/discovery/keys", s.base())
+    );
+    s.stop().await;
+}
+
+/// Entra's key and discovery paths under callhook, so a consumer changes only the host it
+/// fetches keys from.
+#[tokio::test]
+async fn keys_and_discovery_are_served_at_entras_paths() {
+    let s = start().await;
+    let tenant = s.tenant().to_string();
+    let reference = Answer::from(
+        s.http
+            .get(format!("{}/{tenant}/discovery/v2.0/keys", s.base()))
+            .send()
+            .await
+            .expect("keys"),
+    )
+    .await;
+    for path in [
+        "/common/discovery/keys".to_string(),
+        "/common/discovery/v2.0/keys".to_string(),
+        format!("/{tenant}/discovery/keys"),
+    ] {
+        let a = Answer::from(s.http.get(s.url(&path)).send().await.expect("keys")).await;
+        a.expect_status(200);
+        assert_eq!(a.json, reference.json, "{path}");
+    }
+    let common = Answer::from(
+        s.http
+            .get(s.url("/common/v2.0/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("common configuration"),
+    )
+    .await;
+    common.expect_status(200);
+    assert_eq!(
+        common.json["issuer"],
+        "https://login.microsoftonline.com/{tenantid}/v2.0"
+    );
+    assert_eq!(
+        common.json["jwks_uri"],
+        format!("{}/common/discovery/v2.0/keys", s.base())
+    );
+    // The .NET SDK's default is Entra's v1.0 common document.
+    let v1 = Answer::from(
+        s.http
+            .get(s.url("/common/.well-known/openid-configuration"))
+            .send()
+            .await
+            .expect("common v1 configuration"),
+    )
+    .await;
+    v1.expect_status(200);
+    assert_eq!(v1.json["issuer"], "https://sts.windows.net/{tenantid}/");
+    assert_eq!(
+        v1.json["jwks_uri"],
+        format!("{}/common/discovery/keys", s.base())
+    );
     s.stop().await;
 }

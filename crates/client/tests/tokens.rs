@@ -9,7 +9,8 @@ use callhook_client::{
     GRAPH_CHANGE_TRACKING_APP_ID,
 };
 use callhook_crypto::{
-    mint_validation_token, SigningKey, ValidationTokenClaims, VALIDATION_TOKEN_LIFETIME_SECS,
+    mint_validation_token, SigningKey, TokenForm, ValidationTokenClaims,
+    VALIDATION_TOKEN_LIFETIME_SECS,
 };
 use common::data;
 use serde_json::{json, Value};
@@ -30,7 +31,7 @@ fn setup() -> (SigningKey, TokenValidator) {
 }
 
 fn claims() -> ValidationTokenClaims {
-    ValidationTokenClaims::new(BASE, TENANT, APP, NOW).unwrap()
+    ValidationTokenClaims::new(TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap()
 }
 
 fn encode_part(v: &Value) -> String {
@@ -40,7 +41,7 @@ fn encode_part(v: &Value) -> String {
 #[test]
 fn minted_token_validates_with_graphs_claims() {
     let (key, validator) = setup();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
 
     let header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
@@ -89,7 +90,7 @@ fn minted_token_validates_with_graphs_claims() {
 fn wrong_audience_is_refused() {
     let (key, _) = setup();
     let other_app = TokenValidator::for_callhook(&jwks(&[&key]), &["another-app"], BASE).unwrap();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         other_app.validate(&token, NOW),
         Err(TokenRejection::WrongAudience(APP.into()))
@@ -125,7 +126,7 @@ fn wrong_publisher_is_refused() {
 #[test]
 fn wrong_issuer_is_refused() {
     let (key, _) = setup();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     let elsewhere =
         TokenValidator::for_callhook(&jwks(&[&key]), &[APP], "https://other.test").unwrap();
     assert_eq!(
@@ -148,7 +149,7 @@ fn wrong_issuer_is_refused() {
 #[test]
 fn lifetime_is_checked_with_a_small_leeway() {
     let (key, validator) = setup();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     let exp = NOW + VALIDATION_TOKEN_LIFETIME_SECS;
     assert!(validator.validate(&token, exp + 100).is_ok());
     assert_eq!(
@@ -176,21 +177,23 @@ fn lifetime_is_checked_with_a_small_leeway() {
 fn unknown_or_wrong_key_is_refused() {
     let (_, validator) = setup();
     let stranger = SigningKey::generate("kid-2").unwrap();
-    let token = mint_validation_token(&stranger, BASE, TENANT, APP, NOW).unwrap();
+    let token =
+        mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate(&token, NOW),
         Err(TokenRejection::UnknownKey("kid-2".into()))
     );
     // A key that claims a known kid but is not that key.
     let impostor = SigningKey::generate("kid-1").unwrap();
-    let token = mint_validation_token(&impostor, BASE, TENANT, APP, NOW).unwrap();
+    let token =
+        mint_validation_token(&impostor, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate(&token, NOW),
         Err(TokenRejection::BadSignature)
     );
     // No kid at all.
     let (key, _) = setup();
-    let signed = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let signed = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     let mut parts: Vec<&str> = signed.split('.').collect();
     let no_kid = encode_part(&json!({"alg":"RS256","typ":"JWT"}));
     parts[0] = &no_kid;
@@ -237,7 +240,7 @@ fn alg_none_and_hmac_tokens_are_refused() {
 #[test]
 fn tampered_tokens_are_refused() {
     let (key, validator) = setup();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     let parts: Vec<&str> = token.split('.').collect();
 
     let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
@@ -294,6 +297,50 @@ fn published_claim_sets_of_both_versions_validate_against_entra_issuers() {
     }
 }
 
+/// callhook's Entra forms pass a receiver's Entra checks with only the key set changed: the
+/// issuer of their version, `aud`, and the publisher claim of their version; the v1 form also
+/// names the publisher in `azp`, which Microsoft's Java SDK reads whatever the version.
+#[test]
+fn entra_forms_pass_entra_checks() {
+    let key = SigningKey::generate("kid-e").unwrap();
+    let validator = TokenValidator::for_entra(&jwks(&[&key]), &[APP]).unwrap();
+    for (form, iss, ver) in [
+        (
+            TokenForm::EntraV1,
+            format!("https://sts.windows.net/{TENANT}/"),
+            "1.0",
+        ),
+        (
+            TokenForm::EntraV2,
+            format!("https://login.microsoftonline.com/{TENANT}/v2.0"),
+            "2.0",
+        ),
+    ] {
+        let token = mint_validation_token(&key, form, BASE, TENANT, APP, NOW).unwrap();
+        let c = validator.validate(&token, NOW + 60).unwrap();
+        assert_eq!(c.iss, iss);
+        assert_eq!(c.ver.as_deref(), Some(ver));
+        assert_eq!(c.azp.as_deref(), Some(GRAPH_CHANGE_TRACKING_APP_ID));
+        // The Node sample accepts only the v1 issuer.
+        let node_sample = TokenValidator::new(
+            &jwks(&[&key]),
+            &[APP],
+            &["https://sts.windows.net/{tenantid}/"],
+        )
+        .unwrap();
+        assert_eq!(
+            node_sample.validate(&token, NOW + 60).is_ok(),
+            form == TokenForm::EntraV1
+        );
+    }
+    // The callhook form is not Entra's.
+    let own = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
+    assert!(matches!(
+        validator.validate(&own, NOW + 60),
+        Err(TokenRejection::WrongIssuer(_))
+    ));
+}
+
 fn rich_delivery(tenant: &str, tokens: Option<Vec<String>>) -> ChangeNotificationCollection {
     let mut body: Value = serde_json::from_str(&data("notification-transcript-rich.json")).unwrap();
     body["value"][0]["tenantId"] = json!(tenant);
@@ -304,7 +351,7 @@ fn rich_delivery(tenant: &str, tokens: Option<Vec<String>>) -> ChangeNotificatio
 #[test]
 fn whole_deliveries_are_checked() {
     let (key, validator) = setup();
-    let token = mint_validation_token(&key, BASE, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
 
     let ok = rich_delivery(TENANT, Some(vec![token.clone()]));
     assert_eq!(validator.validate_collection(&ok, NOW).unwrap().len(), 1);
@@ -326,7 +373,8 @@ fn whole_deliveries_are_checked() {
     );
     // One bad token spoils the whole POST.
     let stranger = SigningKey::generate("kid-9").unwrap();
-    let bad = mint_validation_token(&stranger, BASE, TENANT, APP, NOW).unwrap();
+    let bad =
+        mint_validation_token(&stranger, TokenForm::Callhook, BASE, TENANT, APP, NOW).unwrap();
     assert_eq!(
         validator.validate_collection(&rich_delivery(TENANT, Some(vec![token, bad])), NOW),
         Err(ClientError::Token(TokenRejection::UnknownKey(
@@ -396,7 +444,7 @@ async fn keys_are_fetched_from_an_openid_configuration() {
     .unwrap();
     assert_eq!(fetched.issuer, format!("{base}/{{tenantid}}/v2.0"));
     let validator = TokenValidator::new(&fetched.jwks, &[APP], &[&fetched.issuer]).unwrap();
-    let token = mint_validation_token(&key, &base, TENANT, APP, NOW).unwrap();
+    let token = mint_validation_token(&key, TokenForm::Callhook, &base, TENANT, APP, NOW).unwrap();
     assert!(validator.validate(&token, NOW).is_ok());
 
     let missing = callhook_client::fetch_openid_keys(&http, &format!("{base}/nope")).await;

@@ -8,6 +8,7 @@
 //! from `jsonwebtoken` on the same backend.
 
 mod certificate;
+mod issuer;
 mod page_token;
 mod rich;
 mod secret;
@@ -17,6 +18,9 @@ mod tls;
 pub use certificate::{
     thumbprint, CertificateError, EncryptionCertificate, MAX_ENCRYPTION_KEY_BITS,
     MIN_ENCRYPTION_KEY_BITS,
+};
+pub use issuer::{
+    callhook_issuer, entra_v1_issuer, entra_v2_issuer, TokenForm, ENTRA_V1_HOST, ENTRA_V2_HOST,
 };
 pub use page_token::PageTokenSealer;
 pub use rich::{

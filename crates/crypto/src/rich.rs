@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::EncryptionCertificate;
-use crate::{CryptoError, SigningKey};
+use crate::{CryptoError, SigningKey, TokenForm};
 
 /// Size of the per-notification AES key Graph uses (AES-256).
 const CONTENT_KEY_LEN: usize = 32;
@@ -222,20 +222,30 @@ pub const GRAPH_CHANGE_TRACKING_APP_ID: &str = "0bf30f3b-4a52-48df-9a82-234910c4
 /// Lifetime of a v2 validation token in Graph's published example (24 h 5 min).
 pub const VALIDATION_TOKEN_LIFETIME_SECS: i64 = 86_700;
 
-/// The claims of a v2.0 `validationTokens` JWT, in the order of Graph's example.
+/// The claims of a `validationTokens` JWT, in the order of Graph's examples. Which optional
+/// claims are present depends on the [`TokenForm`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationTokenClaims {
     /// The subscribing app's client id, or the subscription's `notificationUrlAppId`.
     pub aud: String,
-    /// `{base}/{tenantId}/v2.0`, the authority of callhook's own token endpoint.
+    /// Entra's v1.0 or v2.0 issuer for the tenant, or callhook's own authority.
     pub iss: String,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
-    /// Always [`GRAPH_CHANGE_TRACKING_APP_ID`].
+    /// v1.0: always [`GRAPH_CHANGE_TRACKING_APP_ID`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
+    /// v1.0: `"2"`, the publisher authenticated with a certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appidacr: Option<String>,
+    /// Always [`GRAPH_CHANGE_TRACKING_APP_ID`] (v1.0 tokens carry it too, for the Java SDK).
     pub azp: String,
     /// `"2"`: the publisher authenticated with a certificate.
     pub azpacr: String,
+    /// v1.0: the identity provider, the tenant's v1.0 issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
     /// The publisher's service principal in the tenant (stable per tenant).
     pub oid: String,
     pub sub: String,
@@ -247,27 +257,34 @@ pub struct ValidationTokenClaims {
 
 impl ValidationTokenClaims {
     /// Graph's claims for notifications of `tenant_id` to the app `audience`, issued at `now`
-    /// (Unix seconds, from the server's clock). `base_url` is callhook's public base URL.
+    /// (Unix seconds, from the server's clock), in `form`. `base_url` is callhook's public base
+    /// URL (the issuer of [`TokenForm::Callhook`]).
     pub fn new(
+        form: TokenForm,
         base_url: &str,
         tenant_id: &str,
         audience: &str,
         now: i64,
     ) -> Result<Self, CryptoError> {
         let principal = publisher_principal_id(tenant_id);
+        let v1 = form == TokenForm::EntraV1;
+        let v1_only = |v: String| v1.then_some(v);
         Ok(Self {
             aud: audience.to_string(),
-            iss: format!("{}/{tenant_id}/v2.0", base_url.trim_end_matches('/')),
+            iss: form.issuer(base_url, tenant_id),
             iat: now,
             nbf: now,
             exp: now + VALIDATION_TOKEN_LIFETIME_SECS,
+            appid: v1_only(GRAPH_CHANGE_TRACKING_APP_ID.to_string()),
+            appidacr: v1_only("2".to_string()),
             azp: GRAPH_CHANGE_TRACKING_APP_ID.to_string(),
             azpacr: "2".to_string(),
+            idp: v1_only(crate::entra_v1_issuer(tenant_id)),
             oid: principal.clone(),
             sub: principal,
             tid: tenant_id.to_string(),
             uti: crate::random_secret(16)?,
-            ver: "2.0".to_string(),
+            ver: form.version().to_string(),
         })
     }
 }
@@ -275,13 +292,14 @@ impl ValidationTokenClaims {
 /// Mints one `validationTokens` entry (RS256, `kid` of `key`) for the (app, tenant) pair.
 pub fn mint_validation_token(
     key: &SigningKey,
+    form: TokenForm,
     base_url: &str,
     tenant_id: &str,
     audience: &str,
     now: i64,
 ) -> Result<String, CryptoError> {
     key.sign(&ValidationTokenClaims::new(
-        base_url, tenant_id, audience, now,
+        form, base_url, tenant_id, audience, now,
     )?)
 }
 
@@ -325,13 +343,35 @@ mod tests {
 
     #[test]
     fn claims_follow_graphs_v2_shape() {
-        let c = ValidationTokenClaims::new("https://h:8443/", "tid-1", "app-1", 1000).unwrap();
-        assert_eq!(c.iss, "https://h:8443/tid-1/v2.0");
-        assert_eq!(c.exp - c.iat, VALIDATION_TOKEN_LIFETIME_SECS);
+        for (form, iss) in [
+            (TokenForm::Callhook, "https://h:8443/tid-1/v2.0"),
+            (
+                TokenForm::EntraV2,
+                "https://login.microsoftonline.com/tid-1/v2.0",
+            ),
+        ] {
+            let c = ValidationTokenClaims::new(form, "https://h:8443/", "tid-1", "app-1", 1000)
+                .unwrap();
+            assert_eq!(c.iss, iss);
+            assert_eq!(c.exp - c.iat, VALIDATION_TOKEN_LIFETIME_SECS);
+            assert_eq!(c.azp, GRAPH_CHANGE_TRACKING_APP_ID);
+            assert_eq!(c.azpacr, "2");
+            assert_eq!(c.ver, "2.0");
+            assert_eq!(c.oid, c.sub);
+            assert_eq!((c.appid, c.appidacr, c.idp), (None, None, None));
+        }
+    }
+
+    #[test]
+    fn v1_claims_name_the_publisher_in_appid_and_azp() {
+        let c = ValidationTokenClaims::new(TokenForm::EntraV1, "https://h", "tid-1", "app-1", 1000)
+            .unwrap();
+        assert_eq!(c.iss, "https://sts.windows.net/tid-1/");
+        assert_eq!(c.ver, "1.0");
+        assert_eq!(c.appid.as_deref(), Some(GRAPH_CHANGE_TRACKING_APP_ID));
+        assert_eq!(c.appidacr.as_deref(), Some("2"));
         assert_eq!(c.azp, GRAPH_CHANGE_TRACKING_APP_ID);
-        assert_eq!(c.azpacr, "2");
-        assert_eq!(c.ver, "2.0");
-        assert_eq!(c.oid, c.sub);
+        assert_eq!(c.idp.as_deref(), Some("https://sts.windows.net/tid-1/"));
     }
 
     #[test]

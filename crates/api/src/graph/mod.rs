@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod batch;
+pub mod call_events;
 pub mod call_records;
 pub mod metadata;
 pub mod online_meetings;
@@ -56,6 +57,19 @@ pub fn ok_json(body: &Value, applied: &Preferences) -> Response {
         }
     }
     resp
+}
+
+/// A single entity's 200 answer: `@odata.context` first, then its members, nulls dropped on
+/// `Prefer: omit-values=nulls`.
+pub fn entity_json(context: String, entity: Map<String, Value>, prefs: &Preferences) -> Response {
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), Value::String(context));
+    out.extend(entity);
+    let mut body = Value::Object(out);
+    if prefs.omit_nulls {
+        omit_nulls(&mut body);
+    }
+    ok_json(&body, prefs)
 }
 
 /// Converts an OData parse error into Graph's 400.

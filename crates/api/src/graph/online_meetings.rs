@@ -177,22 +177,17 @@ pub async fn get(
         _ => return Err(parent_not_found(ArtifactParent::OnlineMeeting)),
     };
     let base = state.base_url(&headers);
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(format!(
-            "{base}/{}/$metadata#users('{}')/onlineMeetings{}/$entity",
-            version.as_str(),
-            encode_segment(&user),
-            select_suffix(&select)
-        )),
+    let context = format!(
+        "{base}/{}/$metadata#users('{}')/onlineMeetings{}/$entity",
+        version.as_str(),
+        encode_segment(&user),
+        select_suffix(&select)
     );
-    out.extend(entity(&stored, &select)?);
-    let mut body = Value::Object(out);
-    if prefs.omit_nulls {
-        omit_nulls(&mut body);
-    }
-    Ok(ok_json(&body, &prefs))
+    Ok(super::entity_json(
+        context,
+        entity(&stored, &select)?,
+        &prefs,
+    ))
 }
 
 /// `GET users/{userId}/onlineMeetings/{function}/delta`

@@ -375,11 +375,23 @@ impl TestServer {
 
     /// Sends a raw ingest request with the installation's ingest key.
     pub async fn ingest_raw(&self, method: reqwest::Method, url: &str, body: Vec<u8>) -> Answer {
+        self.ingest_typed(method, url, "application/json", body)
+            .await
+    }
+
+    /// Sends an ingest request of any content type (WebVTT, MP4, JSON) with the ingest key.
+    pub async fn ingest_typed(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
         let resp = self
             .http
             .request(method, url)
             .bearer_auth(&self.creds.ingest_key)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
@@ -774,23 +786,20 @@ impl TestServer {
         Answer::from(resp).await
     }
 
-    /// The validator a receiver builds from callhook's published keys.
+    /// The validator a receiver builds from callhook's published keys: Entra's own checks
+    /// (issuers of both versions), with keys from callhook's copy of Entra's common key path.
     pub async fn token_validator(&self) -> callhook_client::TokenValidator {
         let jwks = self
             .http
-            .get(self.url(&format!("/{}/discovery/v2.0/keys", self.tenant())))
+            .get(self.url("/common/discovery/keys"))
             .send()
             .await
             .expect("JWKS")
             .text()
             .await
             .expect("JWKS body");
-        callhook_client::TokenValidator::for_callhook(
-            &jwks,
-            &[self.creds.client_id.as_str()],
-            self.base(),
-        )
-        .expect("validator")
+        callhook_client::TokenValidator::for_entra(&jwks, &[self.creds.client_id.as_str()])
+            .expect("validator")
     }
 
     /// An app of this tenant holding only `roles`; returns its client id and a token.
