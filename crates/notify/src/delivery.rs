@@ -730,10 +730,11 @@ impl Engine {
         self.metrics
             .dropped
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
-        let mut missed_for: Vec<(String, String)> = Vec::new();
+        // Per subscription: its tenant, how many notifications it lost, and whether any was a change.
+        let mut lost: Vec<(String, String, usize, bool)> = Vec::new();
         let mut attempts = Vec::new();
         for r in rows {
-            tracing::warn!(notification = %r.id, subscription = %r.subscription_id, reason = why, "notification dropped");
+            tracing::debug!(notification = %r.id, subscription = %r.subscription_id, reason = why, "notification dropped");
             attempts.push(DeliveryAttempt {
                 subscription_id: r.subscription_id.clone(),
                 notification_ids: vec![r.id.clone()],
@@ -744,16 +745,26 @@ impl Engine {
                 outcome: "dropped".into(),
                 error: Some(why.to_string()),
             });
-            if r.kind == NotificationKind::Change
-                && !missed_for.iter().any(|(s, _)| *s == r.subscription_id)
-            {
-                missed_for.push((r.subscription_id.clone(), r.tenant_id.clone()));
+            let change = r.kind == NotificationKind::Change;
+            match lost.iter_mut().find(|(s, ..)| *s == r.subscription_id) {
+                Some(entry) => {
+                    entry.2 += 1;
+                    entry.3 |= change;
+                }
+                None => lost.push((r.subscription_id.clone(), r.tenant_id.clone(), 1, change)),
             }
         }
         self.store.record_attempts(&attempts).await?;
-        for (sub_id, tenant) in missed_for {
-            let has_lifecycle = matches!(self.store.subscription_by_id(&sub_id).await?, Some(s) if s.lifecycle_url.is_some());
-            if has_lifecycle {
+        for (sub_id, tenant, count, any_change) in lost {
+            let subscription = self.store.subscription_by_id(&sub_id).await?;
+            let host = subscription
+                .as_ref()
+                .map(|s| crate::http::host_of(&s.notification_url))
+                .unwrap_or_default();
+            // One line an operator can act on: whose notifications, sent where, and why they went.
+            tracing::warn!(subscription = %sub_id, host = %host, cause = why, notifications = count, "notifications dropped");
+            let has_lifecycle = matches!(&subscription, Some(s) if s.lifecycle_url.is_some());
+            if any_change && has_lifecycle {
                 self.store
                     .enqueue_lifecycle(&tenant, &sub_id, "missed", now)
                     .await?;
@@ -847,11 +858,7 @@ impl Engine {
             Err(e) => (None, Some(error_chain(e))),
         };
         if let Err(e) = &outcome {
-            // The host only: a URL's path or query may carry a receiver's secret.
-            let host = reqwest::Url::parse(&batch.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
+            let host = crate::http::host_of(&batch.url);
             let mut subscriptions: Vec<&str> = batch
                 .rows
                 .iter()
@@ -879,11 +886,7 @@ impl Engine {
             .settle(&batch, delivered, started_at, status, latency, error)
             .await
         {
-            // The host only: a URL's path or query may carry a receiver's secret.
-            let host = reqwest::Url::parse(&batch.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
+            let host = crate::http::host_of(&batch.url);
             tracing::error!(error = %e, host = %host, "recording a delivery failed; the notifications stay queued");
         }
         self.release(&batch);

@@ -285,6 +285,15 @@ impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
 
 /// Why a request to a webhook failed, in words an operator can act on: "connection refused",
 /// "certificate: CaUsedAsEndEntity", "private address: start with --allow-private-webhooks".
+/// The host of a notification URL, for logs: never its path or query, which may carry a
+/// receiver's secret. Empty when the URL does not parse.
+pub fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 pub fn cause(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_string();

@@ -509,8 +509,46 @@ async fn a_slow_endpoint_gets_new_notifications_ten_minutes_late() {
     assert_eq!(resources(&body), ["communications/callRecords/r2"]);
 }
 
+/// Log lines written on this thread while the guard lives (a `#[tokio::test]` runtime is
+/// single-threaded, so the engine's tasks log here too).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).to_string())
+            .unwrap_or_default()
+    }
+}
+
 #[tokio::test]
 async fn an_endpoint_past_the_retry_timeout_gets_new_notifications_dropped() {
+    let (logs, _guard) = Logs::capture();
     let rig = Rig::start(touchy()).await;
     let stalls = vec![Answer::Stall(Duration::from_secs(2)); 2];
     let (url, mut rx) = receiver(stalls).await;
@@ -539,6 +577,19 @@ async fn an_endpoint_past_the_retry_timeout_gets_new_notifications_dropped() {
             .unwrap_or("")
             .contains("drop state"),
         "{dropped:?}"
+    );
+    // The operator's one line: the subscription, the receiver's host and the cause.
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("notifications dropped"))
+        .unwrap_or_else(|| panic!("no give-up line in {text}"));
+    assert!(
+        line.contains("WARN")
+            && line.contains("subscription=s1")
+            && line.contains("host=127.0.0.1")
+            && line.contains("drop state"),
+        "{line}"
     );
 }
 
