@@ -982,17 +982,7 @@ async fn the_simulator_feeds_meetings_artifacts_and_events_through_ingest() {
         ..Default::default()
     };
     callhook_sim::run(opts.clone()).await.expect("simulate");
-    let plan = callhook_sim::generate(&callhook_sim::SimConfig {
-        calls: opts.calls,
-        seed: 5,
-        users: opts.users,
-        days: opts.days,
-        update_fraction: opts.update_fraction,
-        now,
-        tenant_id: s.tenant().to_string(),
-        domain: opts.domain.clone(),
-        emergency_calls: opts.emergency_calls,
-    });
+    let plan = callhook_sim::generate(&opts.config(5, now, s.tenant()));
     let token = s.token().await;
     let organizer_of = |parent: &str, id: &str| -> String {
         let list = if parent == "onlineMeetings" {

@@ -258,17 +258,7 @@ async fn metadata_is_edmx_4_and_declares_every_property_served() {
         ..Default::default()
     };
     callhook_sim::run(opts.clone()).await.expect("simulate");
-    let plan = callhook_sim::generate(&callhook_sim::SimConfig {
-        calls: opts.calls,
-        seed: 11,
-        users: opts.users,
-        days: opts.days,
-        update_fraction: opts.update_fraction,
-        emergency_calls: opts.emergency_calls,
-        now,
-        tenant_id: s.tenant().to_string(),
-        domain: opts.domain.clone(),
-    });
+    let plan = callhook_sim::generate(&opts.config(11, now, s.tenant()));
     // One row of each report for certain (the simulator's mix depends on the day).
     let at = (now - Duration::hours(1))
         .format("%Y-%m-%dT%H:%M:%SZ")

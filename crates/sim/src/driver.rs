@@ -71,6 +71,24 @@ pub struct SimulateOptions {
     pub concurrency: usize,
 }
 
+impl SimulateOptions {
+    /// The generator's configuration for this run, with its seed, reference time and tenant
+    /// resolved: the one mapping from options to a plan (a test regenerates a run's plan with it).
+    pub fn config(&self, seed: u64, now: DateTime<Utc>, tenant_id: &str) -> SimConfig {
+        SimConfig {
+            calls: self.calls,
+            seed,
+            users: self.users,
+            days: self.days,
+            update_fraction: self.update_fraction,
+            now,
+            tenant_id: tenant_id.to_string(),
+            domain: self.domain.clone(),
+            emergency_calls: self.emergency_calls,
+        }
+    }
+}
+
 impl Default for SimulateOptions {
     fn default() -> Self {
         let cfg = SimConfig::new("", Utc::now());
@@ -113,17 +131,7 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     let endpoint = connect(&opts).await?;
     let progress = Progress::new(opts.progress, started);
     progress.add_total(opts.calls);
-    let cfg = SimConfig {
-        calls: opts.calls,
-        seed,
-        users: opts.users,
-        days: opts.days,
-        update_fraction: opts.update_fraction,
-        now: opts.now.unwrap_or_else(Utc::now),
-        tenant_id: endpoint.tenant_id.clone(),
-        domain: opts.domain.clone(),
-        emergency_calls: opts.emergency_calls,
-    };
+    let cfg = opts.config(seed, opts.now.unwrap_or_else(Utc::now), &endpoint.tenant_id);
     let parts = opts.calls.div_ceil(PART_CALLS).max(1);
     let emergency = cfg.emergency_call_count();
     // One part waits in the channel while the previous one is sent.
