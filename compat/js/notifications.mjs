@@ -187,7 +187,9 @@ async function main() {
         assert(issuers.includes(c.iss), `iss ${c.iss}`);
         assert(c.aud === cred.clientId, `aud ${c.aud}`);
         assert(c.tid === cred.tenantId, `tid ${c.tid}`);
-        assert(c.azp === GRAPH_CHANGE_TRACKING || c.appid === GRAPH_CHANGE_TRACKING, "publisher claim");
+        // Graph's documented step reads the publisher from appid in a v1.0 token, azp in v2.0.
+        const publisher = c.ver === "1.0" ? c.appid : c.azp;
+        assert(publisher === GRAPH_CHANGE_TRACKING, `publisher (ver ${c.ver}): ${publisher}`);
         assert(c.azp === GRAPH_CHANGE_TRACKING, `Java checks azp: ${c.azp}`);
         assert(c.exp * 1000 > Date.now() && c.nbf * 1000 <= Date.now() + 300e3, "lifetime");
       }
