@@ -360,26 +360,30 @@ fn init_tracing(default: &str) {
         .init();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Installs the SIGINT/SIGTERM handlers now and returns a future that ends on either.
+/// Installing them before the "listening on" line is printed matters: a supervisor (or a test)
+/// may send SIGTERM as soon as it reads that line, and before the handler exists the default
+/// action kills the process without a graceful shutdown.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    })
 }
 
 async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let data_dir = opts.data_dir.clone();
+    let stop = shutdown_signal()?;
     let mut running = server::start(opts).await?;
     let base = &running.base_url;
     let creds_path = data_dir.join(callhook::bootstrap::CREDENTIALS_FILE);
@@ -415,7 +419,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         println!("  Trust it with e.g. curl --cacert {0}, SSL_CERT_FILE={0} (Python), NODE_EXTRA_CA_CERTS={0} (Node.js)", cert.display());
     }
     tokio::select! {
-        _ = shutdown_signal() => {
+        _ = stop => {
             tracing::info!("shutting down");
             running.shutdown().await
         }
