@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod bench;
 pub mod bootstrap;
+pub mod collect;
 pub mod limits;
 pub mod listener;
 pub mod memory;

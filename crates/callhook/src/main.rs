@@ -154,6 +154,8 @@ enum Command {
     Token(TokenArgs),
     /// Feed realistic calls into a running server through its ingest API.
     Simulate(SimulateArgs),
+    /// Collect every call record of a tenant (from Graph or a callhook) into SQLite/PostgreSQL.
+    Collect(callhook::collect::CollectArgs),
     /// The benchmark suite: ingest, reads under load, notifications basic and rich, on SQLite
     /// and PostgreSQL at 100,000 and 1,000,000 records, each next to the loopback ceiling.
     Bench(BenchArgs),
@@ -679,6 +681,7 @@ fn main() -> ExitCode {
                 callhook::admin::user(&data.data_dir, data.database_url.as_deref(), command).await
             }
             Command::Simulate(args) => simulate(args).await,
+            Command::Collect(args) => callhook::collect::run(args).await,
             Command::Bench(args) => bench(args).await,
             Command::BenchNotifications(args) => bench_notifications(args).await,
         }
