@@ -16,7 +16,12 @@ pub struct CollectArgs {
     #[command(subcommand)]
     pub command: Option<CollectCommand>,
     /// The collector's data directory (its SQLite database `collector.db`).
-    #[arg(long, env = "CALLHOOK_COLLECT_DATA_DIR", default_value = "./callhook-collector", global = true)]
+    #[arg(
+        long,
+        env = "CALLHOOK_COLLECT_DATA_DIR",
+        default_value = "./callhook-collector",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// PostgreSQL URL of the collector's own database (default: SQLite in --data-dir).
     #[arg(long, env = "CALLHOOK_COLLECT_DATABASE_URL", global = true)]
@@ -98,7 +103,9 @@ fn source(args: &CollectArgs) -> anyhow::Result<Source> {
             .with_context(|| format!("{flag} is required (or --callhook-dir for a local callhook)"))
     };
     let credential = match (&args.client_secret, &args.certificate) {
-        (_, Some(cert)) => Credential::certificate_from_files(cert, args.certificate_key.as_deref())?,
+        (_, Some(cert)) => {
+            Credential::certificate_from_files(cert, args.certificate_key.as_deref())?
+        }
         (Some(secret), None) => Credential::Secret(secret.clone()),
         (None, None) => anyhow::bail!("--client-secret or --certificate is required"),
     };
@@ -116,7 +123,10 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     let db = database(&args)?;
     if let Some(CollectCommand::Status) = args.command {
         let store = Store::open(&db, 2).await?;
-        print!("{}", callhook_collector::status::status(&store, chrono::Utc::now()).await?);
+        print!(
+            "{}",
+            callhook_collector::status::status(&store, chrono::Utc::now()).await?
+        );
         store.close().await;
         return Ok(());
     }
@@ -132,7 +142,12 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     if args.once {
         let (swept, drained) = collector.backfill().await?;
         if !args.reports.is_empty() {
-            let which: Vec<String> = args.reports.iter().filter(|r| *r != "all").cloned().collect();
+            let which: Vec<String> = args
+                .reports
+                .iter()
+                .filter(|r| *r != "all")
+                .cloned()
+                .collect();
             let rows = callhook_collector::reports::collect_reports(
                 &collector.graph,
                 &collector.store,
@@ -144,7 +159,12 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         }
         println!(
             "listed {} records, queued {}; stored {}, unchanged {}, gone {}, failed attempts {}",
-            swept.listed, swept.queued, drained.stored, drained.unchanged, drained.gone, drained.failed
+            swept.listed,
+            swept.queued,
+            drained.stored,
+            drained.unchanged,
+            drained.gone,
+            drained.failed
         );
         collector.store.close().await;
         return Ok(());

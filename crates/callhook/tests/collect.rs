@@ -21,7 +21,11 @@ fn options(s: &TestServer, db: &std::path::Path) -> CollectorOptions {
 }
 
 async fn collector(s: &TestServer, db: &std::path::Path) -> Arc<Collector> {
-    Arc::new(Collector::new(options(s, db)).await.expect("collector starts"))
+    Arc::new(
+        Collector::new(options(s, db))
+            .await
+            .expect("collector starts"),
+    )
 }
 
 async fn simulate(s: &TestServer, calls: usize, seed: u64) {
@@ -46,7 +50,10 @@ async fn get_ok(s: &TestServer, url: &str, token: &str) -> Value {
         match a.status.as_u16() {
             200 => return a.json,
             429 | 503 => {
-                let secs = a.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let secs = a
+                    .header("retry-after")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
             }
             _ => panic!("GET {url}: {} {}", a.status, a.text),
@@ -84,7 +91,12 @@ async fn api_records(s: &TestServer) -> Vec<Value> {
         if let Some(next) = record["sessions@odata.nextLink"].as_str() {
             sessions.extend(pages(s, next, &token).await);
         }
-        let participants = pages(s, &format!("/v1.0/communications/callRecords/{id}/participants_v2"), &token).await;
+        let participants = pages(
+            s,
+            &format!("/v1.0/communications/callRecords/{id}/participants_v2"),
+            &token,
+        )
+        .await;
         record["sessions"] = Value::Array(sessions);
         record["participants_v2"] = Value::Array(participants);
         out.push(record);
@@ -122,14 +134,27 @@ async fn assert_same(s: &TestServer, c: &Collector) {
     let (mut sessions, mut streams, mut participants) = (0, 0, 0);
     for record in &api {
         let id = record["id"].as_str().expect("id");
-        let stored = c.store.record_json(&tenant, id).await.expect("read").expect("stored");
-        assert_eq!(strip(&stored), strip(record), "record {id} differs from the API's");
+        let stored = c
+            .store
+            .record_json(&tenant, id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(
+            strip(&stored),
+            strip(record),
+            "record {id} differs from the API's"
+        );
         let flat = flatten::flatten(&tenant, record);
         for (table, cols, rows) in [
             ("call_sessions", flatten::session_columns(), flat.sessions),
             ("call_segments", flatten::segment_columns(), flat.segments),
             ("call_streams", flatten::stream_columns(), flat.streams),
-            ("call_participants", flatten::participant_columns(), flat.participants),
+            (
+                "call_participants",
+                flatten::participant_columns(),
+                flat.participants,
+            ),
         ] {
             let db = c.store.rows(table, cols, &tenant, id).await.expect("rows");
             assert_eq!(sorted(db), sorted(rows), "{table} of {id}");
@@ -158,8 +183,18 @@ async fn a_backfill_stores_exactly_the_servers_records_and_a_second_one_only_wha
     let api = api_records(&s).await;
     let mut record = api[0].clone();
     let id = record["id"].as_str().expect("id").to_string();
-    let old_version = c.store.version_of(s.tenant(), &id).await.expect("v").expect("stored");
-    for k in ["version", "lastModifiedDateTime", "@odata.context", "organizer_v2"] {
+    let old_version = c
+        .store
+        .version_of(s.tenant(), &id)
+        .await
+        .expect("v")
+        .expect("stored");
+    for k in [
+        "version",
+        "lastModifiedDateTime",
+        "@odata.context",
+        "organizer_v2",
+    ] {
         record.as_object_mut().expect("object").remove(k);
     }
     record["sessions"] = json!([record["sessions"][0].clone()]);
@@ -167,14 +202,23 @@ async fn a_backfill_stores_exactly_the_servers_records_and_a_second_one_only_wha
     let (swept, drained) = c.backfill().await.expect("second backfill");
     assert_eq!((swept.listed, swept.queued), (40, 1));
     assert_eq!(drained.stored, 1);
-    assert!(c.store.version_of(s.tenant(), &id).await.expect("v").expect("stored") > old_version);
+    assert!(
+        c.store
+            .version_of(s.tenant(), &id)
+            .await
+            .expect("v")
+            .expect("stored")
+            > old_version
+    );
     assert_same(&s, &c).await;
 }
 
 #[tokio::test]
 async fn calls_with_more_than_60_sessions_and_130_participants_are_fetched_completely() {
     let s = start().await;
-    let big = RecordBuilder::new(uuid_like(0xb16, 1)).sessions(75).participants(140);
+    let big = RecordBuilder::new(uuid_like(0xb16, 1))
+        .sessions(75)
+        .participants(140);
     let small = RecordBuilder::new(uuid_like(0xb16, 2));
     s.put_records(&[big.build(), small.build()]).await;
     let db = tempfile::tempdir().expect("tempdir");
@@ -201,7 +245,10 @@ async fn throttling_and_random_503s_are_retried_and_nothing_is_lost() {
         server: running,
         dir,
         creds,
-        http: reqwest::Client::builder().no_proxy().build().expect("client"),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
     };
     simulate(&s, 25, 11).await;
     let db = tempfile::tempdir().expect("tempdir");
@@ -222,7 +269,13 @@ async fn a_collector_killed_with_work_claimed_resumes_it_after_a_restart() {
     // The first process claims everything and dies before fetching any of it.
     let claimed = first
         .store
-        .claim(s.tenant(), "killed", 1_000, chrono::Utc::now(), chrono::Duration::hours(1))
+        .claim(
+            s.tenant(),
+            "killed",
+            1_000,
+            chrono::Utc::now(),
+            chrono::Duration::hours(1),
+        )
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 20);
@@ -245,7 +298,9 @@ async fn webhook_mode_subscribes_and_stores_what_notifications_announce() {
     let c = Arc::new(Collector::new(o).await.expect("collector"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let addr = c.listen(stop_rx.clone()).await.expect("listen");
-    callhook_collector::webhook::ensure_subscriptions(&c).await.expect("subscribe");
+    callhook_collector::webhook::ensure_subscriptions(&c)
+        .await
+        .expect("subscribe");
     let subs = c.store.subscriptions().await.expect("subs");
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].status, "active");
@@ -266,28 +321,71 @@ async fn webhook_mode_subscribes_and_stores_what_notifications_announce() {
         }
     })
     .await
-    .expect("every notified record stored");
-    assert!(c.metrics.notifications_received.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    .unwrap_or_else(|_| {
+        panic!(
+            "not every notified record was stored: {}",
+            c.metrics.render(-1)
+        )
+    });
+    assert!(
+        c.metrics
+            .notifications_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
     assert_same(&s, &c).await;
 
     // Refusals: wrong clientState, unknown subscription, malformed JSON; the handshake echoes.
-    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let url = format!("http://{addr}/notifications");
     let sub_id = subs[0].subscription_id.clone().expect("id");
-    let note = |sub: &str, state: &str| json!({"value": [{"subscriptionId": sub, "clientState": state,
+    let note = |sub: &str, state: &str| {
+        json!({"value": [{"subscriptionId": sub, "clientState": state,
         "changeType": "created", "resource": "communications/callRecords/x",
-        "resourceData": {"id": "never-stored"}}]});
-    let post = |body: String| http.post(&url).header("content-type", "application/json").body(body).send();
-    assert_eq!(post(note(&sub_id, "wrong").to_string()).await.expect("post").status(), 403);
-    assert_eq!(post(note("other", &subs[0].client_state).to_string()).await.expect("post").status(), 403);
+        "resourceData": {"id": "never-stored"}}]})
+    };
+    let post = |body: String| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        post(note(&sub_id, "wrong").to_string())
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
+    assert_eq!(
+        post(note("other", &subs[0].client_state).to_string())
+            .await
+            .expect("post")
+            .status(),
+        403
+    );
     assert_eq!(post("{not json".into()).await.expect("post").status(), 400);
-    let h = http.post(format!("{url}?validationToken=abc%20def")).send().await.expect("post");
+    let h = http
+        .post(format!("{url}?validationToken=abc%20def"))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(h.status(), 200);
     assert_eq!(h.text().await.expect("text"), "abc def");
     assert_eq!(c.store.counts(s.tenant()).await.expect("counts").queued, 0);
-    let metrics = http.get(format!("http://{addr}/metrics")).send().await.expect("metrics");
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
     let text = metrics.text().await.expect("text");
-    assert!(text.contains("callhook_collector_notifications_refused_total 3"), "{text}");
+    assert!(
+        text.contains("callhook_collector_notifications_refused_total 3"),
+        "{text}"
+    );
 
     stop_tx.send(true).expect("stop");
     runner.await.expect("join").expect("run");
@@ -343,5 +441,8 @@ async fn wrong_credentials_fail_at_start_with_what_is_wrong() {
         Ok(_) => panic!("wrong secret accepted"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains("secret") || err.contains("credentials"), "{err}");
+    assert!(
+        err.contains("secret") || err.contains("credentials"),
+        "{err}"
+    );
 }

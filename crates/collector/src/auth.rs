@@ -18,7 +18,10 @@ pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub enum Credential {
     Secret(String),
     /// An RSA private key (PKCS#8 or PKCS#1 PEM) and its certificate (DER), registered on the app.
-    Certificate { key_pem: String, cert_der: Vec<u8> },
+    Certificate {
+        key_pem: String,
+        cert_der: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for Credential {
@@ -85,9 +88,11 @@ pub fn client_assertion(
     use aws_lc_rs::digest;
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.x5t = Some(b64(
-        digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der).as_ref(),
-    ));
+    header.x5t = Some(b64(digest::digest(
+        &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        cert_der,
+    )
+    .as_ref()));
     header.x5t_s256 = Some(b64(digest::digest(&digest::SHA256, cert_der).as_ref()));
     let claims = serde_json::json!({
         "aud": token_url,
@@ -234,7 +239,10 @@ fn describe_token_error(
         "the token request was refused"
     };
     let first_line = err.error_description.lines().next().unwrap_or("");
-    format!("{hint}: {url} answered {status} {} for client {client_id}: {first_line}", err.error)
+    format!(
+        "{hint}: {url} answered {status} {} for client {client_id}: {first_line}",
+        err.error
+    )
 }
 
 #[cfg(test)]
@@ -243,8 +251,9 @@ mod tests {
 
     #[test]
     fn a_client_assertion_is_an_rs256_jwt_for_the_token_endpoint_naming_the_certificate() {
-        let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-            .expect("RSA key");
+        let key =
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                .expect("RSA key");
         let cert = rcgen::CertificateParams::new(vec!["collector".into()])
             .and_then(|p| p.self_signed(&key))
             .expect("certificate");
@@ -264,8 +273,7 @@ mod tests {
         v.validate_exp = false;
         v.validate_nbf = false;
         let pubkey = jsonwebtoken::DecodingKey::from_rsa_der(key.public_key_raw());
-        let data =
-            jsonwebtoken::decode::<serde_json::Value>(&jwt, &pubkey, &v).expect("verifies");
+        let data = jsonwebtoken::decode::<serde_json::Value>(&jwt, &pubkey, &v).expect("verifies");
         assert_eq!(data.claims["iss"], "app-1");
         assert_eq!(data.claims["sub"], "app-1");
     }

@@ -163,9 +163,8 @@ impl Collector {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(options.concurrency.max(4) * 2);
         if let Some(ca) = &options.source.ca_cert {
-            let pem = std::fs::read(ca).map_err(|e| {
-                CollectError::Config(format!("cannot read {}: {e}", ca.display()))
-            })?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| CollectError::Config(format!("cannot read {}: {e}", ca.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
                 CollectError::Config(format!("{} is not a PEM certificate: {e}", ca.display()))
             })?;
@@ -180,7 +179,12 @@ impl Collector {
             http,
             base: s.graph_url.trim_end_matches('/').to_string(),
             tenant_id: s.tenant_id.clone(),
-            tokens: TokenSource::new(&s.authority, &s.tenant_id, &s.client_id, s.credential.clone()),
+            tokens: TokenSource::new(
+                &s.authority,
+                &s.tenant_id,
+                &s.client_id,
+                s.credential.clone(),
+            ),
             retry: options.retry.clone(),
             metrics: metrics.clone(),
         };
@@ -258,7 +262,9 @@ impl Collector {
             let known = self.store.versions_between(&tenant, from, to).await?;
             let mut wanted = Vec::new();
             for item in &listed {
-                let Some(id) = item["id"].as_str() else { continue };
+                let Some(id) = item["id"].as_str() else {
+                    continue;
+                };
                 let version = item["version"].as_i64().unwrap_or(0);
                 if known.get(id).is_none_or(|v| *v < version) {
                     wanted.push(id.to_string());
@@ -295,7 +301,8 @@ impl Collector {
             Ok(None) => self.store.mark_gone(&item, Utc::now()).await.map(|_| None),
             Err(e) => Err(e),
         };
-        let count = |f: fn(&mut DrainSummary)| f(&mut summary.lock().unwrap_or_else(|p| p.into_inner()));
+        let count =
+            |f: fn(&mut DrainSummary)| f(&mut summary.lock().unwrap_or_else(|p| p.into_inner()));
         match result {
             Ok(Some(PutOutcome::Stored)) => {
                 count(|s| s.stored += 1);
@@ -304,7 +311,9 @@ impl Collector {
             }
             Ok(Some(PutOutcome::Unchanged)) => {
                 count(|s| s.unchanged += 1);
-                self.metrics.records_unchanged.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .records_unchanged
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Ok(None) => {
                 count(|s| s.gone += 1);
@@ -339,9 +348,8 @@ impl Collector {
     ) -> Result<DrainSummary> {
         let summary = Arc::new(std::sync::Mutex::new(DrainSummary::default()));
         let slots = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
-        let lease = chrono::Duration::seconds(
-            (self.options.retry.timeout.as_secs() as i64 * 2).max(120),
-        );
+        let lease =
+            chrono::Duration::seconds((self.options.retry.timeout.as_secs() as i64 * 2).max(120));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             if *stop.borrow() {
@@ -350,13 +358,22 @@ impl Collector {
             let free = slots.available_permits();
             let claimed = if free > 0 {
                 self.store
-                    .claim(self.tenant_id(), &self.owner, free as i64, Utc::now(), lease)
+                    .claim(
+                        self.tenant_id(),
+                        &self.owner,
+                        free as i64,
+                        Utc::now(),
+                        lease,
+                    )
                     .await?
             } else {
                 Vec::new()
             };
             if claimed.is_empty() {
-                if until_empty && tasks.is_empty() && self.store.queue_depth_of(self.tenant_id()).await? == 0 {
+                if until_empty
+                    && tasks.is_empty()
+                    && self.store.queue_depth_of(self.tenant_id()).await? == 0
+                {
                     break;
                 }
                 // Woken by new work or a finished fetch; at the latest when an item put back
@@ -370,7 +387,11 @@ impl Collector {
                 continue;
             }
             for item in claimed {
-                let permit = slots.clone().acquire_owned().await.map_err(|e| CollectError::Other(e.to_string()))?;
+                let permit = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| CollectError::Other(e.to_string()))?;
                 let me = self.clone();
                 let summary = summary.clone();
                 let bar = bar.clone();
@@ -455,7 +476,10 @@ impl Collector {
                 loop {
                     if let Err(e) = me.sweep(None).await {
                         tracing::error!(error = %e, "sweep failed");
-                        let _ = me.store.set_state(me.tenant_id(), "sweep:error", &e.to_string()).await;
+                        let _ = me
+                            .store
+                            .set_state(me.tenant_id(), "sweep:error", &e.to_string())
+                            .await;
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(me.options.sweep_interval) => {}
@@ -478,9 +502,15 @@ impl Collector {
                     me.options.reports.clone()
                 };
                 loop {
-                    if let Err(e) = crate::reports::collect_reports(&me.graph, &me.store, &which, Utc::now()).await {
+                    if let Err(e) =
+                        crate::reports::collect_reports(&me.graph, &me.store, &which, Utc::now())
+                            .await
+                    {
                         tracing::error!(error = %e, "report functions failed");
-                        let _ = me.store.set_state(me.tenant_id(), "reports:error", &e.to_string()).await;
+                        let _ = me
+                            .store
+                            .set_state(me.tenant_id(), "reports:error", &e.to_string())
+                            .await;
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(me.options.report_interval) => {}
@@ -501,7 +531,9 @@ impl Collector {
         while let Some(r) = tasks.join_next().await {
             match r {
                 Ok(Err(e)) if first_error.is_none() => first_error = Some(e),
-                Err(e) if first_error.is_none() => first_error = Some(CollectError::Other(e.to_string())),
+                Err(e) if first_error.is_none() => {
+                    first_error = Some(CollectError::Other(e.to_string()))
+                }
                 _ => {}
             }
         }

@@ -63,7 +63,10 @@ pub fn snake(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -84,7 +87,12 @@ fn col(name: impl Into<String>, ctx: Ctx, path: impl Into<String>, kind: Kind) -
 /// Columns named after their Graph property, below `base`, prefixed.
 fn group(out: &mut Vec<Col>, prefix: &str, ctx: Ctx, base: &str, props: &[(&str, Kind)]) {
     for (p, kind) in props {
-        out.push(col(format!("{prefix}{}", snake(p)), ctx, format!("{base}/{p}"), *kind));
+        out.push(col(
+            format!("{prefix}{}", snake(p)),
+            ctx,
+            format!("{base}/{p}"),
+            *kind,
+        ));
     }
 }
 
@@ -201,8 +209,7 @@ const DEVICE_PROPS: &[(&str, Kind)] = &[
 
 fn endpoint_name(p: &str) -> String {
     // `userAgent/headerValue` → `user_agent_header_value`; `@odata.type` → `type`.
-    snake(&p.replace("@odata.type", "type").replace('/', "_"))
-        .replace("__", "_")
+    snake(&p.replace("@odata.type", "type").replace('/', "_")).replace("__", "_")
 }
 
 fn endpoint(out: &mut Vec<Col>, prefix: &str, ctx: Ctx, base: &str) {
@@ -233,8 +240,18 @@ pub fn session_columns() -> &'static [Col] {
         c.push(col("end_date_time", Ctx::Session, "/endDateTime", Time));
         c.push(col("modalities", Ctx::Session, "/modalities", List));
         c.push(col("is_test", Ctx::Session, "/isTest", Bool));
-        c.push(col("failure_stage", Ctx::Session, "/failureInfo/stage", Text));
-        c.push(col("failure_reason", Ctx::Session, "/failureInfo/reason", Text));
+        c.push(col(
+            "failure_stage",
+            Ctx::Session,
+            "/failureInfo/stage",
+            Text,
+        ));
+        c.push(col(
+            "failure_reason",
+            Ctx::Session,
+            "/failureInfo/reason",
+            Text,
+        ));
         endpoint(&mut c, "caller_", Ctx::Session, "/caller");
         endpoint(&mut c, "callee_", Ctx::Session, "/callee");
         c
@@ -251,8 +268,18 @@ pub fn segment_columns() -> &'static [Col] {
         c.push(col("segment_id", Ctx::Segment, "/id", Text));
         c.push(col("start_date_time", Ctx::Segment, "/startDateTime", Time));
         c.push(col("end_date_time", Ctx::Segment, "/endDateTime", Time));
-        c.push(col("failure_stage", Ctx::Segment, "/failureInfo/stage", Text));
-        c.push(col("failure_reason", Ctx::Segment, "/failureInfo/reason", Text));
+        c.push(col(
+            "failure_stage",
+            Ctx::Segment,
+            "/failureInfo/stage",
+            Text,
+        ));
+        c.push(col(
+            "failure_reason",
+            Ctx::Segment,
+            "/failureInfo/reason",
+            Text,
+        ));
         endpoint(&mut c, "caller_", Ctx::Segment, "/caller");
         endpoint(&mut c, "callee_", Ctx::Segment, "/callee");
         c
@@ -271,21 +298,80 @@ pub fn stream_columns() -> &'static [Col] {
         c.push(col("media_index", Ctx::Item, "/media_index", Int));
         c.push(col("stream_index", Ctx::Item, "/stream_index", Int));
         c.push(col("call_type", Ctx::Record, "/type", Text));
-        c.push(col("call_start_date_time", Ctx::Record, "/startDateTime", Time));
-        c.push(col("segment_start_date_time", Ctx::Segment, "/startDateTime", Time));
-        c.push(col("segment_end_date_time", Ctx::Segment, "/endDateTime", Time));
-        c.push(col("session_failure_stage", Ctx::Session, "/failureInfo/stage", Text));
-        c.push(col("session_failure_reason", Ctx::Session, "/failureInfo/reason", Text));
-        c.push(col("segment_failure_stage", Ctx::Segment, "/failureInfo/stage", Text));
-        c.push(col("segment_failure_reason", Ctx::Segment, "/failureInfo/reason", Text));
+        c.push(col(
+            "call_start_date_time",
+            Ctx::Record,
+            "/startDateTime",
+            Time,
+        ));
+        c.push(col(
+            "segment_start_date_time",
+            Ctx::Segment,
+            "/startDateTime",
+            Time,
+        ));
+        c.push(col(
+            "segment_end_date_time",
+            Ctx::Segment,
+            "/endDateTime",
+            Time,
+        ));
+        c.push(col(
+            "session_failure_stage",
+            Ctx::Session,
+            "/failureInfo/stage",
+            Text,
+        ));
+        c.push(col(
+            "session_failure_reason",
+            Ctx::Session,
+            "/failureInfo/reason",
+            Text,
+        ));
+        c.push(col(
+            "segment_failure_stage",
+            Ctx::Segment,
+            "/failureInfo/stage",
+            Text,
+        ));
+        c.push(col(
+            "segment_failure_reason",
+            Ctx::Segment,
+            "/failureInfo/reason",
+            Text,
+        ));
         c.push(col("media_label", Ctx::Media, "/label", Text));
         group(&mut c, "", Ctx::Stream, "", STREAM_PROPS);
         endpoint(&mut c, "caller_", Ctx::Segment, "/caller");
         endpoint(&mut c, "callee_", Ctx::Segment, "/callee");
-        group(&mut c, "caller_network_", Ctx::Media, "/callerNetwork", NETWORK_PROPS);
-        group(&mut c, "callee_network_", Ctx::Media, "/calleeNetwork", NETWORK_PROPS);
-        group(&mut c, "caller_device_", Ctx::Media, "/callerDevice", DEVICE_PROPS);
-        group(&mut c, "callee_device_", Ctx::Media, "/calleeDevice", DEVICE_PROPS);
+        group(
+            &mut c,
+            "caller_network_",
+            Ctx::Media,
+            "/callerNetwork",
+            NETWORK_PROPS,
+        );
+        group(
+            &mut c,
+            "callee_network_",
+            Ctx::Media,
+            "/calleeNetwork",
+            NETWORK_PROPS,
+        );
+        group(
+            &mut c,
+            "caller_device_",
+            Ctx::Media,
+            "/callerDevice",
+            DEVICE_PROPS,
+        );
+        group(
+            &mut c,
+            "callee_device_",
+            Ctx::Media,
+            "/calleeDevice",
+            DEVICE_PROPS,
+        );
         c
     })
 }
@@ -297,9 +383,20 @@ pub fn participant_columns() -> &'static [Col] {
         let mut c = Vec::new();
         keys(&mut c);
         c.push(col("participant_id", Ctx::Item, "/id", Text));
-        for kind in ["user", "phone", "guest", "applicationInstance", "application"] {
+        for kind in [
+            "user",
+            "phone",
+            "guest",
+            "applicationInstance",
+            "application",
+        ] {
             let k = snake(kind);
-            c.push(col(format!("{k}_id"), Ctx::Item, format!("/identity/{kind}/id"), Text));
+            c.push(col(
+                format!("{k}_id"),
+                Ctx::Item,
+                format!("/identity/{kind}/id"),
+                Text,
+            ));
             c.push(col(
                 format!("{k}_display_name"),
                 Ctx::Item,
@@ -307,8 +404,18 @@ pub fn participant_columns() -> &'static [Col] {
                 Text,
             ));
         }
-        c.push(col("user_principal_name", Ctx::Item, "/identity/user/userPrincipalName", Text));
-        c.push(col("user_tenant_id", Ctx::Item, "/identity/user/tenantId", Text));
+        c.push(col(
+            "user_principal_name",
+            Ctx::Item,
+            "/identity/user/userPrincipalName",
+            Text,
+        ));
+        c.push(col(
+            "user_tenant_id",
+            Ctx::Item,
+            "/identity/user/tenantId",
+            Text,
+        ));
         c.push(col("participant_json", Ctx::Item, "", Kind::Text));
         c
     })
@@ -366,8 +473,11 @@ fn read(v: Option<&Value>, kind: Kind) -> Val {
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         })),
         Real => Val::Real(
-            v.and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-                .filter(|f: &f64| f.is_finite()),
+            v.and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .filter(|f: &f64| f.is_finite()),
         ),
         Bool => Val::Bool(v.and_then(Value::as_bool)),
         Time => Val::Time(
@@ -424,7 +534,10 @@ pub struct Flat {
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub fn flatten(tenant_id: &str, record: &Value) -> Flat {
@@ -438,13 +551,15 @@ pub fn flatten(tenant_id: &str, record: &Value) -> Flat {
             session: Some(session),
             ..base
         };
-        flat.sessions.push(row(session_columns(), tenant_id, s_scope));
+        flat.sessions
+            .push(row(session_columns(), tenant_id, s_scope));
         for segment in array(session, "segments") {
             let g_scope = Scope {
                 segment: Some(segment),
                 ..s_scope
             };
-            flat.segments.push(row(segment_columns(), tenant_id, g_scope));
+            flat.segments
+                .push(row(segment_columns(), tenant_id, g_scope));
             for (mi, media) in array(segment, "media").iter().enumerate() {
                 for (si, stream) in array(media, "streams").iter().enumerate() {
                     let index = serde_json::json!({"media_index": mi, "stream_index": si});
@@ -533,13 +648,31 @@ mod tests {
         };
         assert_eq!(get("tenant_id"), Val::Text(Some("t1".into())));
         assert_eq!(get("average_jitter"), Val::Real(Some(20.0)));
-        assert_eq!(get("caller_network_subnet"), Val::Text(Some("10.0.0.0".into())));
-        assert_eq!(get("caller_network_wifi_signal_strength"), Val::Int(Some(80)));
-        assert_eq!(get("caller_user_agent_platform"), Val::Text(Some("windows".into())));
-        assert_eq!(get("callee_user_agent_role"), Val::Text(Some("conferencingServer".into())));
+        assert_eq!(
+            get("caller_network_subnet"),
+            Val::Text(Some("10.0.0.0".into()))
+        );
+        assert_eq!(
+            get("caller_network_wifi_signal_strength"),
+            Val::Int(Some(80))
+        );
+        assert_eq!(
+            get("caller_user_agent_platform"),
+            Val::Text(Some("windows".into()))
+        );
+        assert_eq!(
+            get("callee_user_agent_role"),
+            Val::Text(Some("conferencingServer".into()))
+        );
         assert_eq!(get("callee_device_mic_glitch_rate"), Val::Real(None));
-        assert_eq!(get("session_failure_stage"), Val::Text(Some("midcall".into())));
+        assert_eq!(
+            get("session_failure_stage"),
+            Val::Text(Some("midcall".into()))
+        );
         assert_eq!(get("media_index"), Val::Int(Some(0)));
-        assert_eq!(get("call_start_date_time"), Val::Time(Some("2026-01-01T10:00:00Z".parse().expect("t"))));
+        assert_eq!(
+            get("call_start_date_time"),
+            Val::Time(Some("2026-01-01T10:00:00Z".parse().expect("t")))
+        );
     }
 }

@@ -76,9 +76,15 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// The application permission a Graph path needs, for the message of a 403.
 pub fn permission_for(url: &str) -> &'static str {
     if url.contains("/subscriptions") || url.contains("/communications/callRecords") {
-        if ["getPstnCalls", "getDirectRoutingCalls", "getSmsLog", "getPstnBlockedUsersLog", "getPstnOnlineMeetingDialoutReport"]
-            .iter()
-            .any(|f| url.contains(f))
+        if [
+            "getPstnCalls",
+            "getDirectRoutingCalls",
+            "getSmsLog",
+            "getPstnBlockedUsersLog",
+            "getPstnOnlineMeetingDialoutReport",
+        ]
+        .iter()
+        .any(|f| url.contains(f))
         {
             "CallRecord-PstnCalls.Read.All (or CallRecords.Read.All)"
         } else {
@@ -217,7 +223,13 @@ impl GraphClient {
         }
     }
 
-    fn graph_error(&self, method: &Method, url: &str, status: StatusCode, body: &[u8]) -> CollectError {
+    fn graph_error(
+        &self,
+        method: &Method,
+        url: &str,
+        status: StatusCode,
+        body: &[u8],
+    ) -> CollectError {
         let (code, message) = error_parts(body);
         CollectError::Graph {
             method: method.to_string(),
@@ -269,7 +281,9 @@ impl GraphClient {
             return Ok(None);
         };
         let Some(obj) = record.as_object_mut() else {
-            return Err(CollectError::Other(format!("callRecord {id}: not a JSON object")));
+            return Err(CollectError::Other(format!(
+                "callRecord {id}: not a JSON object"
+            )));
         };
         let mut sessions = match obj.remove("sessions") {
             Some(Value::Array(v)) => v,

@@ -44,7 +44,13 @@ mod ddl {
         let mut lines: Vec<String> = cols
             .iter()
             .map(|c| {
-                let not_null = if c.name == "tenant_id" || c.name == "call_id" { " NOT NULL" } else { "" };
+                let not_null = if c.name == "tenant_id"
+                    || (c.name == "call_id" && table.starts_with("call_"))
+                {
+                    " NOT NULL"
+                } else {
+                    ""
+                };
                 format!("    {} {}{not_null}", c.name, ty(c.kind))
             })
             .collect();
@@ -59,12 +65,24 @@ mod ddl {
     fn print_ddl() {
         for pg in [false, true] {
             println!("-- {}", if pg { "postgres" } else { "sqlite" });
-            println!("{}", ddl("call_sessions", flatten::session_columns(), pg, ""));
-            println!("{}", ddl("call_segments", flatten::segment_columns(), pg, ""));
+            println!(
+                "{}",
+                ddl("call_sessions", flatten::session_columns(), pg, "")
+            );
+            println!(
+                "{}",
+                ddl("call_segments", flatten::segment_columns(), pg, "")
+            );
             println!("{}", ddl("call_streams", flatten::stream_columns(), pg, ""));
-            println!("{}", ddl("call_participants", flatten::participant_columns(), pg, ""));
+            println!(
+                "{}",
+                ddl("call_participants", flatten::participant_columns(), pg, "")
+            );
             for s in crate::reports::specs() {
-                println!("{}", ddl(s.table, &s.columns, pg, "PRIMARY KEY (tenant_id, id)"));
+                println!(
+                    "{}",
+                    ddl(s.table, &s.columns, pg, "PRIMARY KEY (tenant_id, id)")
+                );
             }
         }
     }

@@ -25,7 +25,12 @@ pub struct ReportSpec {
     pub columns: Vec<Col>,
 }
 
-fn spec(function: &'static str, version: &'static str, table: &'static str, props: &[(&str, Kind)]) -> ReportSpec {
+fn spec(
+    function: &'static str,
+    version: &'static str,
+    table: &'static str,
+    props: &[(&str, Kind)],
+) -> ReportSpec {
     let mut columns = vec![Col {
         name: "tenant_id".into(),
         ctx: Ctx::Record,
@@ -60,46 +65,127 @@ pub fn specs() -> &'static [ReportSpec] {
     static S: OnceLock<Vec<ReportSpec>> = OnceLock::new();
     S.get_or_init(|| {
         vec![
-            spec("getPstnCalls", "v1.0", "pstn_calls", &[
-                ("id", Text), ("callId", Text), ("userId", Text), ("userPrincipalName", Text),
-                ("userDisplayName", Text), ("startDateTime", Time), ("endDateTime", Time),
-                ("duration", Int), ("charge", Real), ("callType", Text), ("currency", Text),
-                ("calleeNumber", Text), ("callerNumber", Text), ("usageCountryCode", Text),
-                ("tenantCountryCode", Text), ("connectionCharge", Real), ("destinationContext", Text),
-                ("destinationName", Text), ("conferenceId", Text), ("licenseCapability", Text),
-                ("inventoryType", Text), ("operator", Text), ("callDurationSource", Text),
-                ("otherPartyCountryCode", Text),
-            ]),
-            spec("getDirectRoutingCalls", "v1.0", "direct_routing_calls", &[
-                ("id", Text), ("correlationId", Text), ("userId", Text), ("userPrincipalName", Text),
-                ("userDisplayName", Text), ("startDateTime", Time), ("inviteDateTime", Time),
-                ("failureDateTime", Time), ("endDateTime", Time), ("duration", Int),
-                ("callType", Text), ("successfulCall", Bool), ("callerNumber", Text),
-                ("calleeNumber", Text), ("mediaPathLocation", Text), ("signalingLocation", Text),
-                ("finalSipCode", Int), ("callEndSubReason", Int), ("finalSipCodePhrase", Text),
-                ("trunkFullyQualifiedDomainName", Text), ("mediaBypassEnabled", Bool),
-                ("userCountryCode", Text), ("otherPartyCountryCode", Text),
-                ("transferorCorrelationId", Text),
-            ]),
-            spec("getSmsLog", "beta", "sms_log", &[
-                ("id", Text), ("smsId", Text), ("sentDateTime", Time), ("smsType", Text),
-                ("smsUnits", Int), ("sourceNumber", Text), ("destinationNumber", Text),
-                ("destinationContext", Text), ("destinationName", Text), ("callCharge", Real),
-                ("currency", Text), ("licenseCapability", Text), ("tenantCountryCode", Text),
-                ("userCountryCode", Text), ("otherPartyCountryCode", Text), ("userId", Text),
-                ("userPrincipalName", Text), ("userDisplayName", Text),
-            ]),
-            spec("getPstnBlockedUsersLog", "beta", "pstn_blocked_users", &[
-                ("id", Text), ("blockDateTime", Time), ("blockReason", Text), ("remediationId", Text),
-                ("userBlockMode", Text), ("userDisplayName", Text), ("userId", Text),
-                ("userPrincipalName", Text), ("userTelephoneNumber", Text),
-            ]),
-            spec("getPstnOnlineMeetingDialoutReport", "beta", "pstn_dialout_usage", &[
-                ("id", Text), ("usageDateTime", Time), ("userId", Text), ("userPrincipalName", Text),
-                ("userDisplayName", Text), ("usageLocation", Text), ("destinationContext", Text),
-                ("currency", Text), ("totalCalls", Int), ("totalCallCharge", Real),
-                ("totalCallSeconds", Int),
-            ]),
+            spec(
+                "getPstnCalls",
+                "v1.0",
+                "pstn_calls",
+                &[
+                    ("id", Text),
+                    ("callId", Text),
+                    ("userId", Text),
+                    ("userPrincipalName", Text),
+                    ("userDisplayName", Text),
+                    ("startDateTime", Time),
+                    ("endDateTime", Time),
+                    ("duration", Int),
+                    ("charge", Real),
+                    ("callType", Text),
+                    ("currency", Text),
+                    ("calleeNumber", Text),
+                    ("callerNumber", Text),
+                    ("usageCountryCode", Text),
+                    ("tenantCountryCode", Text),
+                    ("connectionCharge", Real),
+                    ("destinationContext", Text),
+                    ("destinationName", Text),
+                    ("conferenceId", Text),
+                    ("licenseCapability", Text),
+                    ("inventoryType", Text),
+                    ("operator", Text),
+                    ("callDurationSource", Text),
+                    ("otherPartyCountryCode", Text),
+                ],
+            ),
+            spec(
+                "getDirectRoutingCalls",
+                "v1.0",
+                "direct_routing_calls",
+                &[
+                    ("id", Text),
+                    ("correlationId", Text),
+                    ("userId", Text),
+                    ("userPrincipalName", Text),
+                    ("userDisplayName", Text),
+                    ("startDateTime", Time),
+                    ("inviteDateTime", Time),
+                    ("failureDateTime", Time),
+                    ("endDateTime", Time),
+                    ("duration", Int),
+                    ("callType", Text),
+                    ("successfulCall", Bool),
+                    ("callerNumber", Text),
+                    ("calleeNumber", Text),
+                    ("mediaPathLocation", Text),
+                    ("signalingLocation", Text),
+                    ("finalSipCode", Int),
+                    ("callEndSubReason", Int),
+                    ("finalSipCodePhrase", Text),
+                    ("trunkFullyQualifiedDomainName", Text),
+                    ("mediaBypassEnabled", Bool),
+                    ("userCountryCode", Text),
+                    ("otherPartyCountryCode", Text),
+                    ("transferorCorrelationId", Text),
+                ],
+            ),
+            spec(
+                "getSmsLog",
+                "beta",
+                "sms_log",
+                &[
+                    ("id", Text),
+                    ("smsId", Text),
+                    ("sentDateTime", Time),
+                    ("smsType", Text),
+                    ("smsUnits", Int),
+                    ("sourceNumber", Text),
+                    ("destinationNumber", Text),
+                    ("destinationContext", Text),
+                    ("destinationName", Text),
+                    ("callCharge", Real),
+                    ("currency", Text),
+                    ("licenseCapability", Text),
+                    ("tenantCountryCode", Text),
+                    ("userCountryCode", Text),
+                    ("otherPartyCountryCode", Text),
+                    ("userId", Text),
+                    ("userPrincipalName", Text),
+                    ("userDisplayName", Text),
+                ],
+            ),
+            spec(
+                "getPstnBlockedUsersLog",
+                "beta",
+                "pstn_blocked_users",
+                &[
+                    ("id", Text),
+                    ("blockDateTime", Time),
+                    ("blockReason", Text),
+                    ("remediationId", Text),
+                    ("userBlockMode", Text),
+                    ("userDisplayName", Text),
+                    ("userId", Text),
+                    ("userPrincipalName", Text),
+                    ("userTelephoneNumber", Text),
+                ],
+            ),
+            spec(
+                "getPstnOnlineMeetingDialoutReport",
+                "beta",
+                "pstn_dialout_usage",
+                &[
+                    ("id", Text),
+                    ("usageDateTime", Time),
+                    ("userId", Text),
+                    ("userPrincipalName", Text),
+                    ("userDisplayName", Text),
+                    ("usageLocation", Text),
+                    ("destinationContext", Text),
+                    ("currency", Text),
+                    ("totalCalls", Int),
+                    ("totalCallCharge", Real),
+                    ("totalCallSeconds", Int),
+                ],
+            ),
         ]
     })
 }
@@ -110,13 +196,19 @@ fn ensure_id(row: &mut serde_json::Value) {
     if row.get("id").and_then(|v| v.as_str()).is_none() {
         use aws_lc_rs::digest;
         let d = digest::digest(&digest::SHA256, row.to_string().as_bytes());
-        let hex: String = d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = d.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         row["id"] = serde_json::Value::String(format!("sha256:{hex}"));
     }
 }
 
 fn day_url(spec: &ReportSpec, day: NaiveDate) -> String {
-    let from = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default();
+    let from = day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_default();
     let to = from + Duration::days(1);
     let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     format!(
@@ -165,7 +257,9 @@ pub async fn collect_reports(
                     )
                 })
                 .collect();
-            store.put_report_rows(spec.table, &spec.columns, &cells).await?;
+            store
+                .put_report_rows(spec.table, &spec.columns, &cells)
+                .await?;
             stored += cells.len() as u64;
             graph
                 .metrics
@@ -173,7 +267,9 @@ pub async fn collect_reports(
                 .fetch_add(cells.len() as u64, Ordering::Relaxed);
             // Graph adds rows to a day for a while after it ends; a day two days old is final.
             if back >= 2 {
-                store.set_state(&graph.tenant_id, &key, &now.to_rfc3339()).await?;
+                store
+                    .set_state(&graph.tenant_id, &key, &now.to_rfc3339())
+                    .await?;
             }
         }
     }

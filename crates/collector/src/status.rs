@@ -27,7 +27,9 @@ pub async fn status(store: &Store, now: DateTime<Utc>) -> Result<String> {
         );
     }
     let (depth, oldest) = store.queue_depth().await?;
-    let lag = oldest.map_or("none".to_string(), |o| format!("{} s", (now - o).num_seconds().max(0)));
+    let lag = oldest.map_or("none".to_string(), |o| {
+        format!("{} s", (now - o).num_seconds().max(0))
+    });
     let _ = writeln!(out, "queue: {depth} records to fetch, lag {lag}");
     let mut tenants: Vec<String> = Vec::new();
     for (tenant, name, value) in store.states("").await? {

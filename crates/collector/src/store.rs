@@ -16,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 
 use crate::error::Result;
@@ -51,6 +53,26 @@ macro_rules! push_val {
             Val::Time(x) => $sep.push_bind(*x),
         }
     };
+}
+
+/// Removes a claimed work item unless a notification came meanwhile (a newer generation), in
+/// which case the item is released for another fetch at once.
+macro_rules! finish_item {
+    ($tx:expr, $item:expr) => {{
+        sqlx::query("DELETE FROM fetch_queue WHERE tenant_id = $1 AND id = $2 AND generation = $3")
+            .bind(&$item.tenant_id)
+            .bind(&$item.id)
+            .bind($item.generation)
+            .execute($tx)
+            .await?;
+        sqlx::query(
+            "UPDATE fetch_queue SET lease_owner = NULL, lease_until = NULL WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&$item.tenant_id)
+        .bind(&$item.id)
+        .execute($tx)
+        .await?;
+    }};
 }
 
 /// Rows per multi-row INSERT: keeps the bound parameters under SQLite's 32,766.
@@ -106,7 +128,10 @@ pub struct Store {
 }
 
 fn column_list(cols: &[Col]) -> String {
-    cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    cols.iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
@@ -166,9 +191,12 @@ impl Store {
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                 .map(|d| d.with_timezone(&Utc))
         };
-        let modalities = record["modalities"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","));
+        let modalities = record["modalities"].as_array().map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         let organizer = &record["organizer_v2"];
         let flat = flatten::flatten(tenant_id, record);
         let now = Utc::now();
@@ -250,14 +278,7 @@ impl Store {
                     .await?;
             }
             if let Some(item) = claim {
-                sqlx::query(
-                    "DELETE FROM fetch_queue WHERE tenant_id = $1 AND id = $2 AND generation = $3",
-                )
-                .bind(&item.tenant_id)
-                .bind(&item.id)
-                .bind(item.generation)
-                .execute(&mut *tx)
-                .await?;
+                finish_item!(&mut *tx, item);
             }
             tx.commit().await?;
             Ok(if won { PutOutcome::Stored } else { PutOutcome::Unchanged })
@@ -301,7 +322,11 @@ impl Store {
         lease: chrono::Duration,
     ) -> Result<Vec<QueueItem>> {
         // The one dialect difference: PostgreSQL's workers skip rows another node is claiming.
-        let lock = if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE fetch_queue SET lease_owner = $1, lease_until = $2 \
              WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM fetch_queue \
@@ -332,7 +357,12 @@ impl Store {
     }
 
     /// Puts a claimed item back for a later attempt.
-    pub async fn retry_later(&self, item: &QueueItem, error: &str, due: DateTime<Utc>) -> Result<()> {
+    pub async fn retry_later(
+        &self,
+        item: &QueueItem,
+        error: &str,
+        due: DateTime<Utc>,
+    ) -> Result<()> {
         with_pool!(&self.db, pool => {
             sqlx::query(
                 "UPDATE fetch_queue SET attempts = attempts + 1, last_error = $3, due_at = $4, \
@@ -361,12 +391,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM fetch_queue WHERE tenant_id = $1 AND id = $2 AND generation = $3")
-                .bind(&item.tenant_id)
-                .bind(&item.id)
-                .bind(item.generation)
-                .execute(&mut *tx)
-                .await?;
+            finish_item!(&mut *tx, item);
             tx.commit().await?;
             Ok(())
         })
@@ -433,7 +458,13 @@ impl Store {
     }
 
     /// The rows of one call in a flattened table, as typed cells of `cols`.
-    pub async fn rows(&self, table: &str, cols: &[Col], tenant_id: &str, call_id: &str) -> Result<Vec<Vec<Val>>> {
+    pub async fn rows(
+        &self,
+        table: &str,
+        cols: &[Col],
+        tenant_id: &str,
+        call_id: &str,
+    ) -> Result<Vec<Vec<Val>>> {
         use flatten::Kind;
         let sql = format!(
             "SELECT {} FROM {table} WHERE tenant_id = $1 AND call_id = $2",
@@ -521,7 +552,12 @@ impl Store {
     }
 
     /// Upserts rows of a report function into `table` (keyed by tenant and row id).
-    pub async fn put_report_rows(&self, table: &str, cols: &[Col], rows: &[Vec<Val>]) -> Result<()> {
+    pub async fn put_report_rows(
+        &self,
+        table: &str,
+        cols: &[Col],
+        rows: &[Vec<Val>],
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }

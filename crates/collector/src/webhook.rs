@@ -17,8 +17,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
 use callhook_client::{ChangeNotification, ChangeNotificationCollection, LifecycleEvent};
+use chrono::Utc;
 use reqwest::Method;
 use serde_json::json;
 use tokio::sync::watch;
@@ -94,7 +94,10 @@ enum Refusal {
 }
 
 /// The subscription row a notification claims to come from, if its `clientState` matches.
-fn check(subs: &[SubscriptionRow], n: &ChangeNotification) -> std::result::Result<SubscriptionRow, Refusal> {
+fn check(
+    subs: &[SubscriptionRow],
+    n: &ChangeNotification,
+) -> std::result::Result<SubscriptionRow, Refusal> {
     // A notification can arrive before the creation's answer told us the id: then the row is
     // still pending and only its clientState identifies it.
     let found = subs
@@ -102,7 +105,8 @@ fn check(subs: &[SubscriptionRow], n: &ChangeNotification) -> std::result::Resul
         .find(|s| s.subscription_id.as_deref() == Some(n.subscription_id.as_str()))
         .or_else(|| {
             subs.iter().find(|s| {
-                s.subscription_id.is_none() && n.client_state.as_deref() == Some(s.client_state.as_str())
+                s.subscription_id.is_none()
+                    && n.client_state.as_deref() == Some(s.client_state.as_str())
             })
         });
     let Some(sub) = found else {
@@ -115,7 +119,10 @@ fn check(subs: &[SubscriptionRow], n: &ChangeNotification) -> std::result::Resul
 }
 
 /// Reads a POST body: the validation handshake, or a collection of notifications.
-fn parse(query: Option<&str>, body: &[u8]) -> std::result::Result<ChangeNotificationCollection, Response> {
+fn parse(
+    query: Option<&str>,
+    body: &[u8],
+) -> std::result::Result<ChangeNotificationCollection, Response> {
     if let Some(h) = query.and_then(callhook_client::handshake_response) {
         return Err(text(
             StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK),
@@ -129,7 +136,9 @@ fn parse(query: Option<&str>, body: &[u8]) -> std::result::Result<ChangeNotifica
 }
 
 fn refuse(c: &Collector, status: StatusCode, why: &str) -> Response {
-    c.metrics.notifications_refused.fetch_add(1, Ordering::Relaxed);
+    c.metrics
+        .notifications_refused
+        .fetch_add(1, Ordering::Relaxed);
     tracing::warn!(reason = why, "refused a notification");
     text(status, why.to_string())
 }
@@ -143,7 +152,9 @@ async fn notifications(
         Ok(d) => d,
         Err(answer) => {
             if !query.as_deref().unwrap_or("").contains("validationToken") {
-                c.metrics.notifications_refused.fetch_add(1, Ordering::Relaxed);
+                c.metrics
+                    .notifications_refused
+                    .fetch_add(1, Ordering::Relaxed);
             }
             return answer;
         }
@@ -170,9 +181,16 @@ async fn notifications(
                     .resource_data
                     .as_ref()
                     .and_then(|r| r.id.clone())
-                    .or_else(|| n.resource.as_deref().and_then(|r| r.rsplit('/').next()).map(|s| {
-                        s.trim_start_matches("callRecords('").trim_end_matches("')").to_string()
-                    }));
+                    .or_else(|| {
+                        n.resource
+                            .as_deref()
+                            .and_then(|r| r.rsplit('/').next())
+                            .map(|s| {
+                                s.trim_start_matches("callRecords('")
+                                    .trim_end_matches("')")
+                                    .to_string()
+                            })
+                    });
                 match id {
                     Some(id) if !id.is_empty() && sub.tenant_id == c.tenant_id() => ids.push(id),
                     _ => refused = Some(Refusal::UnknownSubscription),
@@ -182,13 +200,19 @@ async fn notifications(
     }
     if ids.is_empty() {
         return match refused {
-            Some(Refusal::ClientState) => refuse(&c, StatusCode::FORBIDDEN, "clientState does not match"),
-            Some(Refusal::UnknownSubscription) => refuse(&c, StatusCode::FORBIDDEN, "unknown subscription"),
+            Some(Refusal::ClientState) => {
+                refuse(&c, StatusCode::FORBIDDEN, "clientState does not match")
+            }
+            Some(Refusal::UnknownSubscription) => {
+                refuse(&c, StatusCode::FORBIDDEN, "unknown subscription")
+            }
             None => text(StatusCode::ACCEPTED, ""),
         };
     }
     if let Some(r) = refused {
-        c.metrics.notifications_refused.fetch_add(1, Ordering::Relaxed);
+        c.metrics
+            .notifications_refused
+            .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(reason = ?r, "refused part of a delivery");
     }
     // Durable before the answer: Graph does not redeliver what we acknowledged.
@@ -226,25 +250,40 @@ async fn lifecycle(
         tokio::spawn(async move {
             if let Err(e) = on_lifecycle(&me, &sub, event).await {
                 tracing::error!(error = %e, "handling a lifecycle event failed");
-                let _ = me.store.set_state(me.tenant_id(), "subscription:error", &e.to_string()).await;
+                let _ = me
+                    .store
+                    .set_state(me.tenant_id(), "subscription:error", &e.to_string())
+                    .await;
             }
         });
     }
     if accepted || delivery.value.is_empty() {
         text(StatusCode::ACCEPTED, "")
     } else {
-        refuse(&c, StatusCode::FORBIDDEN, "unknown subscription or clientState")
+        refuse(
+            &c,
+            StatusCode::FORBIDDEN,
+            "unknown subscription or clientState",
+        )
     }
 }
 
-async fn on_lifecycle(c: &Arc<Collector>, sub: &SubscriptionRow, event: Option<LifecycleEvent>) -> Result<()> {
+async fn on_lifecycle(
+    c: &Arc<Collector>,
+    sub: &SubscriptionRow,
+    event: Option<LifecycleEvent>,
+) -> Result<()> {
     let id = sub.subscription_id.clone().unwrap_or_default();
     match event {
         Some(LifecycleEvent::ReauthorizationRequired) => {
             tracing::info!(subscription = %id, "reauthorizing");
             match c
                 .graph
-                .send(Method::POST, &format!("/v1.0/subscriptions/{id}/reauthorize"), Some(&json!({})))
+                .send(
+                    Method::POST,
+                    &format!("/v1.0/subscriptions/{id}/reauthorize"),
+                    Some(&json!({})),
+                )
                 .await?
             {
                 Answer::NotFound => recreate(c, sub).await?,
@@ -263,24 +302,30 @@ async fn on_lifecycle(c: &Arc<Collector>, sub: &SubscriptionRow, event: Option<L
         other => tracing::warn!(event = ?other, "unknown lifecycle event ignored"),
     }
     c.store
-        .set_state(c.tenant_id(), "subscription:last_lifecycle", &Utc::now().to_rfc3339())
+        .set_state(
+            c.tenant_id(),
+            "subscription:last_lifecycle",
+            &Utc::now().to_rfc3339(),
+        )
         .await
 }
 
 async fn recreate(c: &Arc<Collector>, old: &SubscriptionRow) -> Result<()> {
     if let Some(id) = &old.subscription_id {
         // Gone already, most likely; a leftover would only send duplicates.
-        let _ = c.graph.send(Method::DELETE, &format!("/v1.0/subscriptions/{id}"), None).await;
+        let _ = c
+            .graph
+            .send(Method::DELETE, &format!("/v1.0/subscriptions/{id}"), None)
+            .await;
     }
     c.store.delete_subscription(&old.client_state).await?;
     create(c).await.map(|_| ())
 }
 
 fn public_base(c: &Collector) -> Result<String> {
-    c.public_base
-        .get()
-        .cloned()
-        .ok_or_else(|| CollectError::Config("webhook mode needs --listen (and --public-url)".into()))
+    c.public_base.get().cloned().ok_or_else(|| {
+        CollectError::Config("webhook mode needs --listen (and --public-url)".into())
+    })
 }
 
 /// Creates the call-records subscription (`created,updated`) and stores it.
@@ -307,11 +352,17 @@ pub async fn create(c: &Arc<Collector>) -> Result<SubscriptionRow> {
         "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "clientState": row.client_state,
     });
-    let created = match c.graph.send(Method::POST, "/v1.0/subscriptions", Some(&body)).await {
+    let created = match c
+        .graph
+        .send(Method::POST, "/v1.0/subscriptions", Some(&body))
+        .await
+    {
         Ok(Answer::Json(v)) => v,
         Ok(_) => {
             c.store.delete_subscription(&row.client_state).await?;
-            return Err(CollectError::Other("creating the subscription: empty answer".into()));
+            return Err(CollectError::Other(
+                "creating the subscription: empty answer".into(),
+            ));
         }
         Err(e) => {
             c.store.delete_subscription(&row.client_state).await?;
@@ -348,8 +399,17 @@ async fn renew(c: &Arc<Collector>, sub: &SubscriptionRow) -> Result<()> {
         return Ok(());
     };
     let expiry = Utc::now() + chrono::Duration::minutes(MAX_LIFETIME_MINUTES - 1);
-    let body = json!({"expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
-    match c.graph.send(Method::PATCH, &format!("/v1.0/subscriptions/{id}"), Some(&body)).await? {
+    let body =
+        json!({"expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
+    match c
+        .graph
+        .send(
+            Method::PATCH,
+            &format!("/v1.0/subscriptions/{id}"),
+            Some(&body),
+        )
+        .await?
+    {
         Answer::NotFound => {
             recreate(c, sub).await?;
             c.sweep_now.notify_one();
@@ -378,7 +438,9 @@ pub async fn ensure_subscriptions(c: &Arc<Collector>) -> Result<()> {
         }
         let alive = match &sub.subscription_id {
             Some(id) => matches!(
-                c.graph.send(Method::GET, &format!("/v1.0/subscriptions/{id}"), None).await?,
+                c.graph
+                    .send(Method::GET, &format!("/v1.0/subscriptions/{id}"), None)
+                    .await?,
                 Answer::Json(_)
             ),
             None => false,
@@ -409,7 +471,10 @@ pub async fn renew_loop(c: Arc<Collector>, mut stop: watch::Receiver<bool>) -> R
                     if sub.tenant_id == c.tenant_id() && sub.status == "active" && due {
                         if let Err(e) = renew(&c, &sub).await {
                             tracing::error!(error = %e, "renewing a subscription failed");
-                            let _ = c.store.set_state(c.tenant_id(), "subscription:error", &e.to_string()).await;
+                            let _ = c
+                                .store
+                                .set_state(c.tenant_id(), "subscription:error", &e.to_string())
+                                .await;
                         }
                     }
                 }

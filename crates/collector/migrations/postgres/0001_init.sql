@@ -385,7 +385,7 @@ CREATE TABLE call_participants (
 CREATE TABLE pstn_calls (
     tenant_id TEXT NOT NULL,
     id TEXT,
-    call_id TEXT NOT NULL,
+    call_id TEXT,
     user_id TEXT,
     user_principal_name TEXT,
     user_display_name TEXT,
