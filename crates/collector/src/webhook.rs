@@ -122,16 +122,16 @@ fn check(
 fn parse(
     query: Option<&str>,
     body: &[u8],
-) -> std::result::Result<ChangeNotificationCollection, Response> {
+) -> std::result::Result<ChangeNotificationCollection, Box<Response>> {
     if let Some(h) = query.and_then(callhook_client::handshake_response) {
-        return Err(text(
+        return Err(Box::new(text(
             StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK),
             h.body,
-        ));
+        )));
     }
     ChangeNotificationCollection::from_slice(body).map_err(|e| {
         tracing::warn!(error = %e, "refused a malformed notification body");
-        text(StatusCode::BAD_REQUEST, "malformed notification body")
+        Box::new(text(StatusCode::BAD_REQUEST, "malformed notification body"))
     })
 }
 
@@ -156,7 +156,7 @@ async fn notifications(
                     .notifications_refused
                     .fetch_add(1, Ordering::Relaxed);
             }
-            return answer;
+            return *answer;
         }
     };
     if delivery.validation_tokens.is_some() || delivery.has_encrypted_content() {
@@ -234,7 +234,7 @@ async fn lifecycle(
 ) -> Response {
     let delivery = match parse(query.as_deref(), &body) {
         Ok(d) => d,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let Ok(subs) = c.store.subscriptions().await else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
