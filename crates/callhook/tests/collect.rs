@@ -446,3 +446,28 @@ async fn wrong_credentials_fail_at_start_with_what_is_wrong() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn two_collectors_on_one_postgresql_database_share_the_work() {
+    let Some(url) =
+        postgres_database_or_skip("two_collectors_on_one_postgresql_database_share_the_work").await
+    else {
+        return;
+    };
+    let s = start().await;
+    simulate(&s, 40, 13).await;
+    let mut o = options(&s, std::path::Path::new("/nonexistent"));
+    o.database = url;
+    let a = Arc::new(Collector::new(o.clone()).await.expect("a"));
+    let b = Arc::new(Collector::new(o).await.expect("b"));
+    a.sweep(None).await.expect("sweep");
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let (ra, rb) = tokio::join!(a.drain(true, stop.clone(), None), b.drain(true, stop, None));
+    let (ra, rb) = (ra.expect("a drains"), rb.expect("b drains"));
+    assert_eq!(
+        ra.stored + rb.stored,
+        40,
+        "each record stored once: {ra:?} {rb:?}"
+    );
+    assert_same(&s, &a).await;
+}

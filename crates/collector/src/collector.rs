@@ -139,6 +139,8 @@ pub struct Collector {
     pub owner: String,
     /// The listener started by [`Collector::listen`], taken over by [`Collector::run`].
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Lifecycle events handled so far (tests wait on it).
+    pub lifecycle_done: watch::Sender<u64>,
     /// Records stored so far by this process (tests and progress wait on it).
     pub stored: watch::Sender<u64>,
     /// The URL Graph posts to: `--public-url`, or the listener's own address.
@@ -204,6 +206,7 @@ impl Collector {
             owner: format!("collector-{}", uuid::Uuid::new_v4().simple()),
             listener: std::sync::Mutex::new(None),
             stored: watch::channel(0).0,
+            lifecycle_done: watch::channel(0).0,
             public_base: std::sync::OnceLock::new(),
         })
     }

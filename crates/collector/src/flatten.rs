@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 /// How a column's value is read from JSON and stored.
@@ -480,10 +480,12 @@ fn read(v: Option<&Value>, kind: Kind) -> Val {
             .filter(|f: &f64| f.is_finite()),
         ),
         Bool => Val::Bool(v.and_then(Value::as_bool)),
+        // Microseconds: PostgreSQL's precision, so both backends hold the same instant (the
+        // record's JSON keeps Graph's seven digits).
         Time => Val::Time(
             v.and_then(Value::as_str)
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|d| d.with_timezone(&Utc)),
+                .map(|d| d.with_timezone(&Utc).trunc_subsecs(6)),
         ),
         Millis => Val::Real(v.and_then(Value::as_str).and_then(duration_millis)),
     }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -189,7 +189,7 @@ impl Store {
             record[k]
                 .as_str()
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|d| d.with_timezone(&Utc))
+                .map(|d| d.with_timezone(&Utc).trunc_subsecs(6))
         };
         let modalities = record["modalities"].as_array().map(|a| {
             a.iter()

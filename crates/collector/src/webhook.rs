@@ -282,11 +282,12 @@ async fn on_lifecycle(
                 .send(
                     Method::POST,
                     &format!("/v1.0/subscriptions/{id}/reauthorize"),
-                    Some(&json!({})),
+                    None,
                 )
                 .await?
             {
                 Answer::NotFound => recreate(c, sub).await?,
+                // Reauthorized; renewing too keeps the subscription far from expiry.
                 _ => renew(c, sub).await?,
             }
         }
