@@ -471,3 +471,97 @@ async fn two_collectors_on_one_postgresql_database_share_the_work() {
     );
     assert_same(&s, &a).await;
 }
+
+#[tokio::test]
+async fn lifecycle_events_reauthorize_recreate_and_backfill() {
+    let s = start().await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let mut o = options(&s, db.path());
+    o.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    o.sweep_interval = std::time::Duration::from_secs(3600);
+    let c = Arc::new(Collector::new(o).await.expect("collector"));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    c.listen(stop_rx.clone()).await.expect("listen");
+    callhook_collector::webhook::ensure_subscriptions(&c)
+        .await
+        .expect("subscribe");
+    let first = c.store.subscriptions().await.expect("subs")[0].clone();
+    let first_id = first.subscription_id.clone().expect("id");
+    let mut lifecycles = c.lifecycle_done.subscribe();
+    let runner = tokio::spawn(c.clone().run(stop_rx));
+    let control = |path: String| {
+        s.http
+            .post(format!("{}/_callhook/{path}", s.base()))
+            .bearer_auth(&s.creds.ingest_key)
+    };
+    let fire = |id: &str, event: &str| {
+        control(format!("subscriptions/{id}/lifecycle")).json(&json!({ "lifecycleEvent": event }))
+    };
+
+    let a = fire(&first_id, "reauthorizationRequired")
+        .send()
+        .await
+        .expect("fire");
+    assert_eq!(a.status().as_u16(), 202);
+    lifecycles
+        .wait_for(|n| *n >= 1)
+        .await
+        .expect("reauthorized");
+    assert_eq!(
+        c.store.subscriptions().await.expect("subs")[0].subscription_id,
+        Some(first_id.clone())
+    );
+
+    let a = fire(&first_id, "subscriptionRemoved")
+        .send()
+        .await
+        .expect("fire");
+    assert_eq!(a.status().as_u16(), 202);
+    lifecycles.wait_for(|n| *n >= 2).await.expect("recreated");
+    let subs = c.store.subscriptions().await.expect("subs");
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    let second = subs[0].subscription_id.clone().expect("new id");
+    assert_ne!(second, first_id, "a removed subscription is recreated");
+    assert_ne!(
+        subs[0].client_state, first.client_state,
+        "with a new clientState"
+    );
+
+    // Delivery paused while calls pile up, then `missed`: the backfill it starts and the
+    // resumed notifications race, and each record is still stored exactly once.
+    assert!(control("delivery/pause".into())
+        .send()
+        .await
+        .expect("pause")
+        .status()
+        .is_success());
+    simulate(&s, 8, 9).await;
+    let mut stored = c.stored.subscribe();
+    assert!(control("delivery/resume".into())
+        .send()
+        .await
+        .expect("resume")
+        .status()
+        .is_success());
+    let a = fire(&second, "missed").send().await.expect("fire");
+    assert_eq!(a.status().as_u16(), 202);
+    tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            let n = c.store.counts(s.tenant()).await.expect("counts");
+            if n.calls == 8 && n.queued == 0 {
+                break;
+            }
+            stored.changed().await.expect("watch");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("records not backfilled: {}", c.metrics.render(-1)));
+    lifecycles
+        .wait_for(|n| *n >= 3)
+        .await
+        .expect("missed handled");
+    assert!(c.metrics.sweeps.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert_same(&s, &c).await;
+    stop_tx.send(true).expect("stop");
+    runner.await.expect("join").expect("run");
+}

@@ -255,6 +255,7 @@ async fn lifecycle(
                     .set_state(me.tenant_id(), "subscription:error", &e.to_string())
                     .await;
             }
+            me.lifecycle_done.send_modify(|n| *n += 1);
         });
     }
     if accepted || delivery.value.is_empty() {
