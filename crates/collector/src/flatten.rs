@@ -229,32 +229,32 @@ fn keys(out: &mut Vec<Col>) {
     out.push(col("call_id", Ctx::Record, "/id", Text));
 }
 
+/// What sessions and segments share: keys, times, failure and both endpoints.
+fn leg(ctx: Ctx, extra: &[Col]) -> Vec<Col> {
+    let mut c = Vec::new();
+    keys(&mut c);
+    c.push(col("session_id", Ctx::Session, "/id", Text));
+    c.extend(extra.iter().cloned());
+    c.push(col("start_date_time", ctx, "/startDateTime", Time));
+    c.push(col("end_date_time", ctx, "/endDateTime", Time));
+    c.push(col("failure_stage", ctx, "/failureInfo/stage", Text));
+    c.push(col("failure_reason", ctx, "/failureInfo/reason", Text));
+    endpoint(&mut c, "caller_", ctx, "/caller");
+    endpoint(&mut c, "callee_", ctx, "/callee");
+    c
+}
+
 /// `call_sessions`.
 pub fn session_columns() -> &'static [Col] {
     static C: OnceLock<Vec<Col>> = OnceLock::new();
     C.get_or_init(|| {
-        let mut c = Vec::new();
-        keys(&mut c);
-        c.push(col("session_id", Ctx::Session, "/id", Text));
-        c.push(col("start_date_time", Ctx::Session, "/startDateTime", Time));
-        c.push(col("end_date_time", Ctx::Session, "/endDateTime", Time));
-        c.push(col("modalities", Ctx::Session, "/modalities", List));
-        c.push(col("is_test", Ctx::Session, "/isTest", Bool));
-        c.push(col(
-            "failure_stage",
+        leg(
             Ctx::Session,
-            "/failureInfo/stage",
-            Text,
-        ));
-        c.push(col(
-            "failure_reason",
-            Ctx::Session,
-            "/failureInfo/reason",
-            Text,
-        ));
-        endpoint(&mut c, "caller_", Ctx::Session, "/caller");
-        endpoint(&mut c, "callee_", Ctx::Session, "/callee");
-        c
+            &[
+                col("modalities", Ctx::Session, "/modalities", List),
+                col("is_test", Ctx::Session, "/isTest", Bool),
+            ],
+        )
     })
 }
 
@@ -262,27 +262,10 @@ pub fn session_columns() -> &'static [Col] {
 pub fn segment_columns() -> &'static [Col] {
     static C: OnceLock<Vec<Col>> = OnceLock::new();
     C.get_or_init(|| {
-        let mut c = Vec::new();
-        keys(&mut c);
-        c.push(col("session_id", Ctx::Session, "/id", Text));
-        c.push(col("segment_id", Ctx::Segment, "/id", Text));
-        c.push(col("start_date_time", Ctx::Segment, "/startDateTime", Time));
-        c.push(col("end_date_time", Ctx::Segment, "/endDateTime", Time));
-        c.push(col(
-            "failure_stage",
+        leg(
             Ctx::Segment,
-            "/failureInfo/stage",
-            Text,
-        ));
-        c.push(col(
-            "failure_reason",
-            Ctx::Segment,
-            "/failureInfo/reason",
-            Text,
-        ));
-        endpoint(&mut c, "caller_", Ctx::Segment, "/caller");
-        endpoint(&mut c, "callee_", Ctx::Segment, "/callee");
-        c
+            &[col("segment_id", Ctx::Segment, "/id", Text)],
+        )
     })
 }
 
