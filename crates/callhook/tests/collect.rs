@@ -543,6 +543,9 @@ async fn lifecycle_events_reauthorize_recreate_and_backfill() {
         .expect("resume")
         .status()
         .is_success());
+    let mut swept = c.swept.subscribe();
+    lifecycles.wait_for(|n| *n >= 2).await.expect("recreated");
+    let sweeps_before = *swept.borrow_and_update();
     let a = fire(&second, "missed").send().await.expect("fire");
     assert_eq!(a.status().as_u16(), 202);
     tokio::time::timeout(std::time::Duration::from_secs(120), async {
@@ -560,7 +563,11 @@ async fn lifecycle_events_reauthorize_recreate_and_backfill() {
         .wait_for(|n| *n >= 3)
         .await
         .expect("missed handled");
-    assert!(c.metrics.sweeps.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    // `missed` started a sweep (the backfill) that completed.
+    swept
+        .wait_for(|n| *n > sweeps_before)
+        .await
+        .expect("a sweep after missed");
     assert_same(&s, &c).await;
     stop_tx.send(true).expect("stop");
     runner.await.expect("join").expect("run");

@@ -139,6 +139,8 @@ pub struct Collector {
     pub owner: String,
     /// The listener started by [`Collector::listen`], taken over by [`Collector::run`].
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Sweeps completed so far (tests wait on it).
+    pub swept: watch::Sender<u64>,
     /// Lifecycle events handled so far (tests wait on it).
     pub lifecycle_done: watch::Sender<u64>,
     /// Records stored so far by this process (tests and progress wait on it).
@@ -207,6 +209,7 @@ impl Collector {
             listener: std::sync::Mutex::new(None),
             stored: watch::channel(0).0,
             lifecycle_done: watch::channel(0).0,
+            swept: watch::channel(0).0,
             public_base: std::sync::OnceLock::new(),
         })
     }
@@ -285,6 +288,7 @@ impl Collector {
             from = to;
         }
         self.metrics.sweeps.fetch_add(1, Ordering::Relaxed);
+        self.swept.send_modify(|n| *n += 1);
         self.store
             .set_state(&tenant, "sweep:finished", &Utc::now().to_rfc3339())
             .await?;
