@@ -572,3 +572,56 @@ async fn lifecycle_events_reauthorize_recreate_and_backfill() {
     stop_tx.send(true).expect("stop");
     runner.await.expect("join").expect("run");
 }
+
+#[tokio::test]
+async fn the_command_backfills_from_a_local_callhook_and_status_reports_it() {
+    let s = start().await;
+    simulate(&s, 12, 17).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let run = |args: Vec<String>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_callhook"));
+        cmd.arg("collect")
+            .args(args)
+            .env_remove("CALLHOOK_COLLECT_DATABASE_URL");
+        cmd
+    };
+    let dir = data.path().display().to_string();
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(vec![
+            "--callhook-dir".into(),
+            s.dir.path().display().to_string(),
+            "--callhook-url".into(),
+            s.base().to_string(),
+            "--data-dir".into(),
+            dir.clone(),
+            "--once".into(),
+        ]);
+        move || cmd.output().expect("run callhook collect")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("listed 12 records, queued 12; stored 12"),
+        "{stdout}"
+    );
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(vec!["status".into(), "--data-dir".into(), dir]);
+        move || cmd.output().expect("run status")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("queue: 0 records to fetch"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("tenant {}: 12 calls", s.tenant())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sweep:finished"), "{stdout}");
+}
