@@ -287,13 +287,20 @@ async fn a_collector_killed_with_work_claimed_resumes_it_after_a_restart() {
     assert_same(&s, &second).await;
 }
 
-#[tokio::test]
-async fn webhook_mode_subscribes_and_stores_what_notifications_announce() {
-    let s = start().await;
-    let db = tempfile::tempdir().expect("tempdir");
-    let mut o = options(&s, db.path());
+/// A webhook-mode collector listening on a free loopback port, subscribed, with sweeps only at
+/// start and when asked (so notifications are what brings records in). Returns it with its
+/// listener's address and the sender that stops it.
+async fn webhook_collector(
+    s: &TestServer,
+    db: &std::path::Path,
+) -> (
+    Arc<Collector>,
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let mut o = options(s, db);
     o.listen = Some("127.0.0.1:0".parse().expect("addr"));
-    // Only notifications (and the first sweep, which finds nothing) bring records in.
     o.sweep_interval = std::time::Duration::from_secs(3600);
     let c = Arc::new(Collector::new(o).await.expect("collector"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -301,32 +308,39 @@ async fn webhook_mode_subscribes_and_stores_what_notifications_announce() {
     callhook_collector::webhook::ensure_subscriptions(&c)
         .await
         .expect("subscribe");
-    let subs = c.store.subscriptions().await.expect("subs");
-    assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].status, "active");
-    let runner = tokio::spawn(c.clone().run(stop_rx));
+    (c, addr, stop_tx, stop_rx)
+}
 
-    simulate(&s, 15, 5).await;
+/// Waits until the store holds `calls` records and nothing is queued: each store bumps
+/// `stored`. The timeout only turns a hang into a failure.
+async fn wait_stored(s: &TestServer, c: &Collector, calls: i64) {
     let mut stored = c.stored.subscribe();
-    // Wait until every record the API holds is stored: each store bumps `stored`. The timeout
-    // only turns a hang into a failure.
-    let total = api_records(&s).await.len();
     tokio::time::timeout(std::time::Duration::from_secs(120), async {
         loop {
             let n = c.store.counts(s.tenant()).await.expect("counts");
-            if n.calls as usize == total && n.queued == 0 {
+            if n.calls == calls && n.queued == 0 {
                 break;
             }
             stored.changed().await.expect("watch");
         }
     })
     .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "not every notified record was stored: {}",
-            c.metrics.render(-1)
-        )
-    });
+    .unwrap_or_else(|_| panic!("records not stored: {}", c.metrics.render(-1)));
+}
+
+#[tokio::test]
+async fn webhook_mode_subscribes_and_stores_what_notifications_announce() {
+    let s = start().await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let (c, addr, stop_tx, stop_rx) = webhook_collector(&s, db.path()).await;
+    let subs = c.store.subscriptions().await.expect("subs");
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].status, "active");
+    let runner = tokio::spawn(c.clone().run(stop_rx));
+
+    simulate(&s, 15, 5).await;
+    let total = api_records(&s).await.len();
+    wait_stored(&s, &c, total as i64).await;
     assert!(
         c.metrics
             .notifications_received
@@ -476,15 +490,7 @@ async fn two_collectors_on_one_postgresql_database_share_the_work() {
 async fn lifecycle_events_reauthorize_recreate_and_backfill() {
     let s = start().await;
     let db = tempfile::tempdir().expect("tempdir");
-    let mut o = options(&s, db.path());
-    o.listen = Some("127.0.0.1:0".parse().expect("addr"));
-    o.sweep_interval = std::time::Duration::from_secs(3600);
-    let c = Arc::new(Collector::new(o).await.expect("collector"));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    c.listen(stop_rx.clone()).await.expect("listen");
-    callhook_collector::webhook::ensure_subscriptions(&c)
-        .await
-        .expect("subscribe");
+    let (c, _, stop_tx, stop_rx) = webhook_collector(&s, db.path()).await;
     let first = c.store.subscriptions().await.expect("subs")[0].clone();
     let first_id = first.subscription_id.clone().expect("id");
     let mut lifecycles = c.lifecycle_done.subscribe();
@@ -536,7 +542,6 @@ async fn lifecycle_events_reauthorize_recreate_and_backfill() {
         .status()
         .is_success());
     simulate(&s, 8, 9).await;
-    let mut stored = c.stored.subscribe();
     assert!(control("delivery/resume".into())
         .send()
         .await
@@ -548,17 +553,7 @@ async fn lifecycle_events_reauthorize_recreate_and_backfill() {
     let sweeps_before = *swept.borrow_and_update();
     let a = fire(&second, "missed").send().await.expect("fire");
     assert_eq!(a.status().as_u16(), 202);
-    tokio::time::timeout(std::time::Duration::from_secs(120), async {
-        loop {
-            let n = c.store.counts(s.tenant()).await.expect("counts");
-            if n.calls == 8 && n.queued == 0 {
-                break;
-            }
-            stored.changed().await.expect("watch");
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("records not backfilled: {}", c.metrics.render(-1)));
+    wait_stored(&s, &c, 8).await;
     lifecycles
         .wait_for(|n| *n >= 3)
         .await

@@ -118,21 +118,32 @@ fn check(
     Ok(sub.clone())
 }
 
-/// Reads a POST body: the validation handshake, or a collection of notifications.
-fn parse(
+/// Reads a POST body with the subscriptions to check it against: the validation handshake is
+/// answered, a malformed body refused (`400`), a store failure a `503` Graph retries.
+async fn read(
+    c: &Collector,
     query: Option<&str>,
     body: &[u8],
-) -> std::result::Result<ChangeNotificationCollection, Box<Response>> {
+) -> std::result::Result<(ChangeNotificationCollection, Vec<SubscriptionRow>), Box<Response>> {
     if let Some(h) = query.and_then(callhook_client::handshake_response) {
         return Err(Box::new(text(
             StatusCode::from_u16(h.status).unwrap_or(StatusCode::OK),
             h.body,
         )));
     }
-    ChangeNotificationCollection::from_slice(body).map_err(|e| {
+    let delivery = ChangeNotificationCollection::from_slice(body).map_err(|e| {
         tracing::warn!(error = %e, "refused a malformed notification body");
-        Box::new(text(StatusCode::BAD_REQUEST, "malformed notification body"))
-    })
+        Box::new(refuse(
+            c,
+            StatusCode::BAD_REQUEST,
+            "malformed notification body",
+        ))
+    })?;
+    let subs = c.store.subscriptions().await.map_err(|e| {
+        tracing::error!(error = %e, "cannot check a notification");
+        Box::new(text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))
+    })?;
+    Ok((delivery, subs))
 }
 
 fn refuse(c: &Collector, status: StatusCode, why: &str) -> Response {
@@ -148,29 +159,15 @@ async fn notifications(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let delivery = match parse(query.as_deref(), &body) {
+    let (delivery, subs) = match read(&c, query.as_deref(), &body).await {
         Ok(d) => d,
-        Err(answer) => {
-            if !query.as_deref().unwrap_or("").contains("validationToken") {
-                c.metrics
-                    .notifications_refused
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            return *answer;
-        }
+        Err(answer) => return *answer,
     };
     if delivery.validation_tokens.is_some() || delivery.has_encrypted_content() {
         // The collector subscribes to basic call-record notifications only: resource data it
         // did not ask for is refused rather than trusted.
         return refuse(&c, StatusCode::BAD_REQUEST, "unexpected resource data");
     }
-    let subs = match c.store.subscriptions().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check a notification");
-            return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
-        }
-    };
     let mut ids = Vec::new();
     let mut refused = None;
     for n in &delivery.value {
@@ -232,12 +229,9 @@ async fn lifecycle(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let delivery = match parse(query.as_deref(), &body) {
+    let (delivery, subs) = match read(&c, query.as_deref(), &body).await {
         Ok(d) => d,
         Err(answer) => return *answer,
-    };
-    let Ok(subs) = c.store.subscriptions().await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
     };
     let mut accepted = false;
     for n in &delivery.value {
