@@ -620,3 +620,29 @@ async fn the_command_backfills_from_a_local_callhook_and_status_reports_it() {
     );
     assert!(stdout.contains("sweep:finished"), "{stdout}");
 }
+
+#[tokio::test]
+async fn an_unreachable_public_url_says_what_to_check() {
+    let s = start().await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let mut o = options(&s, db.path());
+    o.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    // A port nothing listens on: Graph's validation request cannot reach the collector.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    o.public_url = Some(format!("http://127.0.0.1:{dead_port}"));
+    let c = Arc::new(Collector::new(o).await.expect("collector"));
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    c.listen(stop_rx).await.expect("listen");
+    let err = callhook_collector::webhook::ensure_subscriptions(&c)
+        .await
+        .expect_err("no subscription without a reachable URL")
+        .to_string();
+    assert!(err.contains("--public-url"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{dead_port}/notifications")),
+        "{err}"
+    );
+    assert!(c.store.subscriptions().await.expect("subs").is_empty());
+}
