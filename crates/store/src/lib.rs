@@ -11,6 +11,7 @@ mod meetings;
 mod postgres;
 mod postgres_identity;
 mod postgres_meetings;
+mod posts;
 mod sqlite;
 mod sqlite_identity;
 mod sqlite_meetings;
@@ -19,6 +20,7 @@ mod types;
 pub use identity::*;
 pub use meetings::*;
 pub use postgres::{PostgresStore, OUTBOX_CHANNEL};
+pub use posts::{PostStore, WebhookPost};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -50,7 +52,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state of a callhook installation.
 #[async_trait]
-pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
+pub trait Store: MeetingStore + IdentityStore + PostStore + Send + Sync + 'static {
     // --- installation ---
     /// The setting `name`, inserting `value` first if there is none (race-free across nodes).
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
