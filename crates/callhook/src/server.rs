@@ -178,6 +178,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
                     Ok(n) => tracing::info!(purged = n, "removed delivery attempts past retention"),
                     Err(e) => tracing::warn!(error = %e, "purging delivery attempts failed"),
                 }
+                // The POSTs' copies share the attempts' window.
+                if let Err(e) = store.purge_webhook_posts(now - attempt_retention).await {
+                    tracing::warn!(error = %e, "purging webhook POSTs failed");
+                }
             }
         })
     };

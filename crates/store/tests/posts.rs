@@ -54,4 +54,32 @@ backend_tests! {
         assert_eq!(ids(&s.webhook_posts_page(Some("a"), None, 10).await.unwrap()), ["p3"]);
         assert_eq!(ids(&s.webhook_posts_page(Some("b"), None, 10).await.unwrap()), ["p2"]);
     }
+
+    async fn last_delivery_is_the_latest_delivered_attempt() {
+        let (_g, s) = store().await;
+        let now = Utc::now();
+        let attempt = |sub: &str, at, outcome: &str| DeliveryAttempt {
+            subscription_id: sub.into(),
+            notification_ids: vec!["n".into()],
+            url: "http://127.0.0.1:9/".into(),
+            at,
+            status: Some(202),
+            latency_ms: 1,
+            outcome: outcome.into(),
+            error: None,
+        };
+        s.record_attempts(&[
+            attempt("a", now - Duration::minutes(5), "delivered"),
+            attempt("a", now - Duration::minutes(1), "retry"),
+            attempt("a", now - Duration::minutes(3), "delivered"),
+            attempt("b", now - Duration::minutes(2), "dropped"),
+        ])
+        .await
+        .unwrap();
+        let last = s.last_deliveries().await.unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].0, "a");
+        assert_eq!(last[0].1.timestamp_micros(), (now - Duration::minutes(3)).timestamp_micros());
+        assert!(s.outbox_counts().await.unwrap().is_empty());
+    }
 }

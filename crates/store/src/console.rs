@@ -1,7 +1,8 @@
-//! The webhook POSTs the delivery engine made, request and response as they went over the wire
-//! (bodies up to a cap), for the console and `GET /_callhook/posts/…`. One implementation for
-//! both backends: the SQL uses `$N` placeholders, which SQLite accepts too, and the one macro
-//! below expands it for each store type.
+//! What the console reads and keeps: the webhook POSTs the delivery engine made, request and
+//! response as they went over the wire (bodies up to a cap), for the console and
+//! `GET /_callhook/posts/…`, and per-subscription outbox and delivery figures. One
+//! implementation for both backends: the SQL uses `$N` placeholders, which SQLite accepts too,
+//! and the one macro below expands it for each store type.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,9 +36,9 @@ pub struct WebhookPost {
     pub error: Option<String>,
 }
 
-/// The store's part for webhook POSTs (a supertrait of [`crate::Store`]).
+/// The store's part for the console (a supertrait of [`crate::Store`]).
 #[async_trait]
-pub trait PostStore {
+pub trait ConsoleStore {
     /// Records POSTs (each linked to its subscriptions) in one transaction.
     async fn record_webhook_posts(&self, posts: &[WebhookPost]) -> StoreResult<()>;
     /// POSTs newest first, each with its position: those of `subscription_id` (every POST with
@@ -51,7 +52,16 @@ pub trait PostStore {
     async fn webhook_post(&self, id: &str) -> StoreResult<Option<WebhookPost>>;
     /// Deletes POSTs made before `cutoff`; returns how many.
     async fn purge_webhook_posts(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+    /// Notifications waiting in the outbox, per subscription (those with none are left out).
+    async fn outbox_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Each subscription's latest delivered attempt (among the attempts still kept).
+    async fn last_deliveries(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
 }
+
+const OUTBOX_COUNTS: &str =
+    "SELECT subscription_id, COUNT(*) AS n FROM outbox GROUP BY subscription_id";
+const LAST_DELIVERIES: &str = "SELECT subscription_id, MAX(at_ns) AS at_ns FROM delivery_attempts \
+    WHERE outcome = 'delivered' GROUP BY subscription_id";
 
 const COLUMNS: &str = "p.seq, p.id, p.at_ns, p.url, p.subscription_ids, p.notification_ids, \
     p.latency_ms, p.outcome, p.request_headers, p.request_body, p.request_body_size, \
@@ -128,7 +138,7 @@ macro_rules! impl_post_store {
         }
 
         #[async_trait]
-        impl PostStore for $store {
+        impl ConsoleStore for $store {
             async fn record_webhook_posts(&self, posts: &[WebhookPost]) -> StoreResult<()> {
                 if posts.is_empty() {
                     return Ok(());
@@ -217,6 +227,32 @@ macro_rules! impl_post_store {
                         return Ok(total);
                     }
                 }
+            }
+
+            async fn outbox_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(OUTBOX_COUNTS).fetch_all(&self.$reader).await?;
+                rows.iter()
+                    .map(|r| {
+                        let n: i64 = r.try_get("n")?;
+                        Ok((r.try_get("subscription_id")?, n.max(0) as u64))
+                    })
+                    .collect()
+            }
+
+            async fn last_deliveries(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(LAST_DELIVERIES)
+                    .fetch_all(&self.$reader)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("subscription_id")?,
+                            crate::sqlite::from_ns(r.try_get("at_ns")?),
+                        ))
+                    })
+                    .collect()
             }
         }
     };
