@@ -416,6 +416,10 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             "  Fill it          callhook simulate --url {base} --data-dir {}",
             data_dir.display()
         );
+        println!(
+            "  Console          {base}/_callhook/ui   (sign in with ingestKey from {})",
+            creds_path.display()
+        );
     }
     if let Some(cert) = &running.tls_cert {
         println!();
@@ -651,6 +655,13 @@ fn main() -> ExitCode {
                 limits,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
+                // The console's simulator is this very binary's `simulate`.
+                opts.api.simulator = std::env::current_exe().ok().map(|program| {
+                    callhook_api::console::SimulatorCommand {
+                        program,
+                        data_dir: opts.data_dir.clone(),
+                    }
+                });
                 opts.database_url = data.database_url;
                 opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;

@@ -75,6 +75,26 @@ impl Sessions {
         .unwrap_or(HeaderValue::from_static(""))
     }
 
+    /// A token for the form shown before sign-in (the login form), valid for an hour: a login
+    /// posted from another site has none.
+    pub fn login_token(&self, now: DateTime<Utc>) -> String {
+        let expires = now + chrono::Duration::hours(1);
+        self.sealer
+            .seal(format!("login|{}", expires.timestamp()).as_bytes())
+    }
+
+    /// Whether `token` is a login token of this site that has not expired.
+    pub fn check_login_token(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let Some(payload) = self.sealer.open(token) else {
+            return false;
+        };
+        let payload = String::from_utf8_lossy(&payload);
+        payload
+            .strip_prefix("login|")
+            .and_then(|e| e.parse::<i64>().ok())
+            .is_some_and(|expires| now.timestamp() < expires)
+    }
+
     /// The session the request's cookie proves, if it is this site's, unaltered and unexpired.
     pub fn from_headers(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Session> {
         let value = headers
@@ -158,5 +178,11 @@ mod tests {
             HeaderValue::from_static("sid=c2Vzc2lvbnw5OTk5OTk5OTk5fGE.AAAA"),
         );
         assert!(s.from_headers(&forged, now).is_none());
+        // A login token is no session's CSRF token, and runs out.
+        let login = s.login_token(now);
+        assert!(s.check_login_token(&login, now));
+        assert!(!again.check_csrf(&login));
+        assert!(!s.check_login_token(&login, now + chrono::Duration::hours(2)));
+        assert!(!s.check_login_token(&session.csrf_token(), now));
     }
 }
