@@ -110,7 +110,7 @@ impl Site {
                 tracing::error!(template, error = %e, "rendering a page failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "the page could not be rendered",
+                    "the page could not be rendered (the server log says why)",
                 )
                     .into_response()
             }
