@@ -18,6 +18,16 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// An SVG plot this module drew (every text in it escaped), so a page may insert it as markup.
+#[derive(Debug, Clone)]
+pub struct Svg(String);
+
+impl Svg {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One bar: its label (shown on hover), its value and its CSS class (`ok`, `warn`, `bad`).
 pub struct Bar {
     pub label: String,
@@ -27,7 +37,7 @@ pub struct Bar {
 
 /// A bar chart, oldest bar first, scaled to the largest value, with the largest value and the
 /// unit written at the top left. Empty input gives an empty chart with a note.
-pub fn bars(title: &str, unit: &str, bars: &[Bar]) -> String {
+pub fn bars(title: &str, unit: &str, bars: &[Bar]) -> Svg {
     const W: f64 = 600.0;
     const H: f64 = 120.0;
     let mut svg = format!(
@@ -41,10 +51,11 @@ pub fn bars(title: &str, unit: &str, bars: &[Bar]) -> String {
             svg,
             "<text x=\"8\" y=\"20\" class=\"note\">nothing to plot yet</text></svg>"
         );
-        return svg;
+        return Svg(svg);
     }
     let slot = W / bars.len() as f64;
-    let width = (slot * 0.8).max(1.0);
+    // Thin bars even when there are few: one wide block reads as a level, not a count.
+    let width = (slot * 0.8).clamp(1.0, 24.0);
     for (i, b) in bars.iter().enumerate() {
         let h = (b.value.max(0.0) / max * (H - 24.0)).max(1.0);
         let _ = write!(
@@ -66,7 +77,7 @@ pub fn bars(title: &str, unit: &str, bars: &[Bar]) -> String {
         max,
         escape(unit)
     );
-    svg
+    Svg(svg)
 }
 
 #[cfg(test)]
@@ -90,10 +101,14 @@ mod tests {
                     class: "bad",
                 },
             ],
-        );
+        )
+        .as_str()
+        .to_string();
         assert!(svg.contains("a&lt;b: 10 ms"));
         assert!(svg.contains("aria-label=\"t&lt;\""));
         assert_eq!(svg.matches("<rect").count(), 2);
-        assert!(bars("t", "ms", &[]).contains("nothing to plot yet"));
+        assert!(bars("t", "ms", &[])
+            .as_str()
+            .contains("nothing to plot yet"));
     }
 }

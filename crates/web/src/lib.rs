@@ -82,6 +82,18 @@ impl Site {
         session: Option<&Session>,
         context: serde_json::Value,
     ) -> Response {
+        self.render_with_charts(template, active, session, context, &[])
+    }
+
+    /// [`Site::render`] with plots: each `(name, svg)` is inserted as markup under `name`.
+    pub fn render_with_charts(
+        &self,
+        template: &str,
+        active: &str,
+        session: Option<&Session>,
+        context: serde_json::Value,
+        charts: &[(&str, &charts::Svg)],
+    ) -> Response {
         let mut ctx = match context {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -95,10 +107,20 @@ impl Site {
             serde_json::json!(session.map(|s| s.csrf_token()).unwrap_or_default()),
         );
         ctx.insert("signed_in".into(), serde_json::json!(session.is_some()));
+        let mut values: std::collections::BTreeMap<String, minijinja::Value> = ctx
+            .into_iter()
+            .map(|(k, v)| (k, minijinja::Value::from_serialize(&v)))
+            .collect();
+        for (name, svg) in charts {
+            values.insert(
+                name.to_string(),
+                minijinja::Value::from_safe_string(svg.as_str().to_string()),
+            );
+        }
         let rendered = self
             .env
             .get_template(template)
-            .and_then(|t| t.render(minijinja::Value::from_serialize(&ctx)));
+            .and_then(|t| t.render(minijinja::Value::from_object(values)));
         match rendered {
             Ok(html) => {
                 let mut resp = Html(html).into_response();
@@ -128,11 +150,6 @@ fn human_bytes(n: i64) -> String {
     } else {
         format!("{:.1} MiB", n / 1024.0 / 1024.0)
     }
-}
-
-/// Marks SVG (or other markup this crate built and escaped) as safe to insert into a page.
-pub fn safe_markup(markup: String) -> minijinja::Value {
-    minijinja::Value::from_safe_string(markup)
 }
 
 /// Headers for every page and asset: scripts and styles from this site only (no inline script,

@@ -67,6 +67,24 @@ fn render(state: &AppState, template: &str, active: &str, page: &Page, ctx: Valu
         .render(template, active, Some(&page.0), ctx)
 }
 
+/// A page with its `chart`.
+fn render_charts(
+    state: &AppState,
+    template: &str,
+    active: &str,
+    page: &Page,
+    ctx: Value,
+    chart: &charts::Svg,
+) -> Response {
+    state.console().site.render_with_charts(
+        template,
+        active,
+        Some(&page.0),
+        ctx,
+        &[("chart", chart)],
+    )
+}
+
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     callhook_model::format_date_time(t)
 }
@@ -107,19 +125,20 @@ pub(super) async fn overview(
         "dropped": m.dropped.load(Ordering::Relaxed),
         "now": time(&state.clock.now()),
         "manual_clock": state.config.manual_clock,
-        "chart": callhook_web::safe_markup(latency_chart("Latency of the latest POSTs", &recent)),
     });
-    Ok(render(
+    let chart = latency_chart("Latency of the latest POSTs", &recent);
+    Ok(render_charts(
         &state,
         "overview.html",
         "",
         &page,
         flash.into_context(ctx),
+        &chart,
     ))
 }
 
 /// Latency per POST, oldest first, coloured by outcome.
-fn latency_chart(title: &str, posts: &[(i64, callhook_store::WebhookPost)]) -> String {
+fn latency_chart(title: &str, posts: &[(i64, callhook_store::WebhookPost)]) -> charts::Svg {
     let bars: Vec<Bar> = posts
         .iter()
         .rev()
@@ -197,14 +216,15 @@ pub(super) async fn subscription(
             "at": time(&a.at), "url": a.url, "notifications": a.notification_ids.len(),
             "status": a.status, "latencyMs": a.latency_ms, "outcome": a.outcome, "error": a.error,
         })).collect::<Vec<_>>(),
-        "chart": callhook_web::safe_markup(latency_chart("Latency of this subscription's POSTs", &posts)),
     });
-    Ok(render(
+    let chart = latency_chart("Latency of this subscription's POSTs", &posts);
+    Ok(render_charts(
         &state,
         "subscription.html",
         "/subscriptions",
         &page,
         flash.into_context(ctx),
+        &chart,
     ))
 }
 
@@ -222,7 +242,13 @@ pub(super) async fn fire_lifecycle(
 ) -> Response {
     let event = action.form.get("event").cloned().unwrap_or_default();
     let result = controls::lifecycle(&state, &id, &event).await;
-    outcome(&subscription_path(&id), &format!("{event} queued."), result)
+    // A removed subscription is gone once told so: its page would soon be no more.
+    let path = if event == "subscriptionRemoved" && result.is_ok() {
+        "/subscriptions".to_string()
+    } else {
+        subscription_path(&id)
+    };
+    outcome(&path, &format!("{event} queued."), result)
 }
 
 pub(super) async fn delete_subscription(
