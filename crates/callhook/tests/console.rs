@@ -502,3 +502,117 @@ async fn lifecycle_events_and_deletion_from_the_console() {
     assert!(subs.values().is_empty(), "{}", subs.text);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() {
+    use base64::Engine as _;
+    let s = start().await;
+    let (hook, mut rx) = webhook().await;
+    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .expect("RSA key");
+    let cert = rcgen::CertificateParams::new(vec!["receiver.example".to_string()])
+        .expect("params")
+        .self_signed(&pair)
+        .expect("certificate");
+    let user = "8b081ef6-4792-4def-b2c9-c363a1bf41d5";
+    let body = json!({
+        "changeType": "updated",
+        "notificationUrl": format!("{hook}/notify"),
+        "lifecycleNotificationUrl": format!("{hook}/lifecycle"),
+        "resource": format!("/users/{user}/communications/callEvents"),
+        "expirationDateTime": ts(chrono::Utc::now() + chrono::Duration::hours(2)),
+        "clientState": "rich-secret",
+        "includeResourceData": true,
+        "encryptionCertificate": base64::engine::general_purpose::STANDARD.encode(cert.der()),
+        "encryptionCertificateId": "receiver-cert-1",
+    });
+    let token = s.token().await;
+    let created = s.post_subscription("beta", &token, &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let events = json!({"value": [
+        {"id": "ev-start", "callEventType": "callStarted", "eventDateTime": ts(chrono::Utc::now()),
+         "userId": user, "direction": "outgoing", "callId": "call-console"}
+    ]});
+    s.ingest_raw(
+        reqwest::Method::POST,
+        &s.ingest_url("callEvents"),
+        serde_json::to_vec(&events).expect("json"),
+    )
+    .await
+    .expect_status(200);
+    let got = next(&mut rx).await;
+    assert!(String::from_utf8_lossy(&got.body).contains("encryptedContent"));
+
+    let mut id = None;
+    for _ in 0..200 {
+        let a = Answer::from(
+            s.http
+                .get(s.url("/_callhook/posts"))
+                .bearer_auth(&s.creds.ingest_key)
+                .send()
+                .await
+                .expect("posts"),
+        )
+        .await;
+        if let Some(p) = a.values().first() {
+            id = p["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.expect("the rich POST is kept");
+    let http = browser();
+    let cookie = sign_in(&s, &http, &s.creds.ingest_key)
+        .await
+        .expect("signed in");
+    let (status, html) = page(&s, &http, &cookie, &format!("/_callhook/ui/posts/{id}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("decrypt-form"),
+        "a rich POST offers decryption"
+    );
+    assert!(!html.contains("call-console"), "shown encrypted, as sent");
+    let token = csrf_in(&html);
+    let pem = pair.serialize_pem();
+    let resp = action(
+        &s,
+        &http,
+        Some(&cookie),
+        &format!("/_callhook/ui/posts/{id}/decrypt"),
+        &[("csrf", &token), ("key", &pem)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.expect("page");
+    assert!(
+        html.contains("call-console"),
+        "the decrypted call event is shown"
+    );
+    // A wrong key says so instead.
+    let other = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .expect("RSA key");
+    let resp = action(
+        &s,
+        &http,
+        Some(&cookie),
+        &format!("/_callhook/ui/posts/{id}/decrypt"),
+        &[("csrf", &token), ("key", &other.serialize_pem())],
+    )
+    .await;
+    let html = resp.text().await.expect("page");
+    assert!(!html.contains("call-console"));
+    assert!(html.contains("flash error"));
+    let dir = s.stop().await;
+    // The key went nowhere near the data directory.
+    let needle = pem.lines().nth(1).expect("a PEM line").to_string();
+    for entry in std::fs::read_dir(dir.path()).expect("data dir").flatten() {
+        if entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).expect("file");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&needle),
+                "{} holds the key",
+                entry.path().display()
+            );
+        }
+    }
+}
