@@ -370,6 +370,29 @@ pub(crate) fn post_json(p: &WebhookPost, full: bool) -> Value {
     })
 }
 
+/// A page of kept POSTs (of `subscription`, or all) before position `before`, newest first, and
+/// the position the next page starts before, if there is one.
+pub(crate) async fn posts_page_rows(
+    state: &AppState,
+    subscription: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> GraphResult<(Vec<WebhookPost>, Option<i64>)> {
+    // One more than the page: whether a next page exists.
+    let mut rows = state
+        .store
+        .webhook_posts_page(subscription, before, limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|(_, p)| p).collect(), next))
+}
+
 async fn posts_page(
     state: &AppState,
     headers: &axum::http::HeaderMap,
@@ -377,15 +400,9 @@ async fn posts_page(
     q: &AttemptsPage,
 ) -> GraphResult<Response> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut rows = state
-        .store
-        .webhook_posts_page(subscription, q.before, limit + 1)
-        .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let mut body =
-        json!({ "value": rows.iter().map(|(_, p)| post_json(p, false)).collect::<Vec<_>>() });
-    if let (true, Some((before, _))) = (more, rows.last()) {
+    let (rows, next) = posts_page_rows(state, subscription, q.before, limit).await?;
+    let mut body = json!({ "value": rows.iter().map(|p| post_json(p, false)).collect::<Vec<_>>() });
+    if let Some(before) = next {
         let path = match subscription {
             Some(id) => format!(
                 "subscriptions/{}/posts",

@@ -157,16 +157,35 @@ async fn action(
     req.send().await.expect("action")
 }
 
+/// `GET` a control route with the ingest key.
+async fn control(s: &TestServer, path: &str) -> reqwest::Response {
+    s.http
+        .get(s.url(path))
+        .bearer_auth(&s.creds.ingest_key)
+        .send()
+        .await
+        .expect("control route")
+}
+
+async fn control_json(s: &TestServer, path: &str) -> Answer {
+    Answer::from(control(s, path).await).await
+}
+
+/// The POSTs kept (of all subscriptions), once the settler has recorded at least one.
+async fn kept_posts(s: &TestServer, path: &str) -> Vec<Value> {
+    for _ in 0..200 {
+        let a = control_json(s, path).await;
+        a.expect_status(200);
+        if !a.values().is_empty() {
+            return a.values();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no POST kept at {path}");
+}
+
 async fn delivery_paused(s: &TestServer) -> bool {
-    let a = Answer::from(
-        s.http
-            .get(s.url("/_callhook/delivery"))
-            .bearer_auth(&s.creds.ingest_key)
-            .send()
-            .await
-            .expect("delivery"),
-    )
-    .await;
+    let a = control_json(s, "/_callhook/delivery").await;
     a.json["paused"].as_bool().expect("paused")
 }
 
@@ -316,35 +335,12 @@ async fn a_kept_post_is_what_the_webhook_received_byte_for_byte() {
     let got = next(&mut rx).await;
     assert_eq!(got.path, "/notify");
 
-    // The POST is kept once the settler has recorded the delivery; the attempt shows when.
-    let mut posts = Vec::new();
-    for _ in 0..200 {
-        let a = Answer::from(
-            s.http
-                .get(s.url(&format!("/_callhook/subscriptions/{sub}/posts")))
-                .bearer_auth(&s.creds.ingest_key)
-                .send()
-                .await
-                .expect("posts"),
-        )
-        .await;
-        a.expect_status(200);
-        posts = a.values();
-        if !posts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The POST is kept once the settler has recorded the delivery.
+    let posts = kept_posts(&s, &format!("/_callhook/subscriptions/{sub}/posts")).await;
     assert_eq!(posts.len(), 1, "one POST kept");
     let id = posts[0]["id"].as_str().expect("id").to_string();
 
-    let raw = s
-        .http
-        .get(s.url(&format!("/_callhook/posts/{id}/request/body")))
-        .bearer_auth(&s.creds.ingest_key)
-        .send()
-        .await
-        .expect("raw body");
+    let raw = control(&s, &format!("/_callhook/posts/{id}/request/body")).await;
     assert_eq!(raw.status(), 200);
     assert_eq!(
         raw.bytes().await.expect("bytes"),
@@ -352,15 +348,7 @@ async fn a_kept_post_is_what_the_webhook_received_byte_for_byte() {
         "request body byte for byte"
     );
 
-    let full = Answer::from(
-        s.http
-            .get(s.url(&format!("/_callhook/posts/{id}")))
-            .bearer_auth(&s.creds.ingest_key)
-            .send()
-            .await
-            .expect("post"),
-    )
-    .await;
+    let full = control_json(&s, &format!("/_callhook/posts/{id}")).await;
     full.expect_status(200);
     let p = &full.json;
     assert_eq!(p["subscriptionIds"], json!([sub]));
@@ -390,13 +378,7 @@ async fn a_kept_post_is_what_the_webhook_received_byte_for_byte() {
     let answer_headers: Vec<(String, String)> =
         serde_json::from_value(p["response"]["headers"].clone()).expect("header pairs");
     assert!(answer_headers.contains(&("x-hook".into(), "seen".into())));
-    let raw_answer = s
-        .http
-        .get(s.url(&format!("/_callhook/posts/{id}/response/body")))
-        .bearer_auth(&s.creds.ingest_key)
-        .send()
-        .await
-        .expect("raw answer");
+    let raw_answer = control(&s, &format!("/_callhook/posts/{id}/response/body")).await;
     assert_eq!(raw_answer.bytes().await.expect("bytes"), ANSWER.as_bytes());
 
     // The console shows it, and its replay reaches the webhook again with the same bytes.
@@ -419,27 +401,11 @@ async fn a_kept_post_is_what_the_webhook_received_byte_for_byte() {
     assert_eq!(resp.status(), 303);
     let again = next(&mut rx).await;
     assert_eq!(again.body, got.body, "a replay sends the same bytes");
-    let all = Answer::from(
-        s.http
-            .get(s.url("/_callhook/posts"))
-            .bearer_auth(&s.creds.ingest_key)
-            .send()
-            .await
-            .expect("posts"),
-    )
-    .await;
+    let all = control_json(&s, "/_callhook/posts").await;
     assert_eq!(all.values()[0]["outcome"], "replay");
 
     // The subscription as the overview route sees it.
-    let subs = Answer::from(
-        s.http
-            .get(s.url("/_callhook/subscriptions"))
-            .bearer_auth(&s.creds.ingest_key)
-            .send()
-            .await
-            .expect("subscriptions"),
-    )
-    .await;
+    let subs = control_json(&s, "/_callhook/subscriptions").await;
     let row = &subs.values()[0];
     assert_eq!(row["id"], sub);
     assert_eq!(row["endpointState"], "healthy");
@@ -490,30 +456,16 @@ async fn lifecycle_events_and_deletion_from_the_console() {
     )
     .await;
     assert_eq!(resp.status(), 303);
-    let subs = Answer::from(
-        s.http
-            .get(s.url("/_callhook/subscriptions"))
-            .bearer_auth(&s.creds.ingest_key)
-            .send()
-            .await
-            .expect("subscriptions"),
-    )
-    .await;
+    let subs = control_json(&s, "/_callhook/subscriptions").await;
     assert!(subs.values().is_empty(), "{}", subs.text);
     s.stop().await;
 }
 
 #[tokio::test]
 async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() {
-    use base64::Engine as _;
     let s = start().await;
     let (hook, mut rx) = webhook().await;
-    let pair = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .expect("RSA key");
-    let cert = rcgen::CertificateParams::new(vec!["receiver.example".to_string()])
-        .expect("params")
-        .self_signed(&pair)
-        .expect("certificate");
+    let key = receiver_key();
     let user = "8b081ef6-4792-4def-b2c9-c363a1bf41d5";
     let body = json!({
         "changeType": "updated",
@@ -523,7 +475,7 @@ async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() 
         "expirationDateTime": ts(chrono::Utc::now() + chrono::Duration::hours(2)),
         "clientState": "rich-secret",
         "includeResourceData": true,
-        "encryptionCertificate": base64::engine::general_purpose::STANDARD.encode(cert.der()),
+        "encryptionCertificate": key.certificate,
         "encryptionCertificateId": "receiver-cert-1",
     });
     let token = s.token().await;
@@ -543,24 +495,8 @@ async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() 
     let got = next(&mut rx).await;
     assert!(String::from_utf8_lossy(&got.body).contains("encryptedContent"));
 
-    let mut id = None;
-    for _ in 0..200 {
-        let a = Answer::from(
-            s.http
-                .get(s.url("/_callhook/posts"))
-                .bearer_auth(&s.creds.ingest_key)
-                .send()
-                .await
-                .expect("posts"),
-        )
-        .await;
-        if let Some(p) = a.values().first() {
-            id = p["id"].as_str().map(str::to_string);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let id = id.expect("the rich POST is kept");
+    let posts = kept_posts(&s, "/_callhook/posts").await;
+    let id = posts[0]["id"].as_str().expect("id").to_string();
     let http = browser();
     let cookie = sign_in(&s, &http, &s.creds.ingest_key)
         .await
@@ -573,7 +509,7 @@ async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() 
     );
     assert!(!html.contains("call-console"), "shown encrypted, as sent");
     let token = csrf_in(&html);
-    let pem = pair.serialize_pem();
+    let pem = key.pem.clone();
     let resp = action(
         &s,
         &http,
@@ -589,14 +525,13 @@ async fn a_rich_post_is_decrypted_with_the_pasted_key_and_the_key_is_not_kept() 
         "the decrypted call event is shown"
     );
     // A wrong key says so instead.
-    let other = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .expect("RSA key");
+    let other = receiver_key();
     let resp = action(
         &s,
         &http,
         Some(&cookie),
         &format!("/_callhook/ui/posts/{id}/decrypt"),
-        &[("csrf", &token), ("key", &other.serialize_pem())],
+        &[("csrf", &token), ("key", &other.pem)],
     )
     .await;
     let html = resp.text().await.expect("page");

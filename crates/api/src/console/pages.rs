@@ -316,20 +316,9 @@ pub(super) async fn posts(
     page: Page,
     Query(q): Query<PostsQuery>,
 ) -> PageResult {
-    const PAGE: u32 = 100;
-    let mut rows = state
-        .store
-        .webhook_posts_page(None, q.before, PAGE + 1)
-        .await?;
-    let more = rows.len() > PAGE as usize;
-    rows.truncate(PAGE as usize);
-    let next = if more {
-        rows.last().map(|(seq, _)| *seq)
-    } else {
-        None
-    };
+    let (rows, next) = controls::posts_page_rows(&state, None, q.before, 100).await?;
     let ctx = json!({
-        "posts": rows.iter().map(|(_, p)| controls::post_json(p, false)).collect::<Vec<_>>(),
+        "posts": rows.iter().map(|p| controls::post_json(p, false)).collect::<Vec<_>>(),
         "next": next,
     });
     Ok(render(&state, "posts.html", "/posts", &page, ctx))
