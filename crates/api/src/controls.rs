@@ -524,7 +524,7 @@ pub(crate) async fn replay(state: &AppState, id: &str) -> GraphResult<WebhookPos
         .notify
         .metrics
         .posts_made
-        .send(std::sync::Arc::new(post.clone()));
+        .send(std::sync::Arc::new(post.without_bodies()));
     Ok(post)
 }
 

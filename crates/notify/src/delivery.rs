@@ -88,8 +88,8 @@ pub struct DeliveryMetrics {
     pub retried: AtomicU64,
     pub dropped: AtomicU64,
     pub posts: AtomicU64,
-    /// Every POST made, as it is recorded (the console's live tail). Sending never waits for
-    /// listeners: a slow one misses POSTs (`RecvError::Lagged`).
+    /// Every POST made, without its bodies, as it is recorded (the console's live tail).
+    /// Sending never waits for listeners: a slow one misses POSTs (`RecvError::Lagged`).
     pub posts_made: tokio::sync::broadcast::Sender<Arc<WebhookPost>>,
     /// Slow/drop standing per notification URL (the engine judges, the console shows).
     endpoints: Mutex<HashMap<String, Health>>,
@@ -970,7 +970,10 @@ impl Engine {
             error,
         );
         // No listener is fine: nobody is watching.
-        let _ = self.metrics.posts_made.send(Arc::new(post.clone()));
+        let _ = self
+            .metrics
+            .posts_made
+            .send(Arc::new(post.without_bodies()));
         if let Ok(mut busy) = self.busy.lock() {
             busy.posts_to_record.push(post);
         }

@@ -36,6 +36,18 @@ pub struct WebhookPost {
     pub error: Option<String>,
 }
 
+impl WebhookPost {
+    /// The POST without its bodies (sizes kept): what a live view needs, at a fraction of the
+    /// memory.
+    pub fn without_bodies(&self) -> WebhookPost {
+        WebhookPost {
+            request_body: Vec::new(),
+            response_body: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
 /// The store's part for the console (a supertrait of [`crate::Store`]).
 #[async_trait]
 pub trait ConsoleStore {
