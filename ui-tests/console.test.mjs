@@ -210,6 +210,14 @@ try {
   await step("a notification is delivered and kept", async () => {
     await ingest();
     await nextPost("the change notification", (g) => g.path === "/notify");
+    // The settler keeps the POST just after the webhook answered it.
+    await waitFor("the POST to be kept", (done) => {
+      const poll = async () => {
+        const posts = (await control("GET", `/_callhook/subscriptions/${sub}/posts`)).json.value;
+        if (posts.length > 0) done(posts); else setTimeout(poll, 100);
+      };
+      poll();
+    });
   });
 
   const pages = [
