@@ -262,6 +262,13 @@ try {
     const shownBody = JSON.parse(await text("#request-body"));
     assert.deepEqual(shownBody, JSON.parse(bytes.toString("utf8")));
     assert.equal(shownBody.value[0].subscriptionId, sub);
+    // The page's raw-body link serves the same bytes to the signed-in browser.
+    const href = await page.$eval("#raw-request", (a) => a.href);
+    const viaPage = await page.evaluate(async (u) => {
+      const r = await fetch(u, { credentials: "same-origin" });
+      return Array.from(new Uint8Array(await r.arrayBuffer()));
+    }, href);
+    assert.deepEqual(Buffer.from(viaPage), bytes);
   });
 
   for (const event of ["reauthorizationRequired", "missed", "subscriptionRemoved"]) {

@@ -447,7 +447,7 @@ async fn http_post(State(state): State<AppState>, Path(id): Path<String>) -> Gra
 }
 
 /// A stored body as raw bytes, with the content type its headers named.
-fn raw_body(headers: &[(String, String)], body: Vec<u8>) -> Response {
+pub(crate) fn raw_body(headers: &[(String, String)], body: Vec<u8>) -> Response {
     let content_type = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))

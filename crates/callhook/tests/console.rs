@@ -389,6 +389,19 @@ async fn a_kept_post_is_what_the_webhook_received_byte_for_byte() {
     let (status, html) = page(&s, &http, &cookie, &format!("/_callhook/ui/posts/{id}")).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("x-hook"), "response headers shown");
+    let (status, raw) = page(
+        &s,
+        &http,
+        &cookie,
+        &format!("/_callhook/ui/posts/{id}/request/body"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        raw.as_bytes(),
+        &got.body[..],
+        "the console's raw body, byte for byte"
+    );
     let token = csrf_in(&html);
     let resp = action(
         &s,

@@ -103,6 +103,8 @@ pub fn router() -> Router<AppState> {
         .route("/posts", get(pages::posts))
         .route("/posts/{id}", get(pages::post))
         .route("/posts/{id}/decrypt", post(pages::decrypt))
+        .route("/posts/{id}/request/body", get(pages::request_body))
+        .route("/posts/{id}/response/body", get(pages::response_body))
         .route("/posts/{id}/replay", post(pages::replay))
         .route("/tail", get(pages::tail))
         .route("/tail/events", get(pages::tail_events))

@@ -374,6 +374,26 @@ pub(super) async fn post(
     ))
 }
 
+/// The kept request body as raw bytes (the console's copy of `/_callhook/posts/{id}/request/body`).
+pub(super) async fn request_body(
+    State(state): State<AppState>,
+    _page: Page,
+    Path(id): Path<String>,
+) -> PageResult {
+    let p = controls::find_post(&state, &id).await?;
+    Ok(controls::raw_body(&p.request_headers, p.request_body))
+}
+
+/// The kept response body as raw bytes.
+pub(super) async fn response_body(
+    State(state): State<AppState>,
+    _page: Page,
+    Path(id): Path<String>,
+) -> PageResult {
+    let p = controls::find_post(&state, &id).await?;
+    Ok(controls::raw_body(&p.response_headers, p.response_body))
+}
+
 /// Decrypts the POST's rich items with the private key the form carries. The key is used for
 /// this answer only: never stored, never logged.
 pub(super) async fn decrypt(
