@@ -646,3 +646,21 @@ async fn an_unreachable_public_url_says_what_to_check() {
     );
     assert!(c.store.subscriptions().await.expect("subs").is_empty());
 }
+
+#[tokio::test]
+async fn a_record_graph_no_longer_has_is_noted_as_gone() {
+    let s = start().await;
+    s.put_records(&[RecordBuilder::new(uuid_like(0x90e, 1)).build()])
+        .await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let c = collector(&s, db.path()).await;
+    // A notification for a record past retention (or never there): Graph answers 404.
+    c.store
+        .enqueue(s.tenant(), &[uuid_like(0x90e, 2)], chrono::Utc::now())
+        .await
+        .expect("enqueue");
+    let (_, drained) = c.backfill().await.expect("backfill");
+    assert_eq!((drained.stored, drained.gone), (1, 1));
+    let counts = c.store.counts(s.tenant()).await.expect("counts");
+    assert_eq!((counts.calls, counts.gone, counts.queued), (1, 1, 0));
+}
