@@ -68,21 +68,31 @@ macro_rules! identity_impl {
                         Ok(GrantChange::NoSuchApp)
                     }
                 }
+
+                /// Runs a grant or revocation that binds `$1` the granted value, `$2` the tenant
+                /// and `$3` the app, and tells what it changed.
+                async fn change_grant(
+                    &self,
+                    sql: &str,
+                    value: &str,
+                    tenant_id: &str,
+                    client_id: &str,
+                ) -> StoreResult<GrantChange> {
+                    let done = sqlx::query(sql)
+                        .bind(value)
+                        .bind(tenant_id)
+                        .bind(client_id)
+                        .execute(self.writer())
+                        .await?;
+                    self.change(done.rows_affected(), tenant_id, client_id).await
+                }
             }
 
             #[async_trait::async_trait]
             impl IdentityStore for $store {
                 async fn apps(&self, tenant_id: &str) -> StoreResult<Vec<App>> {
-                    if Self::unstorable(&[tenant_id]) {
-                        return Ok(Vec::new());
-                    }
-                    let rows = sqlx::query(&format!(
-                        "SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY client_id"
-                    ))
-                    .bind(tenant_id)
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(app_from_row).collect()
+                    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY client_id");
+                    Self::find_all(self.reader(), &sql, &[tenant_id], app_from_row).await
                 }
 
                 async fn delete_app(&self, tenant_id: &str, client_id: &str) -> StoreResult<bool> {
@@ -121,13 +131,8 @@ macro_rules! identity_impl {
                     client_id: &str,
                     role: &str,
                 ) -> StoreResult<GrantChange> {
-                    let done = sqlx::query(Self::GRANT_APP_ROLE)
-                        .bind(role)
-                        .bind(tenant_id)
-                        .bind(client_id)
-                        .execute(self.writer())
-                        .await?;
-                    self.change(done.rows_affected(), tenant_id, client_id).await
+                    self.change_grant(Self::GRANT_APP_ROLE, role, tenant_id, client_id)
+                        .await
                 }
 
                 async fn revoke_app_role(
@@ -139,13 +144,8 @@ macro_rules! identity_impl {
                     if Self::unstorable(&[tenant_id, client_id, role]) {
                         return self.change(0, tenant_id, client_id).await;
                     }
-                    let done = sqlx::query(Self::REVOKE_APP_ROLE)
-                        .bind(role)
-                        .bind(tenant_id)
-                        .bind(client_id)
-                        .execute(self.writer())
-                        .await?;
-                    self.change(done.rows_affected(), tenant_id, client_id).await
+                    self.change_grant(Self::REVOKE_APP_ROLE, role, tenant_id, client_id)
+                        .await
                 }
 
                 async fn app_roles(
@@ -153,17 +153,13 @@ macro_rules! identity_impl {
                     tenant_id: &str,
                     client_id: &str,
                 ) -> StoreResult<Option<Vec<String>>> {
-                    if Self::unstorable(&[tenant_id, client_id]) {
-                        return Ok(None);
-                    }
-                    let roles: Option<String> = sqlx::query_scalar(
+                    Self::find(
+                        self.reader(),
                         "SELECT roles FROM apps WHERE tenant_id = $1 AND client_id = $2",
+                        &[tenant_id, client_id],
+                        |r| r.list("roles"),
                     )
-                    .bind(tenant_id)
-                    .bind(client_id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    roles.as_deref().map(parse_list).transpose()
+                    .await
                 }
 
                 async fn grant_delegated(
@@ -172,17 +168,15 @@ macro_rules! identity_impl {
                     client_id: &str,
                     scope: &str,
                 ) -> StoreResult<GrantChange> {
-                    let done = sqlx::query(
+                    self.change_grant(
                         "INSERT INTO delegated_grants (tenant_id, client_id, scope) \
                          SELECT tenant_id, client_id, $1 FROM apps WHERE tenant_id = $2 AND client_id = $3 \
                          ON CONFLICT (client_id, scope) DO NOTHING",
+                        scope,
+                        tenant_id,
+                        client_id,
                     )
-                    .bind(scope)
-                    .bind(tenant_id)
-                    .bind(client_id)
-                    .execute(self.writer())
-                    .await?;
-                    self.change(done.rows_affected(), tenant_id, client_id).await
+                    .await
                 }
 
                 async fn revoke_delegated(
@@ -194,15 +188,13 @@ macro_rules! identity_impl {
                     if Self::unstorable(&[tenant_id, client_id, scope]) {
                         return self.change(0, tenant_id, client_id).await;
                     }
-                    let done = sqlx::query(
-                        "DELETE FROM delegated_grants WHERE tenant_id = $1 AND client_id = $2 AND scope = $3",
+                    self.change_grant(
+                        "DELETE FROM delegated_grants WHERE scope = $1 AND tenant_id = $2 AND client_id = $3",
+                        scope,
+                        tenant_id,
+                        client_id,
                     )
-                    .bind(tenant_id)
-                    .bind(client_id)
-                    .bind(scope)
-                    .execute(self.writer())
-                    .await?;
-                    self.change(done.rows_affected(), tenant_id, client_id).await
+                    .await
                 }
 
                 async fn delegated_scopes(
@@ -210,17 +202,14 @@ macro_rules! identity_impl {
                     tenant_id: &str,
                     client_id: &str,
                 ) -> StoreResult<Vec<String>> {
-                    if Self::unstorable(&[tenant_id, client_id]) {
-                        return Ok(Vec::new());
-                    }
-                    Ok(sqlx::query_scalar(
+                    Self::find_all(
+                        self.reader(),
                         "SELECT scope FROM delegated_grants WHERE tenant_id = $1 AND client_id = $2 \
                          ORDER BY scope",
+                        &[tenant_id, client_id],
+                        |r| r.text("scope"),
                     )
-                    .bind(tenant_id)
-                    .bind(client_id)
-                    .fetch_all(self.reader())
-                    .await?)
+                    .await
                 }
 
                 async fn insert_sign_in_user(&self, user: &SignInUser) -> StoreResult<bool> {
@@ -244,32 +233,24 @@ macro_rules! identity_impl {
                     tenant_id: &str,
                     id_or_upn: &str,
                 ) -> StoreResult<Option<SignInUser>> {
-                    if Self::unstorable(&[tenant_id, id_or_upn]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(
+                    Self::find(
+                        self.reader(),
                         "SELECT * FROM sign_in_users WHERE tenant_id = $1 \
                          AND (id = $2 OR user_principal_name = $3) ORDER BY id LIMIT 1",
+                        &[tenant_id, id_or_upn, &id_or_upn.to_lowercase()],
+                        user_from_row,
                     )
-                    .bind(tenant_id)
-                    .bind(id_or_upn)
-                    .bind(id_or_upn.to_lowercase())
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref().map(user_from_row).transpose()
+                    .await
                 }
 
                 async fn sign_in_users(&self, tenant_id: &str) -> StoreResult<Vec<SignInUser>> {
-                    if Self::unstorable(&[tenant_id]) {
-                        return Ok(Vec::new());
-                    }
-                    let rows = sqlx::query(
+                    Self::find_all(
+                        self.reader(),
                         "SELECT * FROM sign_in_users WHERE tenant_id = $1 ORDER BY user_principal_name",
+                        &[tenant_id],
+                        user_from_row,
                     )
-                    .bind(tenant_id)
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(user_from_row).collect()
+                    .await
                 }
 
                 async fn install_rsc(&self, grant: &RscGrant) -> StoreResult<GrantChange> {
@@ -310,18 +291,14 @@ macro_rules! identity_impl {
                 }
 
                 async fn rsc_grants(&self, tenant_id: &str, client_id: &str) -> StoreResult<Vec<RscGrant>> {
-                    if Self::unstorable(&[tenant_id, client_id]) {
-                        return Ok(Vec::new());
-                    }
-                    let rows = sqlx::query(
+                    Self::find_all(
+                        self.reader(),
                         "SELECT * FROM rsc_grants WHERE tenant_id = $1 AND client_id = $2 \
                          ORDER BY resource_id, permission",
+                        &[tenant_id, client_id],
+                        rsc_from_row,
                     )
-                    .bind(tenant_id)
-                    .bind(client_id)
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(rsc_from_row).collect()
+                    .await
                 }
 
                 async fn rsc_granted(

@@ -56,6 +56,10 @@ fn parent_from(s: &str) -> StoreResult<ArtifactParent> {
     }
 }
 
+/// An artifact's key, bound as `$1` to `$4`.
+pub(crate) const ARTIFACT_KEY: &str =
+    "tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4";
+
 pub(crate) const MEETING_COLUMNS: &str = "id, organizer_id, join_web_url, user_ids, body";
 
 pub(crate) fn meeting_from_row(r: &impl Columns) -> StoreResult<StoredOnlineMeeting> {
@@ -137,6 +141,29 @@ macro_rules! meetings_impl {
 
             type Db = <$store as Backend>::Db;
 
+            type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+            /// Inserts a row, or else replaces it: `insert` (`… ON CONFLICT DO NOTHING`) and
+            /// `update` take the same values in the same order, which `bind` binds. Answers
+            /// whether it inserted. A concurrent insert of the same key makes the INSERT wait for
+            /// it and then do nothing, so exactly one writer is told it created the row.
+            async fn insert_or_replace<'q>(
+                conn: &mut <Db as sqlx::Database>::Connection,
+                insert: &'q str,
+                update: &'q str,
+                bind: impl Fn(Query<'q>) -> Query<'q>,
+            ) -> StoreResult<bool> {
+                let inserted = bind(sqlx::query(insert))
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if !inserted {
+                    bind(sqlx::query(update)).execute(&mut *conn).await?;
+                }
+                Ok(inserted)
+            }
+
             /// The tenant's live subscriptions of these kinds (read inside the writing
             /// transaction).
             async fn live_watchers(
@@ -171,37 +198,24 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     m: &OnlineMeetingWrite,
                 ) -> StoreResult<MeetingWritten> {
-                    // Insert, or else replace: a concurrent insert of the same id makes the
-                    // INSERT wait for it and then do nothing, so exactly one writer creates it.
+                    let user_ids = json_list(&m.user_ids);
                     let mut tx = self.begin_write().await?;
-                    let created = sqlx::query(
+                    let created = insert_or_replace(
+                        &mut tx,
                         "INSERT INTO online_meetings (tenant_id, id, organizer_id, join_web_url, user_ids, body) \
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+                        "UPDATE online_meetings SET organizer_id = $3, join_web_url = $4, user_ids = $5, \
+                         body = $6 WHERE tenant_id = $1 AND id = $2",
+                        |q| {
+                            q.bind(tenant_id)
+                                .bind(&m.id)
+                                .bind(&m.organizer_id)
+                                .bind(&m.join_web_url)
+                                .bind(&user_ids)
+                                .bind(&m.body)
+                        },
                     )
-                    .bind(tenant_id)
-                    .bind(&m.id)
-                    .bind(&m.organizer_id)
-                    .bind(&m.join_web_url)
-                    .bind(json_list(&m.user_ids))
-                    .bind(&m.body)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if !created {
-                        sqlx::query(
-                            "UPDATE online_meetings SET organizer_id = $3, join_web_url = $4, \
-                             user_ids = $5, body = $6 WHERE tenant_id = $1 AND id = $2",
-                        )
-                        .bind(tenant_id)
-                        .bind(&m.id)
-                        .bind(&m.organizer_id)
-                        .bind(&m.join_web_url)
-                        .bind(json_list(&m.user_ids))
-                        .bind(&m.body)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    .await?;
                     tx.commit().await?;
                     Ok(MeetingWritten {
                         id: m.id.clone(),
@@ -214,17 +228,10 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     id: &str,
                 ) -> StoreResult<Option<StoredOnlineMeeting>> {
-                    if Self::unstorable(&[tenant_id, id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(&format!(
+                    let sql = format!(
                         "SELECT {MEETING_COLUMNS} FROM online_meetings WHERE tenant_id = $1 AND id = $2"
-                    ))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref().map(meeting_from_row).transpose()
+                    );
+                    Self::find(self.reader(), &sql, &[tenant_id, id], meeting_from_row).await
                 }
 
                 async fn online_meetings_by_join_url(
@@ -232,18 +239,12 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     join_web_url: &str,
                 ) -> StoreResult<Vec<StoredOnlineMeeting>> {
-                    if Self::unstorable(&[tenant_id, join_web_url]) {
-                        return Ok(Vec::new());
-                    }
-                    let rows = sqlx::query(&format!(
+                    let sql = format!(
                         "SELECT {MEETING_COLUMNS} FROM online_meetings \
                          WHERE tenant_id = $1 AND join_web_url = $2 ORDER BY id"
-                    ))
-                    .bind(tenant_id)
-                    .bind(join_web_url)
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(meeting_from_row).collect()
+                    );
+                    Self::find_all(self.reader(), &sql, &[tenant_id, join_web_url], meeting_from_row)
+                        .await
                 }
 
                 async fn put_adhoc_call(
@@ -251,32 +252,15 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     c: &AdhocCallWrite,
                 ) -> StoreResult<MeetingWritten> {
-                    // Insert, or else replace (as `put_online_meeting`).
                     let mut tx = self.begin_write().await?;
-                    let created = sqlx::query(
+                    let created = insert_or_replace(
+                        &mut tx,
                         "INSERT INTO adhoc_calls (tenant_id, id, organizer_id, body) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (tenant_id, id) DO NOTHING",
+                        "UPDATE adhoc_calls SET organizer_id = $3, body = $4 WHERE tenant_id = $1 AND id = $2",
+                        |q| q.bind(tenant_id).bind(&c.id).bind(&c.organizer_id).bind(&c.body),
                     )
-                    .bind(tenant_id)
-                    .bind(&c.id)
-                    .bind(&c.organizer_id)
-                    .bind(&c.body)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if !created {
-                        sqlx::query(
-                            "UPDATE adhoc_calls SET organizer_id = $3, body = $4 \
-                             WHERE tenant_id = $1 AND id = $2",
-                        )
-                        .bind(tenant_id)
-                        .bind(&c.id)
-                        .bind(&c.organizer_id)
-                        .bind(&c.body)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    .await?;
                     tx.commit().await?;
                     Ok(MeetingWritten {
                         id: c.id.clone(),
@@ -289,24 +273,19 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     id: &str,
                 ) -> StoreResult<Option<StoredAdhocCall>> {
-                    if Self::unstorable(&[tenant_id, id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(
+                    Self::find(
+                        self.reader(),
                         "SELECT id, organizer_id, body FROM adhoc_calls WHERE tenant_id = $1 AND id = $2",
+                        &[tenant_id, id],
+                        |r| {
+                            Ok(StoredAdhocCall {
+                                id: r.text("id")?,
+                                organizer_id: r.text("organizer_id")?,
+                                body: r.text("body")?,
+                            })
+                        },
                     )
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.map(|r| {
-                        Ok(StoredAdhocCall {
-                            id: r.text("id")?,
-                            organizer_id: r.text("organizer_id")?,
-                            body: r.text("body")?,
-                        })
-                    })
-                    .transpose()
+                    .await
                 }
 
                 async fn put_artifact(
@@ -315,8 +294,9 @@ macro_rules! meetings_impl {
                     a: &ArtifactWrite,
                 ) -> StoreResult<ArtifactWritten> {
                     let t = table(a.key.kind);
-                    // Insert, or else replace the metadata (as `put_online_meeting`); replacing
-                    // keeps the streams and the publication order.
+                    // Insert, or else replace the metadata (as `insert_or_replace`, but the
+                    // replacement tells the seq); replacing keeps the streams and the publication
+                    // order.
                     let mut tx = self.begin_write().await?;
                     let inserted = sqlx::query(&format!(
                         "INSERT INTO {t} (tenant_id, parent_kind, parent_id, id, organizer_id, created_ns, \
@@ -342,8 +322,7 @@ macro_rules! meetings_impl {
                         sqlx::query_scalar(&format!(
                             "UPDATE {t} SET organizer_id = $5, created_ns = $6, \
                              content_correlation_id = $7, body = $8 \
-                             WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4 \
-                             RETURNING seq"
+                             WHERE {ARTIFACT_KEY} RETURNING seq"
                         ))
                         .bind(tenant_id)
                         .bind(a.key.parent.as_str())
@@ -385,7 +364,7 @@ macro_rules! meetings_impl {
                     // below are race-free.
                     let Some(row) = sqlx::query(&format!(
                         "SELECT seq, organizer_id, COALESCE(received_ns, created_ns) AS started_ns, body \
-                         FROM {t} WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4{}",
+                         FROM {t} WHERE {ARTIFACT_KEY}{}",
                         Self::FOR_UPDATE
                     ))
                     .bind(tenant_id)
@@ -493,23 +472,13 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     key: &ArtifactKey,
                 ) -> StoreResult<Option<StoredArtifact>> {
-                    if Self::unstorable(&[tenant_id, &key.parent_id, &key.id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(&format!(
-                        "SELECT {} FROM {} WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4",
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE {ARTIFACT_KEY}",
                         artifact_columns(key.kind),
                         table(key.kind)
-                    ))
-                    .bind(tenant_id)
-                    .bind(key.parent.as_str())
-                    .bind(&key.parent_id)
-                    .bind(&key.id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref()
-                        .map(|r| artifact_from_row(key.kind, r))
-                        .transpose()
+                    );
+                    let keys = [tenant_id, key.parent.as_str(), &key.parent_id, &key.id];
+                    Self::find(self.reader(), &sql, &keys, |r| artifact_from_row(key.kind, r)).await
                 }
 
                 async fn artifact_stream(
@@ -518,25 +487,11 @@ macro_rules! meetings_impl {
                     key: &ArtifactKey,
                     stream: ArtifactStream,
                 ) -> StoreResult<Option<Vec<u8>>> {
-                    if Self::unstorable(&[tenant_id, &key.parent_id, &key.id]) {
-                        return Ok(None);
-                    }
                     let column = stream_column(key.kind, stream)?;
-                    let row = sqlx::query(&format!(
-                        "SELECT {column} AS bytes FROM {} \
-                         WHERE tenant_id = $1 AND parent_kind = $2 AND parent_id = $3 AND id = $4",
-                        table(key.kind)
-                    ))
-                    .bind(tenant_id)
-                    .bind(key.parent.as_str())
-                    .bind(&key.parent_id)
-                    .bind(&key.id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    match row {
-                        Some(r) => r.opt_bytes("bytes"),
-                        None => Ok(None),
-                    }
+                    let sql = format!("SELECT {column} AS bytes FROM {} WHERE {ARTIFACT_KEY}", table(key.kind));
+                    let keys = [tenant_id, key.parent.as_str(), &key.parent_id, &key.id];
+                    let bytes = Self::find(self.reader(), &sql, &keys, |r| r.opt_bytes("bytes")).await?;
+                    Ok(bytes.flatten())
                 }
 
                 async fn list_artifacts(&self, q: &ArtifactQuery) -> StoreResult<Vec<StoredArtifact>> {
@@ -694,29 +649,15 @@ macro_rules! meetings_impl {
                     tenant_id: &str,
                     policy: &EmergencyPolicyRow,
                 ) -> StoreResult<bool> {
-                    // Insert, or else replace (as `put_online_meeting`).
                     let mut tx = self.begin_write().await?;
-                    let created = sqlx::query(
+                    let created = insert_or_replace(
+                        &mut tx,
                         "INSERT INTO emergency_policies (tenant_id, name, body) VALUES ($1, $2, $3) \
                          ON CONFLICT (tenant_id, name) DO NOTHING",
+                        "UPDATE emergency_policies SET body = $3 WHERE tenant_id = $1 AND name = $2",
+                        |q| q.bind(tenant_id).bind(&policy.name).bind(&policy.body),
                     )
-                    .bind(tenant_id)
-                    .bind(&policy.name)
-                    .bind(&policy.body)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        > 0;
-                    if !created {
-                        sqlx::query(
-                            "UPDATE emergency_policies SET body = $3 WHERE tenant_id = $1 AND name = $2",
-                        )
-                        .bind(tenant_id)
-                        .bind(&policy.name)
-                        .bind(&policy.body)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    .await?;
                     tx.commit().await?;
                     Ok(created)
                 }
@@ -725,23 +666,18 @@ macro_rules! meetings_impl {
                     &self,
                     tenant_id: &str,
                 ) -> StoreResult<Vec<EmergencyPolicyRow>> {
-                    if Self::unstorable(&[tenant_id]) {
-                        return Ok(Vec::new());
-                    }
-                    let rows = sqlx::query(
+                    Self::find_all(
+                        self.reader(),
                         "SELECT name, body FROM emergency_policies WHERE tenant_id = $1 ORDER BY name",
-                    )
-                    .bind(tenant_id)
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter()
-                        .map(|r| {
+                        &[tenant_id],
+                        |r| {
                             Ok(EmergencyPolicyRow {
                                 name: r.text("name")?,
                                 body: r.text("body")?,
                             })
-                        })
-                        .collect()
+                        },
+                    )
+                    .await
                 }
             }
         };

@@ -13,6 +13,45 @@ macro_rules! store_impl {
 
             type Db = <$store as Backend>::Db;
 
+            type DbRow = <Db as sqlx::Database>::Row;
+
+            impl $store {
+                /// The row `sql` finds in `pool` with `keys` bound as `$1`, `$2`, …, decoded;
+                /// none when a key cannot be stored (see [`Backend::unstorable`]).
+                pub(crate) async fn find<T>(
+                    pool: &sqlx::Pool<Db>,
+                    sql: &str,
+                    keys: &[&str],
+                    decode: impl Fn(&DbRow) -> StoreResult<T>,
+                ) -> StoreResult<Option<T>> {
+                    if Self::unstorable(keys) {
+                        return Ok(None);
+                    }
+                    let mut query = sqlx::query(sql);
+                    for key in keys {
+                        query = query.bind(*key);
+                    }
+                    query.fetch_optional(pool).await?.as_ref().map(decode).transpose()
+                }
+
+                /// Every row `sql` finds (as [`Self::find`]), in its order.
+                pub(crate) async fn find_all<T>(
+                    pool: &sqlx::Pool<Db>,
+                    sql: &str,
+                    keys: &[&str],
+                    decode: impl Fn(&DbRow) -> StoreResult<T>,
+                ) -> StoreResult<Vec<T>> {
+                    if Self::unstorable(keys) {
+                        return Ok(Vec::new());
+                    }
+                    let mut query = sqlx::query(sql);
+                    for key in keys {
+                        query = query.bind(*key);
+                    }
+                    query.fetch_all(pool).await?.iter().map(decode).collect()
+                }
+            }
+
             /// Live call-record subscriptions of the tenant (read inside the writing transaction).
             async fn live_call_record_subscriptions(
                 conn: &mut <Db as sqlx::Database>::Connection,
@@ -90,23 +129,23 @@ macro_rules! store_impl {
                 }
 
                 async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
-                    if Self::unstorable(&[id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query("SELECT id, display_name, created_at FROM tenants WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.as_ref().map(tenant_from_row).transpose()
+                    Self::find(
+                        self.reader(),
+                        "SELECT id, display_name, created_at FROM tenants WHERE id = $1",
+                        &[id],
+                        tenant_from_row,
+                    )
+                    .await
                 }
 
                 async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
-                    let rows = sqlx::query(
+                    Self::find_all(
+                        self.reader(),
                         "SELECT id, display_name, created_at FROM tenants ORDER BY created_at, id",
+                        &[],
+                        tenant_from_row,
                     )
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(tenant_from_row).collect()
+                    .await
                 }
 
                 async fn insert_app(&self, app: &App) -> StoreResult<()> {
@@ -125,16 +164,8 @@ macro_rules! store_impl {
                 }
 
                 async fn app(&self, client_id: &str) -> StoreResult<Option<App>> {
-                    if Self::unstorable(&[client_id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(&format!(
-                        "SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"
-                    ))
-                    .bind(client_id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref().map(app_from_row).transpose()
+                    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+                    Self::find(self.reader(), &sql, &[client_id], app_from_row).await
                 }
 
                 async fn put_call_records(
@@ -213,18 +244,14 @@ macro_rules! store_impl {
                     tenant_id: &str,
                     id: &str,
                 ) -> StoreResult<Option<StoredCallRecord>> {
-                    if Self::unstorable(&[tenant_id, id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(
+                    Self::find(
+                        self.reader(),
                         "SELECT seq, id, version, start_ns, last_modified, body, sessions, participants \
                          FROM call_records WHERE tenant_id = $1 AND id = $2",
+                        &[tenant_id, id],
+                        |r| record_from_row(r, true),
                     )
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref().map(|r| record_from_row(r, true)).transpose()
+                    .await
                 }
 
                 async fn list_call_records(
@@ -414,30 +441,15 @@ macro_rules! store_impl {
                     tenant_id: &str,
                     id: &str,
                 ) -> StoreResult<Option<SubscriptionRow>> {
-                    if Self::unstorable(&[tenant_id, id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(&format!(
+                    let sql = format!(
                         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
-                    ))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(self.writer())
-                    .await?;
-                    row.as_ref().map(subscription_from_row).transpose()
+                    );
+                    Self::find(self.writer(), &sql, &[tenant_id, id], subscription_from_row).await
                 }
 
                 async fn subscription_by_id(&self, id: &str) -> StoreResult<Option<SubscriptionRow>> {
-                    if Self::unstorable(&[id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query(&format!(
-                        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
-                    ))
-                    .bind(id)
-                    .fetch_optional(self.reader())
-                    .await?;
-                    row.as_ref().map(subscription_from_row).transpose()
+                    let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1");
+                    Self::find(self.reader(), &sql, &[id], subscription_from_row).await
                 }
 
                 async fn list_subscriptions(
@@ -505,13 +517,11 @@ macro_rules! store_impl {
                 }
 
                 async fn lifecycle_subscriptions(&self) -> StoreResult<Vec<SubscriptionRow>> {
-                    let rows = sqlx::query(&format!(
+                    let sql = format!(
                         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
                          WHERE lifecycle_url IS NOT NULL ORDER BY id"
-                    ))
-                    .fetch_all(self.reader())
-                    .await?;
-                    rows.iter().map(subscription_from_row).collect()
+                    );
+                    Self::find_all(self.reader(), &sql, &[], subscription_from_row).await
                 }
 
                 async fn purge_expired_subscriptions(
@@ -695,15 +705,13 @@ macro_rules! store_impl {
                 }
 
                 async fn user(&self, tenant_id: &str, id: &str) -> StoreResult<Option<String>> {
-                    if Self::unstorable(&[tenant_id, id]) {
-                        return Ok(None);
-                    }
-                    let row = sqlx::query("SELECT body FROM users WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant_id)
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    row.map(|r| r.text("body")).transpose()
+                    Self::find(
+                        self.reader(),
+                        "SELECT body FROM users WHERE tenant_id = $1 AND id = $2",
+                        &[tenant_id, id],
+                        |r| r.text("body"),
+                    )
+                    .await
                 }
 
                 async fn list_users(
