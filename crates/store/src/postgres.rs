@@ -616,7 +616,7 @@ store_impl!(PostgresStore {
 
     async fn release_leases(&self, node_id: &str) -> StoreResult<()> {
         // The other nodes hear of it when rows wait on what was released, and take over at once
-        // (announced at the statement's commit, as in `release_held`).
+        // (announced at the statement's commit: rare enough that the notify lock costs nothing).
         sqlx::query(
             "WITH released AS (DELETE FROM delivery_leases WHERE node_id = $1 RETURNING subscription_id) \
              SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released r \
