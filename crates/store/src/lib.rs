@@ -10,11 +10,8 @@ mod identity;
 pub mod matching;
 mod meetings;
 mod postgres;
-mod postgres_identity;
-mod postgres_meetings;
+mod shared;
 mod sqlite;
-mod sqlite_identity;
-mod sqlite_meetings;
 mod types;
 
 pub use console::{ConsoleStore, WebhookPost};
