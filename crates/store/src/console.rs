@@ -115,7 +115,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> crate::StoreError {
 }
 
 macro_rules! impl_post_store {
-    ($store:ty, $row:ty, writer: $writer:ident, reader: $reader:ident) => {
+    ($store:ty, $row:ty) => {
         impl $store {
             fn webhook_post_from_row(r: &$row) -> StoreResult<(i64, WebhookPost)> {
                 use sqlx::Row;
@@ -124,7 +124,7 @@ macro_rules! impl_post_store {
                     r.try_get("seq")?,
                     WebhookPost {
                         id: r.try_get("id")?,
-                        at: crate::sqlite::from_ns(r.try_get("at_ns")?),
+                        at: crate::shared::from_ns(r.try_get("at_ns")?),
                         url: r.try_get("url")?,
                         subscription_ids: serde_json::from_str(&json("subscription_ids")?)
                             .map_err(|e| corrupt("subscription ids", e))?,
@@ -155,11 +155,11 @@ macro_rules! impl_post_store {
                 if posts.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.$writer.begin().await?;
+                let mut tx = crate::shared::Backend::begin_write(self).await?;
                 for p in posts {
                     let seq: i64 = sqlx::query_scalar(INSERT)
                         .bind(&p.id)
-                        .bind(crate::sqlite::to_ns(p.at))
+                        .bind(crate::shared::to_ns(p.at))
                         .bind(&p.url)
                         .bind(serde_json::to_string(&p.subscription_ids).unwrap_or_default())
                         .bind(serde_json::to_string(&p.notification_ids).unwrap_or_default())
@@ -204,7 +204,7 @@ macro_rules! impl_post_store {
                 let rows = q
                     .bind(before.unwrap_or(i64::MAX))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.$reader)
+                    .fetch_all(crate::shared::Backend::reader(self))
                     .await?;
                 rows.iter().map(Self::webhook_post_from_row).collect()
             }
@@ -213,7 +213,7 @@ macro_rules! impl_post_store {
                 let sql = format!("SELECT {COLUMNS} FROM webhook_posts p WHERE p.id = $1");
                 let row = sqlx::query(&sql)
                     .bind(id)
-                    .fetch_optional(&self.$reader)
+                    .fetch_optional(crate::shared::Backend::reader(self))
                     .await?;
                 row.as_ref()
                     .map(|r| Self::webhook_post_from_row(r).map(|(_, p)| p))
@@ -223,13 +223,13 @@ macro_rules! impl_post_store {
             async fn purge_webhook_posts(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
                 let mut total = 0;
                 loop {
-                    let mut tx = self.$writer.begin().await?;
+                    let mut tx = crate::shared::Backend::begin_write(self).await?;
                     sqlx::query(PURGE_LINKS)
-                        .bind(crate::sqlite::to_ns(cutoff))
+                        .bind(crate::shared::to_ns(cutoff))
                         .execute(&mut *tx)
                         .await?;
                     let n = sqlx::query(PURGE_POSTS)
-                        .bind(crate::sqlite::to_ns(cutoff))
+                        .bind(crate::shared::to_ns(cutoff))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
@@ -243,7 +243,9 @@ macro_rules! impl_post_store {
 
             async fn outbox_counts(&self) -> StoreResult<Vec<(String, u64)>> {
                 use sqlx::Row;
-                let rows = sqlx::query(OUTBOX_COUNTS).fetch_all(&self.$reader).await?;
+                let rows = sqlx::query(OUTBOX_COUNTS)
+                    .fetch_all(crate::shared::Backend::reader(self))
+                    .await?;
                 rows.iter()
                     .map(|r| {
                         let n: i64 = r.try_get("n")?;
@@ -255,13 +257,13 @@ macro_rules! impl_post_store {
             async fn last_deliveries(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
                 use sqlx::Row;
                 let rows = sqlx::query(LAST_DELIVERIES)
-                    .fetch_all(&self.$reader)
+                    .fetch_all(crate::shared::Backend::reader(self))
                     .await?;
                 rows.iter()
                     .map(|r| {
                         Ok((
                             r.try_get("subscription_id")?,
-                            crate::sqlite::from_ns(r.try_get("at_ns")?),
+                            crate::shared::from_ns(r.try_get("at_ns")?),
                         ))
                     })
                     .collect()
@@ -270,5 +272,5 @@ macro_rules! impl_post_store {
     };
 }
 
-impl_post_store!(crate::SqliteStore, sqlx::sqlite::SqliteRow, writer: writer, reader: reader);
-impl_post_store!(crate::PostgresStore, sqlx::postgres::PgRow, writer: pool, reader: pool);
+impl_post_store!(crate::SqliteStore, sqlx::sqlite::SqliteRow);
+impl_post_store!(crate::PostgresStore, sqlx::postgres::PgRow);
