@@ -230,6 +230,13 @@ struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Stage the incidents of this scenario file (TOML; see docs/scenarios.md).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Write the ground truth of the scenario as JSON to this file (a CQD building file is
+    /// written alongside, FILE's stem + .buildings.csv, when the scenario names buildings).
+    #[arg(long, requires = "scenario")]
+    truth: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -484,9 +491,17 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             callhook_sim::ProgressMode::Lines
         },
         concurrency: args.concurrency.max(1),
+        scenario: match &args.scenario {
+            Some(path) => Some(callhook_sim::scenario::Scenario::load(path)?),
+            None => None,
+        },
+        truth: args.truth.clone(),
         ..Default::default()
     };
     let summary = callhook_sim::run(opts).await?;
+    if let Some(t) = &args.truth {
+        eprintln!("simulate: ground truth written to {}", t.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -201,9 +201,9 @@ fn side_value(
     }
 }
 
-/// Streams counted by verdict, with the "Poor Due To" flags of the Poor ones.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Streams counted by verdict, with the "Poor Due To" flags of the Poor ones. Serialized
+/// with its `poorRate` (null when nothing was classified).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     pub good: u64,
     pub poor: u64,
@@ -229,6 +229,19 @@ impl Counts {
     pub fn poor_rate(&self) -> Option<f64> {
         let classified = self.good + self.poor;
         (classified > 0).then(|| self.poor as f64 / classified as f64)
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Counts", 5)?;
+        st.serialize_field("good", &self.good)?;
+        st.serialize_field("poor", &self.poor)?;
+        st.serialize_field("unclassified", &self.unclassified)?;
+        st.serialize_field("poorRate", &self.poor_rate())?;
+        st.serialize_field("poorDueTo", &self.poor_due_to)?;
+        st.end()
     }
 }
 

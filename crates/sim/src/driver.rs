@@ -22,9 +22,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::connect::{connect, Endpoint};
-use crate::generator::{generate_part, SimArtifact, SimConfig, SimPlan};
+use crate::generator::{generate_staged, SimArtifact, SimConfig, SimPlan};
 use crate::progress::{Progress, ProgressMode};
+use crate::scenario::Scenario;
 use crate::summary::SimSummary;
+use crate::truth::Truth;
 
 const USER_BATCH: usize = 1_000;
 const RECORD_BATCH: usize = 100;
@@ -69,6 +71,10 @@ pub struct SimulateOptions {
     pub progress: ProgressMode,
     /// Requests in flight at once (at least 1).
     pub concurrency: usize,
+    /// Incidents to stage (`--scenario`).
+    pub scenario: Option<Scenario>,
+    /// Where to write the ground truth (`--truth`); the building file goes alongside.
+    pub truth: Option<PathBuf>,
 }
 
 impl SimulateOptions {
@@ -109,6 +115,8 @@ impl Default for SimulateOptions {
             now: None,
             progress: ProgressMode::Off,
             concurrency: 8,
+            scenario: None,
+            truth: None,
         }
     }
 }
@@ -134,6 +142,17 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     let cfg = opts.config(seed, opts.now.unwrap_or_else(Utc::now), &endpoint.tenant_id);
     let parts = opts.calls.div_ceil(PART_CALLS).max(1);
     let emergency = cfg.emergency_call_count();
+    let window = (
+        cfg.now - chrono::Duration::days(i64::from(cfg.days.max(1))),
+        cfg.now,
+    );
+    let staging = match &opts.scenario {
+        Some(s) => Some(s.resolve(window.0, window.1, seed)?),
+        None => None,
+    };
+    let mut truth = staging
+        .as_ref()
+        .map(|s| Truth::new(s, seed, &endpoint.tenant_id, window));
     // One part waits in the channel while the previous one is sent.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(SimPlan, f64)>(1);
     let generator = tokio::task::spawn_blocking(move || {
@@ -144,11 +163,16 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
             // The run's emergency calls are dealt over its parts.
             c.emergency_calls = Some(share(emergency));
             let t = Instant::now();
-            let plan = generate_part(&c, u32::try_from(part).unwrap_or(u32::MAX));
+            let part = u32::try_from(part).unwrap_or(u32::MAX);
+            let plan = generate_staged(&c, part, staging.as_ref());
+            if let Some(truth) = &mut truth {
+                truth.add_part(&plan);
+            }
             if tx.blocking_send((plan, t.elapsed().as_secs_f64())).is_err() {
-                return; // the run stopped
+                return None; // the run stopped
             }
         }
+        truth
     });
     let sender = Arc::new(Sender::new(endpoint, progress, opts.concurrency.max(1)));
     let mut summary: Option<SimSummary> = None;
@@ -173,7 +197,10 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     sender.progress.finish();
     drop(rx);
     sent?;
-    generator.await.context("generating the plan")?;
+    let truth = generator.await.context("generating the plan")?;
+    if let (Some(truth), Some(path)) = (truth, &opts.truth) {
+        truth.write(path)?;
+    }
     let mut summary = summary.ok_or_else(|| anyhow!("nothing was generated"))?;
     summary.seed = seed;
     summary.tenant_id = sender.endpoint.tenant_id.clone();
