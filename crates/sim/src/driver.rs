@@ -21,6 +21,10 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+mod live;
+
+pub use live::{arrivals, profile_factor, Delay, LiveOptions};
+
 use crate::connect::{connect, Endpoint};
 use crate::generator::{generate_staged, SimArtifact, SimConfig, SimPlan};
 use crate::progress::{Progress, ProgressMode};
@@ -75,6 +79,8 @@ pub struct SimulateOptions {
     pub scenario: Option<Scenario>,
     /// Where to write the ground truth (`--truth`); the building file goes alongside.
     pub truth: Option<PathBuf>,
+    /// Live mode (`--live`): traffic unfolding in time instead of a backfill.
+    pub live: Option<LiveOptions>,
 }
 
 impl SimulateOptions {
@@ -117,6 +123,7 @@ impl Default for SimulateOptions {
             concurrency: 8,
             scenario: None,
             truth: None,
+            live: None,
         }
     }
 }
@@ -138,6 +145,17 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     let seed = opts.seed.unwrap_or_else(random_seed);
     let endpoint = connect(&opts).await?;
     let progress = Progress::new(opts.progress, started);
+    if let Some(live) = &opts.live {
+        let sender = Arc::new(Sender::new(endpoint, progress, opts.concurrency.max(1)));
+        let ran = live::run_live(&opts, live, Arc::clone(&sender), seed).await;
+        sender.progress.finish();
+        let (mut summary, truth) = ran?;
+        if let (Some(t), Some(path)) = (truth, &opts.truth) {
+            t.write(path)?;
+        }
+        finish_summary(&mut summary, &sender, seed, started, 0.0);
+        return Ok(summary);
+    }
     progress.add_total(opts.calls);
     let cfg = opts.config(seed, opts.now.unwrap_or_else(Utc::now), &endpoint.tenant_id);
     let parts = opts.calls.div_ceil(PART_CALLS).max(1);
@@ -147,7 +165,8 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         cfg.now,
     );
     let staging = match &opts.scenario {
-        Some(s) => Some(s.resolve(window.0, window.1, seed)?),
+        // Incidents end an hour before now, so their calls are over.
+        Some(s) => Some(s.resolve(window.0, window.1 - chrono::Duration::hours(1), seed)?),
         None => None,
     };
     let mut truth = staging
@@ -202,6 +221,18 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         truth.write(path)?;
     }
     let mut summary = summary.ok_or_else(|| anyhow!("nothing was generated"))?;
+    finish_summary(&mut summary, &sender, seed, started, generate_seconds);
+    Ok(summary)
+}
+
+/// Fills in what the run itself measured.
+fn finish_summary(
+    summary: &mut SimSummary,
+    sender: &Sender,
+    seed: u64,
+    started: Instant,
+    generate_seconds: f64,
+) {
     summary.seed = seed;
     summary.tenant_id = sender.endpoint.tenant_id.clone();
     summary.requests = sender.requests.load(Ordering::Relaxed);
@@ -214,7 +245,6 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         summary.records_per_second = summary.records.total as f64 / elapsed;
         summary.megabytes_per_second = summary.bytes_sent as f64 / 1e6 / elapsed;
     }
-    Ok(summary)
 }
 
 /// One HTTP request to make: method, path under the tenant, serialized body.

@@ -439,8 +439,8 @@ pub fn parse_cidr(text: &str) -> anyhow::Result<(IpAddr, u8)> {
     Ok((ip, range))
 }
 
-/// `90m`, `2h`, `1d`, `45s`.
-fn parse_span(text: &str) -> anyhow::Result<Duration> {
+/// A span of time: `90m`, `2h`, `1d`, `45s`.
+pub fn parse_span(text: &str) -> anyhow::Result<Duration> {
     let t = text.trim();
     let bad = || anyhow!("'{text}' is not a duration such as 90m, 2h or 1d");
     let unit = t.chars().last().ok_or_else(bad)?;

@@ -140,6 +140,30 @@ pub fn generate_part(cfg: &SimConfig, part: u32) -> SimPlan {
 /// [`generate_part`] with a scenario's incidents staged: their own calls, rows and events in
 /// part 0, and in every part the changes to the calls caught in a streak's window.
 pub fn generate_staged(cfg: &SimConfig, part: u32, staging: Option<&Staging>) -> SimPlan {
+    generate_with(cfg, part, staging, &[])
+}
+
+/// A live run's part: its calls start at `starts` (one call each, in order; `cfg.calls` is
+/// ignored), the last of them emergency calls as configured.
+pub fn generate_live(
+    cfg: &SimConfig,
+    part: u32,
+    staging: Option<&Staging>,
+    starts: &[DateTime<Utc>],
+) -> SimPlan {
+    let cfg = SimConfig {
+        calls: starts.len(),
+        ..cfg.clone()
+    };
+    generate_with(&cfg, part, staging, starts)
+}
+
+fn generate_with(
+    cfg: &SimConfig,
+    part: u32,
+    staging: Option<&Staging>,
+    starts: &[DateTime<Utc>],
+) -> SimPlan {
     let mut g = Gen::new(cfg);
     g.make_people();
     let seed = part_seed(cfg.seed, part);
@@ -148,12 +172,16 @@ pub fn generate_staged(cfg: &SimConfig, part: u32, staging: Option<&Staging>) ->
     }
     let mut drafts = Vec::with_capacity(cfg.calls);
     let emergency = cfg.emergency_call_count();
+    let mut starts = starts.iter();
     for _ in 0..cfg.calls - emergency {
+        g.forced_start = starts.next().copied();
         drafts.push(g.make_call());
     }
     for _ in 0..emergency {
+        g.forced_start = starts.next().copied();
         drafts.push(g.make_emergency_call());
     }
+    g.forced_start = None;
     let mut staged = Vec::new();
     if let Some(st) = staging {
         if part == 0 {
