@@ -173,7 +173,7 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         .as_ref()
         .map(|s| Truth::new(s, seed, &endpoint.tenant_id, window));
     // One part waits in the channel while the previous one is sent.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(SimPlan, f64)>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(SimPlan, f64, SimSummary)>(1);
     let generator = tokio::task::spawn_blocking(move || {
         for part in 0..parts {
             let mut c = cfg.clone();
@@ -187,7 +187,12 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
             if let Some(truth) = &mut truth {
                 truth.add_part(&plan);
             }
-            if tx.blocking_send((plan, t.elapsed().as_secs_f64())).is_err() {
+            // Counting (it classifies every stream) stays off the sending side too.
+            let counts = SimSummary::of_plan(&plan);
+            if tx
+                .blocking_send((plan, t.elapsed().as_secs_f64(), counts))
+                .is_err()
+            {
                 return None; // the run stopped
             }
         }
@@ -198,13 +203,12 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     let mut generate_seconds = 0.0;
     let mut part = 0;
     let sent = async {
-        while let Some((plan, seconds)) = rx.recv().await {
+        while let Some((plan, seconds, counts)) = rx.recv().await {
             generate_seconds += seconds;
             part += 1;
             sender.progress.part(part, parts);
             let plan = Arc::new(plan);
             send_plan(&sender, &plan, part == 1).await?;
-            let counts = SimSummary::of_plan(&plan);
             match &mut summary {
                 None => summary = Some(counts),
                 Some(s) => s.add_part(&counts),

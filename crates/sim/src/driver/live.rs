@@ -370,7 +370,8 @@ pub(super) async fn run_live(
     let mut part = 0u32;
     let mut summary: Option<SimSummary> = None;
     let mut users_sent = false;
-    let mut cfg = opts.config(seed, start + Duration::days(1), &sender.endpoint.tenant_id);
+    let mut cfg = opts.config(seed, start, &sender.endpoint.tenant_id);
+    // SMS and blocked-user rows fall in the day before each hour's end.
     cfg.days = 1;
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
@@ -388,6 +389,7 @@ pub(super) async fn run_live(
                 live.daily_profile,
             );
             let st = if part == 0 { staging.as_ref() } else { None };
+            cfg.now = to;
             let plan = generate_live(&cfg, part, st, &starts);
             if !users_sent {
                 send_policies(&sender, &plan).await?;
@@ -396,6 +398,9 @@ pub(super) async fn run_live(
                     sender.execute(job).await?;
                 }
                 users_sent = true;
+                sender
+                    .progress
+                    .stage("live: sending what is due as the clock reaches it");
             } else if !plan.emergency_policies.is_empty() {
                 send_policies(&sender, &plan).await?;
             }
