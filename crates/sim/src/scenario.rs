@@ -154,7 +154,19 @@ impl Scenario {
         self.building_file()?;
         for (i, inc) in self.incidents.iter().enumerate() {
             let at = || format!("incident {} ({:?})", i + 1, inc.kind);
-            self.target(inc).with_context(at)?;
+            let target = self.target(inc).with_context(at)?;
+            if inc.kind == IncidentKind::Vpn {
+                let vpn = target
+                    .as_ref()
+                    .and_then(|t| t.2.as_ref())
+                    .is_some_and(|name| self.buildings.iter().any(|b| &b.name == name && b.vpn));
+                if !vpn {
+                    bail!(
+                        "{}: the network must be in a [[building]] with vpn = true (CQD knows VPN subnets only from the building file)",
+                        at()
+                    );
+                }
+            }
             match inc.kind {
                 IncidentKind::Device if inc.capture_device.is_none() => {
                     bail!("{}: capture_device is required", at())
@@ -550,6 +562,9 @@ sip_code = 503
         assert!(err("[[incident]]\nkind = \"device\"\n")
             .contains("incident 1 (Device): capture_device is required"));
         assert!(err("[[incident]]\nkind = \"network\"\n").contains("subnet (CIDR) or a building"));
+        assert!(
+            err("[[incident]]\nkind = \"vpn\"\nsubnet = \"10.9.0.0/16\"\n").contains("vpn = true")
+        );
         assert!(
             err("[[incident]]\nkind = \"network\"\nbuilding = \"X\"\n").contains("building 'X'")
         );

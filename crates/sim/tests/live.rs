@@ -3,7 +3,6 @@
 //! clock moves only when read, never with wall time.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -14,8 +13,9 @@ use callhook_sim::{run, Delay, LiveOptions, SimulateOptions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-const TENANT: &str = "11111111-2222-3333-4444-555555555555";
-const KEY: &str = "live-ingest-key";
+mod common;
+
+use common::{data_dir, serve, TENANT};
 
 #[derive(Clone, Debug)]
 struct Arrival {
@@ -79,32 +79,7 @@ async fn handle(
 }
 
 async fn start(server: Server) -> String {
-    let app = Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
-        .with_state(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    format!("http://{addr}")
-}
-
-fn data_dir() -> PathBuf {
-    let dir = tempfile_dir();
-    let creds = json!({"tenantId": TENANT, "clientId": "c", "clientSecret": "s", "ingestKey": KEY});
-    std::fs::write(dir.join("credentials.json"), creds.to_string())
-        .unwrap_or_else(|e| panic!("{e}"));
-    dir
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callhook-sim-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    dir
+    serve(Router::new().fallback(handle).with_state(server)).await
 }
 
 /// Where a record version arrived: request index, server time, the call's end.
@@ -147,7 +122,7 @@ async fn a_live_run_follows_the_server_clock_with_graphs_delays_and_order() {
     };
     let opts = SimulateOptions {
         url,
-        data_dir: data_dir(),
+        data_dir: data_dir("live"),
         users: 20,
         seed: Some(9),
         update_fraction: 0.5,
