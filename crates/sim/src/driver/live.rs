@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -121,6 +121,9 @@ pub fn profile_factor(t: DateTime<Utc>) -> f64 {
 
 const PROFILE_MAX: f64 = 1.6;
 
+/// Calls per minute a live run may ask for (100 a second: far beyond a live tenant).
+pub const MAX_RATE: f64 = 6_000.0;
+
 /// Start times of the calls in `[from, to)`: a Poisson process at `rate` per minute, thinned
 /// by the daily profile when it is on.
 pub fn arrivals(
@@ -142,7 +145,8 @@ pub fn arrivals(
     let mut t = from;
     loop {
         let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-        t += Duration::milliseconds((-u.ln() / peak * 60_000.0) as i64);
+        t += Duration::microseconds((-u.ln() / peak * 60_000_000.0) as i64)
+            .max(Duration::microseconds(1));
         if t >= to {
             return out;
         }
@@ -339,6 +343,9 @@ pub(super) async fn run_live(
     sender: Arc<Sender>,
     seed: u64,
 ) -> anyhow::Result<(SimSummary, Option<Truth>)> {
+    if !(live.rate_per_minute > 0.0 && live.rate_per_minute <= MAX_RATE) {
+        bail!("--rate must be above 0 and at most {MAX_RATE} calls per minute");
+    }
     let (server_now, manual) = server_clock(&sender).await?;
     let clock = if manual {
         Clock::Server
@@ -484,4 +491,57 @@ async fn flush(
     }
     batch.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32) -> DateTime<Utc> {
+        // March 2026: the 10th is a Tuesday, the 14th a Saturday.
+        Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn arrivals_follow_the_rate_in_order() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let a = arrivals(&mut rng, at(10, 0), at(10, 10), 2.0, false);
+        assert!((1000..1400).contains(&a.len()), "{}", a.len());
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+        assert!(a.iter().all(|t| *t >= at(10, 0) && *t < at(10, 10)));
+        assert!(arrivals(&mut rng, at(10, 0), at(10, 1), 0.0, false).is_empty());
+    }
+
+    #[test]
+    fn the_daily_profile_makes_busy_mornings_and_quiet_nights_and_weekends() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut count = |from, to| arrivals(&mut rng, from, to, 10.0, true).len();
+        let morning = count(at(10, 9), at(10, 11));
+        let night = count(at(10, 2), at(10, 4));
+        let weekend = count(at(14, 9), at(14, 11));
+        assert!(morning > 1500, "{morning}");
+        assert!(night * 10 < morning, "{night} vs {morning}");
+        assert!(weekend * 5 < morning, "{weekend} vs {morning}");
+        assert_eq!(profile_factor(at(10, 10)), 1.6);
+        assert_eq!(profile_factor(at(10, 14)), 1.2);
+    }
+
+    #[test]
+    fn delays_stay_in_their_range() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let d = Delay {
+            min_minutes: 2.0,
+            mean_minutes: 15.0,
+            max_minutes: 150.0,
+        };
+        let draws: Vec<Duration> = (0..2000).map(|_| d.draw(&mut rng)).collect();
+        assert!(draws
+            .iter()
+            .all(|x| *x >= Duration::minutes(2) && *x <= Duration::minutes(150)));
+        let mean = draws.iter().map(|x| x.num_seconds()).sum::<i64>() / 2000;
+        assert!((600..1200).contains(&mean), "{mean}");
+    }
 }
