@@ -514,6 +514,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
+    callhook::memory::keep_freed_memory();
     let seed = args.seed.unwrap_or_else(callhook_sim::random_seed);
     if args.seed.is_none() {
         eprintln!("simulate: seed {seed} (pass --seed {seed} to make the same calls again)");
