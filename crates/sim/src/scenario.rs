@@ -316,6 +316,7 @@ impl Scenario {
             } else {
                 given
             };
+            let trunk = inc.kind == IncidentKind::Trunk;
             let target = self.target(inc)?.map(|(ip, range, building)| Target {
                 network: ip,
                 range,
@@ -333,11 +334,12 @@ impl Scenario {
                 driver: inc.driver.clone(),
                 band,
                 trunk: inc.trunk.clone(),
-                sip_code: inc.sip_code.unwrap_or(503),
-                sip_phrase: inc
-                    .sip_phrase
-                    .clone()
-                    .unwrap_or_else(|| sip_phrase(inc.sip_code.unwrap_or(503)).to_string()),
+                sip_code: trunk.then(|| inc.sip_code.unwrap_or(503)),
+                sip_phrase: trunk.then(|| {
+                    inc.sip_phrase
+                        .clone()
+                        .unwrap_or_else(|| sip_phrase(inc.sip_code.unwrap_or(503)).to_string())
+                }),
                 user: inc.user.clone(),
                 user_pick: rng.gen(),
             });
@@ -415,8 +417,10 @@ pub struct Staged {
     pub band: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk: Option<String>,
-    pub sip_code: i64,
-    pub sip_phrase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_phrase: Option<String>,
     /// The UPN asked for (the generator resolves it, or picks a user with `user_pick`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -545,7 +549,11 @@ sip_code = 503
                 .as_deref(),
             Some("HQ")
         );
-        assert_eq!(st.incidents[1].sip_phrase, "Service Unavailable");
+        assert_eq!(
+            st.incidents[1].sip_phrase.as_deref(),
+            Some("Service Unavailable")
+        );
+        assert_eq!(net.sip_code, None);
         assert_eq!(st.incidents[1].times.len(), 20);
         assert!(st.buildings.is_some());
         // Same seed, same random choices.

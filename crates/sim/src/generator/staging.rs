@@ -90,13 +90,17 @@ impl Gen<'_> {
                         let u = self.pick_user(&[], false);
                         let user = self.user(u);
                         let number = self.phone_number(user.country);
-                        let sub = 560_000 + inc.sip_code;
+                        let code = inc.sip_code.unwrap_or(503);
                         let row = self.failed_dr_attempt(
                             &user,
                             (&number, true, user.country),
                             t,
                             inc.trunk.as_deref().unwrap_or_default(),
-                            (inc.sip_code, sub, &inc.sip_phrase),
+                            (
+                                code,
+                                560_000 + code,
+                                inc.sip_phrase.as_deref().unwrap_or_default(),
+                            ),
                         );
                         items.push(item(inc, t, None, Vec::new(), Some(row), None));
                     }
