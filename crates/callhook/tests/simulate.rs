@@ -163,3 +163,72 @@ async fn the_command_prints_its_seed_and_a_json_summary_of_the_whole_run() {
     assert_eq!(again["seed"], summary["seed"]);
     child.kill().await.ok();
 }
+
+#[tokio::test]
+async fn a_live_run_follows_a_manual_server_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = serve_options(dir.path()).await;
+    opts.api.manual_clock = true;
+    let running = server::start(opts).await.expect("server starts");
+    // Ten days ahead of the wall clock: the calls must be dated by the server's time.
+    let clock = running.state.clock.clone();
+    clock.advance(chrono::Duration::days(10));
+    let t0 = clock.now();
+    let delay = |mean| callhook_sim::Delay {
+        min_minutes: 1.0,
+        mean_minutes: mean,
+        max_minutes: 10.0,
+    };
+    let sim = SimulateOptions {
+        live: Some(callhook_sim::LiveOptions {
+            rate_per_minute: 2.0,
+            duration: Some(chrono::Duration::minutes(20)),
+            record_delay: delay(3.0),
+            version_delay: delay(3.0),
+            artifact_delay: delay(3.0),
+            tick: std::time::Duration::ZERO,
+            ..Default::default()
+        }),
+        seed: Some(3),
+        ..options(&running.base_url, dir.path())
+    };
+    let run = tokio::spawn(callhook_sim::run(sim));
+    // The simulator only follows: the clock moves when this test moves it, a couple of
+    // simulated minutes per millisecond, until everything the run's calls make was sent.
+    while !run.is_finished() {
+        clock.advance(chrono::Duration::minutes(2));
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let summary = run
+        .await
+        .expect("the run's task")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(summary.records.total > 10, "{}", summary.records.total);
+    let creds = read_credentials(dir.path());
+    let records = running
+        .state
+        .store
+        .list_call_records(&CallRecordQuery {
+            tenant_id: creds.tenant_id.clone(),
+            after_seq: None,
+            start: Vec::new(),
+            participant_ids: Vec::new(),
+            limit: 1_000,
+        })
+        .await
+        .expect("list");
+    assert_eq!(records.len(), summary.records.total);
+    for r in &records {
+        // A meeting's first participant may join a couple of minutes early.
+        assert!(
+            r.start >= t0 - chrono::Duration::minutes(3),
+            "{} starts at {}, before the server's {t0}",
+            r.id,
+            r.start
+        );
+    }
+    // Later versions arrived too, after version 1.
+    if summary.updates > 0 {
+        assert!(records.iter().any(|r| r.version > 1));
+    }
+}
