@@ -232,6 +232,59 @@ struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Stage the incidents of this scenario file (TOML; see docs/scenarios.md).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Write the ground truth of the scenario as JSON to this file (a CQD building file is
+    /// written alongside, FILE's stem + .buildings.csv, when the scenario names buildings).
+    #[arg(long, requires = "scenario")]
+    truth: Option<PathBuf>,
+    /// Live mode: calls start now at --rate and everything they produce arrives when Graph
+    /// would make it available, until Ctrl-C or --duration (see docs/simulate-live.md).
+    #[arg(long)]
+    live: bool,
+    /// Live: calls starting per minute.
+    #[arg(long, default_value_t = 2.0, requires = "live")]
+    rate: f64,
+    /// Live: vary the rate over the day and week (busy mornings, quiet nights and weekends).
+    #[arg(long, requires = "live")]
+    daily_profile: bool,
+    /// Live: how long calls keep starting (simulated time: 90m, 2h, 1d); then the run ends once
+    /// their records, versions, artifacts and report rows have arrived. Default: until Ctrl-C.
+    #[arg(long, requires = "live")]
+    duration: Option<String>,
+    /// Live: simulated time runs N times faster (ignored when the server runs --clock manual:
+    /// then the simulator follows the server's clock).
+    #[arg(long, default_value_t = 1.0, requires = "live")]
+    speed: f64,
+    /// Live: minutes from a call's end to its record, MIN,MEAN,MAX (exponential with that mean,
+    /// cut to [MIN, MAX]; Graph: on average under 30, at most 150).
+    #[arg(long, default_value = "2,15,150", requires = "live")]
+    record_delay: String,
+    /// Live: minutes from one version of a record to the next, MIN,MEAN,MAX.
+    #[arg(long, default_value = "10,60,720", requires = "live")]
+    version_delay: String,
+}
+
+/// `MIN,MEAN,MAX` minutes.
+fn delay_arg(text: &str, flag: &str) -> anyhow::Result<callhook_sim::Delay> {
+    let n: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("{flag} takes MIN,MEAN,MAX minutes, e.g. 2,15,150"))?;
+    match n[..] {
+        [min, mean, max] if 0.0 <= min && min <= mean && mean <= max && max.is_finite() => {
+            Ok(callhook_sim::Delay {
+                min_minutes: min,
+                mean_minutes: mean,
+                max_minutes: max,
+            })
+        }
+        _ => anyhow::bail!(
+            "{flag} takes MIN,MEAN,MAX minutes with MIN <= MEAN <= MAX, e.g. 2,15,150"
+        ),
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -463,6 +516,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
+    callhook::memory::keep_freed_memory();
     let seed = args.seed.unwrap_or_else(callhook_sim::random_seed);
     if args.seed.is_none() {
         eprintln!("simulate: seed {seed} (pass --seed {seed} to make the same calls again)");
@@ -486,9 +540,33 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             callhook_sim::ProgressMode::Lines
         },
         concurrency: args.concurrency.max(1),
+        scenario: match &args.scenario {
+            Some(path) => Some(callhook_sim::scenario::Scenario::load(path)?),
+            None => None,
+        },
+        truth: args.truth.clone(),
+        live: if args.live {
+            Some(callhook_sim::LiveOptions {
+                rate_per_minute: args.rate,
+                daily_profile: args.daily_profile,
+                duration: match &args.duration {
+                    Some(d) => Some(callhook_sim::scenario::parse_span(d)?),
+                    None => None,
+                },
+                speed: args.speed,
+                record_delay: delay_arg(&args.record_delay, "--record-delay")?,
+                version_delay: delay_arg(&args.version_delay, "--version-delay")?,
+                ..Default::default()
+            })
+        } else {
+            None
+        },
         ..Default::default()
     };
     let summary = callhook_sim::run(opts).await?;
+    if let Some(t) = &args.truth {
+        eprintln!("simulate: ground truth written to {}", t.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

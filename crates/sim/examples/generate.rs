@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use callhook_sim::{generate, SimConfig};
+use callhook_sim::{generate, SimConfig, SimSummary};
 
 fn main() {
     let calls = std::env::args()
@@ -29,6 +29,14 @@ fn main() {
         size(&plan.call_events),
     );
     let serialized = t.elapsed();
+    let t = Instant::now();
+    let summary = SimSummary::of_plan(&plan);
+    println!(
+        "counted {} streams ({:.1} % poor) in {:.2} s",
+        summary.streams,
+        100.0 * summary.poor_share,
+        t.elapsed().as_secs_f64()
+    );
     println!(
         "{calls} calls: generated in {:.2} s, serialized in {:.2} s; {} records ({} KB each on average), \
          {} corrections ({} KB), {} events ({} bytes), {} meetings, {} artifacts",

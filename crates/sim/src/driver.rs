@@ -21,10 +21,16 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+mod live;
+
+pub use live::{arrivals, profile_factor, Delay, LiveOptions};
+
 use crate::connect::{connect, Endpoint};
-use crate::generator::{generate_part, SimArtifact, SimConfig, SimPlan};
+use crate::generator::{generate_staged, SimArtifact, SimConfig, SimPlan};
 use crate::progress::{Progress, ProgressMode};
+use crate::scenario::Scenario;
 use crate::summary::SimSummary;
+use crate::truth::Truth;
 
 const USER_BATCH: usize = 1_000;
 const RECORD_BATCH: usize = 100;
@@ -69,6 +75,12 @@ pub struct SimulateOptions {
     pub progress: ProgressMode,
     /// Requests in flight at once (at least 1).
     pub concurrency: usize,
+    /// Incidents to stage (`--scenario`).
+    pub scenario: Option<Scenario>,
+    /// Where to write the ground truth (`--truth`); the building file goes alongside.
+    pub truth: Option<PathBuf>,
+    /// Live mode (`--live`): traffic unfolding in time instead of a backfill.
+    pub live: Option<LiveOptions>,
 }
 
 impl SimulateOptions {
@@ -109,6 +121,9 @@ impl Default for SimulateOptions {
             now: None,
             progress: ProgressMode::Off,
             concurrency: 8,
+            scenario: None,
+            truth: None,
+            live: None,
         }
     }
 }
@@ -130,12 +145,35 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     let seed = opts.seed.unwrap_or_else(random_seed);
     let endpoint = connect(&opts).await?;
     let progress = Progress::new(opts.progress, started);
+    if let Some(live) = &opts.live {
+        let sender = Arc::new(Sender::new(endpoint, progress, opts.concurrency.max(1)));
+        let ran = live::run_live(&opts, live, Arc::clone(&sender), seed).await;
+        sender.progress.finish();
+        let (mut summary, truth) = ran?;
+        if let (Some(t), Some(path)) = (truth, &opts.truth) {
+            t.write(path)?;
+        }
+        finish_summary(&mut summary, &sender, seed, started, 0.0);
+        return Ok(summary);
+    }
     progress.add_total(opts.calls);
     let cfg = opts.config(seed, opts.now.unwrap_or_else(Utc::now), &endpoint.tenant_id);
     let parts = opts.calls.div_ceil(PART_CALLS).max(1);
     let emergency = cfg.emergency_call_count();
+    let window = (
+        cfg.now - chrono::Duration::days(i64::from(cfg.days.max(1))),
+        cfg.now,
+    );
+    let staging = match &opts.scenario {
+        // Incidents end an hour before now, so their calls are over.
+        Some(s) => Some(s.resolve(window.0, window.1 - chrono::Duration::hours(1), seed)?),
+        None => None,
+    };
+    let mut truth = staging
+        .as_ref()
+        .map(|s| Truth::new(s, seed, &endpoint.tenant_id, window));
     // One part waits in the channel while the previous one is sent.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(SimPlan, f64)>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(SimPlan, f64, SimSummary)>(1);
     let generator = tokio::task::spawn_blocking(move || {
         for part in 0..parts {
             let mut c = cfg.clone();
@@ -144,24 +182,33 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
             // The run's emergency calls are dealt over its parts.
             c.emergency_calls = Some(share(emergency));
             let t = Instant::now();
-            let plan = generate_part(&c, u32::try_from(part).unwrap_or(u32::MAX));
-            if tx.blocking_send((plan, t.elapsed().as_secs_f64())).is_err() {
-                return; // the run stopped
+            let part = u32::try_from(part).unwrap_or(u32::MAX);
+            let plan = generate_staged(&c, part, staging.as_ref());
+            if let Some(truth) = &mut truth {
+                truth.add_part(&plan);
+            }
+            // Counting (it classifies every stream) stays off the sending side too.
+            let counts = SimSummary::of_plan(&plan);
+            if tx
+                .blocking_send((plan, t.elapsed().as_secs_f64(), counts))
+                .is_err()
+            {
+                return None; // the run stopped
             }
         }
+        truth
     });
     let sender = Arc::new(Sender::new(endpoint, progress, opts.concurrency.max(1)));
     let mut summary: Option<SimSummary> = None;
     let mut generate_seconds = 0.0;
     let mut part = 0;
     let sent = async {
-        while let Some((plan, seconds)) = rx.recv().await {
+        while let Some((plan, seconds, counts)) = rx.recv().await {
             generate_seconds += seconds;
             part += 1;
             sender.progress.part(part, parts);
             let plan = Arc::new(plan);
             send_plan(&sender, &plan, part == 1).await?;
-            let counts = SimSummary::of_plan(&plan);
             match &mut summary {
                 None => summary = Some(counts),
                 Some(s) => s.add_part(&counts),
@@ -173,8 +220,23 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
     sender.progress.finish();
     drop(rx);
     sent?;
-    generator.await.context("generating the plan")?;
+    let truth = generator.await.context("generating the plan")?;
+    if let (Some(truth), Some(path)) = (truth, &opts.truth) {
+        truth.write(path)?;
+    }
     let mut summary = summary.ok_or_else(|| anyhow!("nothing was generated"))?;
+    finish_summary(&mut summary, &sender, seed, started, generate_seconds);
+    Ok(summary)
+}
+
+/// Fills in what the run itself measured.
+fn finish_summary(
+    summary: &mut SimSummary,
+    sender: &Sender,
+    seed: u64,
+    started: Instant,
+    generate_seconds: f64,
+) {
     summary.seed = seed;
     summary.tenant_id = sender.endpoint.tenant_id.clone();
     summary.requests = sender.requests.load(Ordering::Relaxed);
@@ -187,7 +249,6 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<SimSummary> {
         summary.records_per_second = summary.records.total as f64 / elapsed;
         summary.megabytes_per_second = summary.bytes_sent as f64 / 1e6 / elapsed;
     }
-    Ok(summary)
 }
 
 /// One HTTP request to make: method, path under the tenant, serialized body.

@@ -15,11 +15,16 @@ mod driver;
 mod generator;
 mod progress;
 pub mod quality;
+pub mod scenario;
 mod summary;
+pub mod truth;
 
-pub use driver::{random_seed, run, SimulateOptions, PART_CALLS};
+pub use driver::{
+    arrivals, profile_factor, random_seed, run, Delay, LiveOptions, SimulateOptions, PART_CALLS,
+};
 pub use generator::{
-    generate, generate_part, CallKind, SimArtifact, SimConfig, SimPlan, EMERGENCY_POLICY_NAME,
+    generate, generate_live, generate_part, generate_staged, CallKind, SimArtifact, SimConfig,
+    SimPlan, StagedItem, StreamRef, EMERGENCY_POLICY_NAME,
 };
 pub use progress::{ProgressMode, LINE_EVERY};
 pub use summary::{RecordCounts, ReportCounts, SimSummary};

@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::generator::{CallKind, SimPlan};
-use crate::quality::{classify_record, StreamQuality};
+use callhook_quality::Quality;
+
+use crate::quality::classify_record;
 
 /// Call records by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -97,9 +99,9 @@ impl SimSummary {
             for q in classify_record(r) {
                 streams += 1;
                 match q {
-                    StreamQuality::Poor => poor += 1,
-                    StreamQuality::Unclassified => unclassified += 1,
-                    StreamQuality::Good => {}
+                    Quality::Poor => poor += 1,
+                    Quality::Unclassified => unclassified += 1,
+                    Quality::Good => {}
                 }
             }
         }

@@ -14,8 +14,9 @@ use callhook_sim::{generate, run, SimConfig, SimPlan, SimulateOptions};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
-const TENANT: &str = "11111111-2222-3333-4444-555555555555";
-const KEY: &str = "test-ingest-key";
+mod common;
+
+use common::{data_dir, serve, KEY, TENANT};
 
 #[derive(Clone, Debug)]
 struct Seen {
@@ -106,28 +107,7 @@ async fn handle(
 }
 
 async fn start(server: Server) -> String {
-    // The real server accepts bodies up to 8 MiB.
-    let app = Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
-        .with_state(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    format!("http://{addr}")
-}
-
-fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callhook-sim-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let creds = json!({"tenantId": TENANT, "clientId": "c", "clientSecret": "s", "ingestKey": KEY});
-    std::fs::write(dir.join("credentials.json"), creds.to_string())
-        .unwrap_or_else(|e| panic!("{e}"));
-    dir
+    serve(Router::new().fallback(handle).with_state(server)).await
 }
 
 fn options(url: String, dir: PathBuf) -> SimulateOptions {

@@ -44,6 +44,11 @@ impl Gen<'_> {
     }
 
     pub(super) fn pick_user(&mut self, exclude: &[usize], allow_room: bool) -> usize {
+        if exclude.is_empty() {
+            if let Some(u) = self.forced_user.take() {
+                return u;
+            }
+        }
         let n = self.users.len();
         for _ in 0..32 {
             let i = self.rng.gen_range(0..n.max(1));
@@ -123,7 +128,7 @@ impl Gen<'_> {
         Duration::milliseconds(self.rng.gen_range(lo..hi.max(lo + 1)))
     }
 
-    fn peer_to_peer(&mut self, id: String) -> Draft {
+    pub(super) fn peer_to_peer(&mut self, id: String) -> Draft {
         let a = self.pick_user(&[], false);
         let b = self.pick_user(&[a], false);
         let (pa, pb) = (self.user(a), self.user(b));

@@ -577,12 +577,16 @@ impl Gen<'_> {
         let mut degradation = r(self).powi(2) * 0.8;
         let mut concealed = r(self).powi(2) * 0.045;
         if poor {
-            match self.weighted(&[(0u8, 30), (1, 25), (2, 15), (3, 20), (4, 10)]) {
+            // CQD's current rule judges audio by loss, jitter and round trip only; a poor
+            // stream often shows degradation and concealment too.
+            match self.weighted(&[(0u8, 40), (1, 40), (2, 20)]) {
                 0 => loss = self.rng.gen_range(0.11..0.35),
                 1 => jitter = self.rng.gen_range(31.0..120.0),
-                2 => rtt = self.rng.gen_range(510.0..1400.0),
-                3 => degradation = self.rng.gen_range(1.05..2.8),
-                _ => concealed = self.rng.gen_range(0.075..0.25),
+                _ => rtt = self.rng.gen_range(510.0..1400.0),
+            }
+            if self.chance(0.5) {
+                degradation = self.rng.gen_range(1.05..2.8);
+                concealed = self.rng.gen_range(0.075..0.25);
             }
         }
         let jitter_ms = jitter.round() as u64;

@@ -10,6 +10,7 @@ mod emergency;
 mod media;
 mod meetings;
 mod rows;
+mod staging;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use rand::{Rng, RngCore, SeedableRng};
@@ -20,6 +21,9 @@ use serde_json::{json, Value};
 use catalog::*;
 pub use emergency::POLICY_NAME as EMERGENCY_POLICY_NAME;
 pub use meetings::SimArtifact;
+pub use staging::{StagedItem, StreamRef};
+
+use crate::scenario::Staging;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -115,6 +119,9 @@ pub struct SimPlan {
     /// `emergencyCallEvent`s of the emergency calls, in time order. Each emergency call is also
     /// a PSTN or direct-routing record with its report row (`emergency_out`, `dr_emergency_out`).
     pub emergency_call_events: Vec<Value>,
+    /// What a scenario's incidents put into this part (nothing without a scenario).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub staged: Vec<StagedItem>,
 }
 
 /// Generates the plan for `cfg`. Pure: the same `cfg` always gives the same plan.
@@ -127,6 +134,36 @@ pub fn generate(cfg: &SimConfig) -> SimPlan {
 /// exactly [`generate`]'s plan), and the directory-level report rows (blocked users) in part
 /// 0 only. Pure, like [`generate`].
 pub fn generate_part(cfg: &SimConfig, part: u32) -> SimPlan {
+    generate_staged(cfg, part, None)
+}
+
+/// [`generate_part`] with a scenario's incidents staged: their own calls, rows and events in
+/// part 0, and in every part the changes to the calls caught in a streak's window.
+pub fn generate_staged(cfg: &SimConfig, part: u32, staging: Option<&Staging>) -> SimPlan {
+    generate_with(cfg, part, staging, &[])
+}
+
+/// A live run's part: its calls start at `starts` (one call each, in order; `cfg.calls` is
+/// ignored), the last of them emergency calls as configured.
+pub fn generate_live(
+    cfg: &SimConfig,
+    part: u32,
+    staging: Option<&Staging>,
+    starts: &[DateTime<Utc>],
+) -> SimPlan {
+    let cfg = SimConfig {
+        calls: starts.len(),
+        ..cfg.clone()
+    };
+    generate_with(&cfg, part, staging, starts)
+}
+
+fn generate_with(
+    cfg: &SimConfig,
+    part: u32,
+    staging: Option<&Staging>,
+    starts: &[DateTime<Utc>],
+) -> SimPlan {
     let mut g = Gen::new(cfg);
     g.make_people();
     let seed = part_seed(cfg.seed, part);
@@ -135,11 +172,26 @@ pub fn generate_part(cfg: &SimConfig, part: u32) -> SimPlan {
     }
     let mut drafts = Vec::with_capacity(cfg.calls);
     let emergency = cfg.emergency_call_count();
+    let mut starts = starts.iter();
     for _ in 0..cfg.calls - emergency {
+        g.forced_start = starts.next().copied();
         drafts.push(g.make_call());
     }
     for _ in 0..emergency {
+        g.forced_start = starts.next().copied();
         drafts.push(g.make_emergency_call());
+    }
+    g.forced_start = None;
+    let mut staged = Vec::new();
+    if let Some(st) = staging {
+        if part == 0 {
+            staged = g.stage(st, &mut drafts);
+        }
+        let ids: Vec<String> = staged
+            .iter()
+            .filter_map(|s| s.call_record_id.clone())
+            .collect();
+        staged.extend(g.stage_streaks(st, &mut drafts, &ids));
     }
     g.emergency_events.sort_by(|a, b| {
         let key = |v: &Value| (v["eventDateTime"].to_string(), v["id"].to_string());
@@ -181,12 +233,13 @@ pub fn generate_part(cfg: &SimConfig, part: u32) -> SimPlan {
         adhoc_calls: m.adhoc_calls,
         artifacts: m.artifacts,
         call_events: m.call_events,
-        emergency_policies: if emergency > 0 {
+        emergency_policies: if !g.emergency_events.is_empty() {
             vec![emergency::policy()]
         } else {
             Vec::new()
         },
         emergency_call_events: g.emergency_events,
+        staged,
     }
 }
 
@@ -269,6 +322,9 @@ struct Gen<'a> {
     blocked_rows: Vec<Value>,
     dialout_rows: Vec<Value>,
     emergency_events: Vec<Value>,
+    /// A staged call's start and first user, taken by the next `pick_start` / `pick_user`.
+    forced_start: Option<DateTime<Utc>>,
+    forced_user: Option<usize>,
 }
 
 impl<'a> Gen<'a> {
@@ -284,6 +340,8 @@ impl<'a> Gen<'a> {
             blocked_rows: Vec::new(),
             dialout_rows: Vec::new(),
             emergency_events: Vec::new(),
+            forced_start: None,
+            forced_user: None,
         }
     }
 
@@ -433,6 +491,9 @@ impl<'a> Gen<'a> {
     /// A call start time in the last `days` days, mostly weekday working hours, such that a
     /// call lasting `span_s` seconds has ended (with margin) before `now`.
     fn pick_start(&mut self, span_s: i64, scheduled: bool) -> DateTime<Utc> {
+        if let Some(t) = self.forced_start.take() {
+            return t;
+        }
         let now = self.cfg.now;
         let days = i64::from(self.cfg.days.max(1));
         let window_start = now - Duration::days(days);

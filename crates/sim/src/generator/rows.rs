@@ -168,25 +168,32 @@ impl Gen<'_> {
             "otherPartyCountryCode": other.code,
         }));
         if self.chance(0.15) {
-            self.failed_dr_attempt(user, number, outbound, start, trunk, other_country);
+            // A retry shortly before the call that went through.
+            let invite = start - Duration::seconds(self.rng.gen_range(60..900));
+            let failure = self.pick(DR_FAILURES);
+            let trunk_fqdn = format!("sbc{trunk}.{}", self.cfg.domain);
+            self.failed_dr_attempt(
+                user,
+                (number, outbound, other_country),
+                invite,
+                &trunk_fqdn,
+                failure,
+            );
         }
     }
 
-    fn failed_dr_attempt(
+    /// A failed direct-routing attempt's row (it has no call record); returns its id.
+    pub(super) fn failed_dr_attempt(
         &mut self,
         user: &Person,
-        number: &str,
-        outbound: bool,
-        near: DateTime<Utc>,
-        trunk: u32,
-        other_country: usize,
-    ) {
+        (number, outbound, other_country): (&str, bool, usize),
+        invite: DateTime<Utc>,
+        trunk_fqdn: &str,
+        (code, sub, phrase): (i64, i64, &str),
+    ) -> String {
         let home = country_at(user.country);
         let other = country_at(other_country);
-        // A retry shortly before the call that went through.
-        let invite = near - Duration::seconds(self.rng.gen_range(60..900));
         let failure = invite + Duration::milliseconds(self.rng.gen_range(800..30_000));
-        let (code, sub, phrase) = self.pick(DR_FAILURES);
         let masked = mask(number, 3);
         let (caller, callee) = if outbound {
             (user.phone.clone(), masked)
@@ -197,7 +204,7 @@ impl Gen<'_> {
         let correlation = self.uuid();
         let signaling = self.pick(DATACENTERS);
         self.dr_rows.push(json!({
-            "id": id,
+            "id": &id,
             "correlationId": correlation,
             "userId": user.id,
             "userPrincipalName": user.upn,
@@ -216,11 +223,12 @@ impl Gen<'_> {
             "finalSipCode": code,
             "callEndSubReason": sub,
             "finalSipCodePhrase": phrase,
-            "trunkFullyQualifiedDomainName": format!("sbc{trunk}.{}", self.cfg.domain),
-            "mediaBypassEnabled": trunk == 2,
+            "trunkFullyQualifiedDomainName": trunk_fqdn,
+            "mediaBypassEnabled": trunk_fqdn.starts_with("sbc2."),
             "userCountryCode": home.code,
             "otherPartyCountryCode": other.code,
         }));
+        id
     }
 
     /// Audio-conferencing rows of a meeting's phone participant, charged to the organizer.
