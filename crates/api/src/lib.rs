@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chaos;
+pub mod console;
 pub mod context;
 mod controls;
 pub mod error;
@@ -63,6 +64,10 @@ pub struct ApiConfig {
     pub throttle: throttle::ThrottleConfig,
     /// Injected faults and latency (`--chaos-*`).
     pub chaos: chaos::ChaosConfig,
+    /// `GET /` redirects to the console (on a loopback listener).
+    pub console_at_root: bool,
+    /// How the console starts `callhook simulate`; `None` where there is no such binary.
+    pub simulator: Option<console::SimulatorCommand>,
 }
 
 impl Default for ApiConfig {
@@ -84,6 +89,8 @@ impl Default for ApiConfig {
             manual_clock: false,
             throttle: throttle::ThrottleConfig::default(),
             chaos: chaos::ChaosConfig::default(),
+            console_at_root: false,
+            simulator: None,
         }
     }
 }
@@ -144,6 +151,8 @@ pub struct AppState {
     pub notify: NotifyHandle,
     /// The throttling buckets.
     pub throttle: Arc<throttle::Throttle>,
+    /// The browser console's site and sessions.
+    console: Arc<console::Console>,
 }
 
 impl AppState {
@@ -156,7 +165,14 @@ impl AppState {
         clock: Clock,
         notify: NotifyHandle,
     ) -> Self {
+        // A per-process session secret until the server hands over the stored one
+        // ([`AppState::with_console_secret`]); the console never runs without a secret.
+        let secret =
+            callhook_crypto::random_secret(32).unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+        let console = console::Console::new(secret.as_bytes(), config.tls)
+            .expect("the console's templates are part of the binary and parse");
         Self {
+            console: Arc::new(console),
             store,
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             sealer,
@@ -166,6 +182,13 @@ impl AppState {
             clock,
             notify,
         }
+    }
+
+    /// Keys the console's session cookies with `secret` (the installation's, from the
+    /// database, so nodes accept each other's sessions and a restart keeps them).
+    pub fn with_console_secret(mut self, secret: &[u8]) -> anyhow::Result<Self> {
+        self.console = Arc::new(console::Console::new(secret, self.config.tls)?);
+        Ok(self)
     }
 
     /// Makes a new signing key current, keeping every older key in the JWKS so tokens signed

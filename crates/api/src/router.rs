@@ -62,6 +62,8 @@ fn routes(state: AppState) -> Router {
         .nest("/v1.0", graph_routes(&state, ApiVersion::V1))
         .nest("/beta", graph_routes(&state, ApiVersion::Beta))
         .nest("/ingest/v1", ingest::router(state.clone()))
+        .nest(crate::console::BASE, crate::console::router())
+        .route("/", get(crate::console::root))
         .nest("/_callhook", controls::router(state.clone()))
         .route("/metrics", get(controls::metrics))
         .fallback(not_found)

@@ -126,6 +126,10 @@ enum Command {
         /// older ones are purged in the background.
         #[arg(long, env = "CALLHOOK_ATTEMPT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
         attempt_retention_days: u32,
+        /// Bytes of each webhook POST's request and response body kept for the console and
+        /// `GET /_callhook/posts/…` (longer bodies are cut and marked); 0 keeps no POSTs.
+        #[arg(long, env = "CALLHOOK_POST_CAPTURE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(0..=16_777_216))]
+        post_capture_bytes: u32,
         #[command(flatten)]
         limits: callhook::limits::LimitArgs,
     },
@@ -467,6 +471,10 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             "  Fill it          callhook simulate --url {base} --data-dir {}",
             data_dir.display()
         );
+        println!(
+            "  Console          {base}/_callhook/ui   (sign in with ingestKey from {})",
+            creds_path.display()
+        );
     }
     if let Some(cert) = &running.tls_cert {
         println!();
@@ -723,9 +731,17 @@ fn main() -> ExitCode {
                 authorization_minutes,
                 delivery_lease_seconds,
                 attempt_retention_days,
+                post_capture_bytes,
                 limits,
             } => {
                 let mut opts = ServeOptions::new(listen, data.data_dir);
+                // The console's simulator is this very binary's `simulate`.
+                opts.api.simulator = std::env::current_exe().ok().map(|program| {
+                    callhook_api::console::SimulatorCommand {
+                        program,
+                        data_dir: opts.data_dir.clone(),
+                    }
+                });
                 opts.database_url = data.database_url;
                 opts.db_pool_size = data.db_pool_size;
                 opts.public_url = public_url;
@@ -739,6 +755,7 @@ fn main() -> ExitCode {
                     chrono::Duration::seconds(i64::from(delivery_lease_seconds));
                 opts.notify.attempt_retention =
                     chrono::Duration::days(i64::from(attempt_retention_days));
+                opts.notify.post_body_cap = post_capture_bytes as usize;
                 opts.api.manual_clock = clock == ClockMode::Manual;
                 limits.apply(&mut opts);
                 opts.tls = match (tls_cert, tls_key) {

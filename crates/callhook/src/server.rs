@@ -123,6 +123,14 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
     api.tls = tls.is_some();
     api.public_base_url = opts.public_url.clone().or(api.public_base_url);
     let clock = Clock::system();
+    // `/` leads to the console only where the listener is this machine's own.
+    api.console_at_root = opts.listen.ip().is_loopback();
+    // The console's session secret, shared by every node on the database.
+    let fresh = callhook_crypto::random_secret(32)?;
+    let console_secret = opened
+        .store
+        .setting_or_insert("console_session_secret", fresh.as_bytes())
+        .await?;
     let state = AppState::new(
         opened.store.clone(),
         opened.keys,
@@ -131,7 +139,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
         api.clone(),
         clock.clone(),
         callhook_api::NotifyHandle::new(opts.notify.clone())?,
-    );
+    )
+    .with_console_secret(&console_secret)?;
     let app = callhook_api::router(state.clone());
 
     let listener = std::net::TcpListener::bind(opts.listen)
@@ -177,6 +186,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<RunningServer> {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "removed delivery attempts past retention"),
                     Err(e) => tracing::warn!(error = %e, "purging delivery attempts failed"),
+                }
+                // The POSTs' copies share the attempts' window.
+                if let Err(e) = store.purge_webhook_posts(now - attempt_retention).await {
+                    tracing::warn!(error = %e, "purging webhook POSTs failed");
                 }
             }
         })

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 
 use callhook_crypto::EncryptionCertificate;
 use callhook_store::{
-    DeliveryAttempt, DueQuery, NotificationKind, OutboxRow, Store, SubscriptionRow,
+    DeliveryAttempt, DueQuery, NotificationKind, OutboxRow, Store, SubscriptionRow, WebhookPost,
 };
 
 use crate::{payload, Clock, NotifyConfig};
@@ -82,12 +82,17 @@ pub struct RichContext {
 const RESPONSE_CAP: usize = 64 * 1024;
 
 /// Counters for `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeliveryMetrics {
     pub delivered: AtomicU64,
     pub retried: AtomicU64,
     pub dropped: AtomicU64,
     pub posts: AtomicU64,
+    /// Every POST made, without its bodies, as it is recorded (the console's live tail).
+    /// Sending never waits for listeners: a slow one misses POSTs (`RecvError::Lagged`).
+    pub posts_made: tokio::sync::broadcast::Sender<Arc<WebhookPost>>,
+    /// Slow/drop standing per notification URL (the engine judges, the console shows).
+    endpoints: Mutex<HashMap<String, Health>>,
     /// Delivery latency histogram: counts per bucket of [`LATENCY_BUCKETS_MS`], plus the sum.
     pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
     pub latency_count: AtomicU64,
@@ -97,7 +102,39 @@ pub struct DeliveryMetrics {
 /// Upper bounds (ms) of the delivery-latency histogram buckets (queued → delivered).
 pub const LATENCY_BUCKETS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 1000, 10_000, 60_000, 600_000];
 
+impl Default for DeliveryMetrics {
+    fn default() -> Self {
+        Self {
+            delivered: AtomicU64::default(),
+            retried: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            posts: AtomicU64::default(),
+            posts_made: tokio::sync::broadcast::channel(256).0,
+            endpoints: Mutex::default(),
+            latency_buckets: Default::default(),
+            latency_count: AtomicU64::default(),
+            latency_sum_ms: AtomicU64::default(),
+        }
+    }
+}
+
 impl DeliveryMetrics {
+    /// A notification URL's standing under Graph's slow and drop rules at `now`: `healthy`,
+    /// `slow` (new notifications wait) or `dropped` (new notifications are dropped).
+    pub fn endpoint_standing(&self, url: &str, now: DateTime<Utc>) -> &'static str {
+        let standing = self
+            .endpoints
+            .lock()
+            .ok()
+            .and_then(|m| m.get(url).map(|h| h.at(now).0))
+            .unwrap_or_default();
+        match standing {
+            Standing::Normal => "healthy",
+            Standing::Slow => "slow",
+            Standing::Dropped => "dropped",
+        }
+    }
+
     fn observe_latency(&self, ms: u64) {
         for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
             if ms <= *bound {
@@ -131,8 +168,6 @@ pub struct Engine {
     certificates: Arc<Mutex<HashMap<String, Arc<EncryptionCertificate>>>>,
     /// Validation tokens by (tenant, audience), with when they were signed.
     tokens: Arc<Mutex<HashMap<(String, String), SignedToken>>>,
-    /// Slow/drop standing per notification URL.
-    health: Arc<Mutex<HashMap<String, Health>>>,
 }
 
 /// An endpoint's standing under the slow and drop rules.
@@ -221,6 +256,7 @@ struct Busy {
     url_blocked: HashMap<StreamKey, String>,
     to_settle: Vec<i64>,
     attempts_to_record: Vec<DeliveryAttempt>,
+    posts_to_record: Vec<WebhookPost>,
 }
 
 /// One POST to make.
@@ -253,7 +289,6 @@ impl Engine {
             rich: None,
             certificates: Arc::default(),
             tokens: Arc::default(),
-            health: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -372,15 +407,23 @@ impl Engine {
         loop {
             self.settle_wake.notified().await;
             loop {
-                let (seqs, attempts) = match self.busy.lock() {
+                let (seqs, attempts, posts) = match self.busy.lock() {
                     Ok(mut b) => (
                         std::mem::take(&mut b.to_settle),
                         std::mem::take(&mut b.attempts_to_record),
+                        std::mem::take(&mut b.posts_to_record),
                     ),
                     Err(_) => return,
                 };
-                if seqs.is_empty() && attempts.is_empty() {
+                if seqs.is_empty() && attempts.is_empty() && posts.is_empty() {
                     break;
+                }
+                // The console's copy of the exchange: losing it never holds up delivery.
+                if let Err(e) = self.store.record_webhook_posts(&posts).await {
+                    tracing::warn!(error = %e, count = posts.len(), "keeping webhook POSTs for the console failed");
+                }
+                if seqs.is_empty() && attempts.is_empty() {
+                    continue;
                 }
                 match self.store.settle_delivered(&seqs, &attempts).await {
                     Ok(()) => {
@@ -572,7 +615,8 @@ impl Engine {
             }
             if row.attempts == 0 && row.kind == NotificationKind::Change {
                 let (standing, until) = self
-                    .health
+                    .metrics
+                    .endpoints
                     .lock()
                     .map(|h| {
                         h.get(url)
@@ -817,20 +861,16 @@ impl Engine {
             self.config.first_timeout
         };
         let clock_started = Instant::now();
-        let outcome = match body {
+        let (exchange, outcome) = match body {
             Ok(body) => {
-                async {
-                    let resp = self
-                        .client
-                        .post(&batch.url)
-                        .json(&body)
-                        .timeout(timeout)
-                        .send()
-                        .await?;
-                    let status = resp.status();
-                    crate::handshake::read_capped(resp, RESPONSE_CAP).await?;
-                    Ok::<_, reqwest::Error>(status)
-                }
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                post_json(
+                    &self.client,
+                    &batch.url,
+                    bytes,
+                    timeout,
+                    self.config.post_body_cap,
+                )
                 .await
             }
             Err(e) => {
@@ -874,12 +914,22 @@ impl Engine {
         }
         let delivered = matches!(&outcome, Ok(s) if s.is_success()) && latency <= timeout;
         let timed_out = matches!(&outcome, Err(e) if e.is_timeout());
-        if let Ok(mut health) = self.health.lock() {
+        if let Ok(mut health) = self.metrics.endpoints.lock() {
             health.entry(batch.url.clone()).or_default().record(
                 self.clock.now(),
                 timed_out || latency > self.config.first_timeout,
                 retry && (timed_out || latency > self.config.retry_timeout),
                 &self.config,
+            );
+        }
+        if exchange.was_sent() {
+            self.keep_post(
+                &batch,
+                exchange,
+                delivered,
+                started_at,
+                latency,
+                error.clone(),
             );
         }
         if let Err(e) = self
@@ -890,6 +940,44 @@ impl Engine {
             tracing::error!(error = %e, host = %host, "recording a delivery failed; the notifications stay queued");
         }
         self.release(&batch);
+    }
+
+    /// Hands a POST's copy to the settler (stored with the next settle) and to live listeners.
+    fn keep_post(
+        &self,
+        batch: &Batch,
+        exchange: Exchange,
+        delivered: bool,
+        at: DateTime<Utc>,
+        latency: Duration,
+        error: Option<String>,
+    ) {
+        let mut subscription_ids: Vec<String> = Vec::new();
+        for r in &batch.rows {
+            if !subscription_ids.contains(&r.subscription_id) {
+                subscription_ids.push(r.subscription_id.clone());
+            }
+        }
+        let notification_ids = batch.rows.iter().map(|r| r.id.clone()).collect();
+        let outcome = if delivered { "delivered" } else { "retry" };
+        let post = exchange.into_post(
+            &batch.url,
+            subscription_ids,
+            notification_ids,
+            at,
+            latency,
+            outcome,
+            error,
+        );
+        // No listener is fine: nobody is watching.
+        let _ = self
+            .metrics
+            .posts_made
+            .send(Arc::new(post.without_bodies()));
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.posts_to_record.push(post);
+        }
+        self.settle_wake.notify_one();
     }
 
     /// The batch's streams and URL slot are free again; the engine looks for more work.
@@ -1067,6 +1155,131 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What went over the wire in one POST, for the console's copy.
+#[derive(Default)]
+pub struct Exchange {
+    request_headers: Vec<(String, String)>,
+    request_body: Vec<u8>,
+    request_body_size: i64,
+    response_status: Option<u16>,
+    response_headers: Vec<(String, String)>,
+    response_body: Vec<u8>,
+    response_body_size: i64,
+}
+
+impl Exchange {
+    /// Whether a request was made at all (nothing is kept of one that never left).
+    pub fn was_sent(&self) -> bool {
+        !self.request_headers.is_empty()
+    }
+
+    /// The request as hyper writes it: its own headers plus `host` and `content-length`.
+    fn request(&mut self, request: &reqwest::Request, body: &[u8], cap: usize) {
+        let url = request.url();
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        self.request_headers = vec![("host".into(), host)];
+        self.request_headers.extend(header_pairs(request.headers()));
+        self.request_headers
+            .push(("content-length".into(), body.len().to_string()));
+        self.request_body = body[..body.len().min(cap)].to_vec();
+        self.request_body_size = body.len() as i64;
+    }
+
+    /// The stored form of this exchange.
+    #[allow(clippy::too_many_arguments)]
+    pub fn into_post(
+        self,
+        url: &str,
+        subscription_ids: Vec<String>,
+        notification_ids: Vec<String>,
+        at: DateTime<Utc>,
+        latency: Duration,
+        outcome: &str,
+        error: Option<String>,
+    ) -> WebhookPost {
+        WebhookPost {
+            id: uuid::Uuid::new_v4().to_string(),
+            at,
+            url: url.to_string(),
+            subscription_ids,
+            notification_ids,
+            latency_ms: i64::try_from(latency.as_millis()).unwrap_or(i64::MAX),
+            outcome: outcome.into(),
+            request_headers: self.request_headers,
+            request_body: self.request_body,
+            request_body_size: self.request_body_size,
+            response_status: self.response_status,
+            response_headers: self.response_headers,
+            response_body: self.response_body,
+            response_body_size: self.response_body_size,
+            error,
+        }
+    }
+}
+
+/// POSTs a JSON body to a webhook, the one way notifications (and the console's replays) are
+/// sent; returns what went over the wire, bodies cut at `cap` (nothing kept with 0), and the
+/// status once the answer's body (up to 64 KiB) was read.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+    cap: usize,
+) -> (Exchange, Result<reqwest::StatusCode, reqwest::Error>) {
+    let mut exchange = Exchange::default();
+    let outcome = async {
+        // Headers set here rather than left to the client's defaults, so the copy kept is
+        // what went over the wire.
+        let request = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::USER_AGENT, crate::http::USER_AGENT)
+            .header(reqwest::header::ACCEPT, "*/*")
+            .body(body.clone())
+            .timeout(timeout)
+            .build()?;
+        if cap > 0 {
+            exchange.request(&request, &body, cap);
+        }
+        let resp = client.execute(request).await?;
+        let status = resp.status();
+        if cap > 0 {
+            exchange.response_status = Some(status.as_u16());
+            exchange.response_headers = header_pairs(resp.headers());
+        }
+        let announced = resp.content_length();
+        let mut answer = crate::handshake::read_capped(resp, RESPONSE_CAP).await?;
+        if cap > 0 {
+            exchange.response_body_size = announced
+                .and_then(|n| i64::try_from(n).ok())
+                .unwrap_or(answer.len() as i64);
+            answer.truncate(cap);
+            exchange.response_body = answer;
+        }
+        Ok(status)
+    }
+    .await;
+    (exchange, outcome)
+}
+
+/// Header names and values in order (values that are not text as lossy UTF-8).
+fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Aborts a spawned task when dropped (the engine's helpers end with the engine).

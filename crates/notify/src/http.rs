@@ -169,6 +169,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// The `User-Agent` of every webhook request.
+pub const USER_AGENT: &str = concat!("callhook/", env!("CARGO_PKG_VERSION"));
+
 /// Builds the webhook client: no redirects followed, no proxy, addresses filtered by the
 /// [`GuardedResolver`], connect and overall timeouts, the extra CA if configured. Callers set
 /// shorter per-request timeouts (3 s, 10 s, …).
@@ -183,7 +186,7 @@ pub fn webhook_client(config: &NotifyConfig) -> anyhow::Result<reqwest::Client> 
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(16)
-        .user_agent(concat!("callhook/", env!("CARGO_PKG_VERSION")));
+        .user_agent(USER_AGENT);
     if let Some(path) = &config.webhook_ca {
         builder = builder.use_preconfigured_tls(pinned_tls(path)?);
     }

@@ -63,6 +63,9 @@ pub struct NotifyConfig {
     pub delivery_lease: chrono::Duration,
     /// How long a delivery attempt is kept for `GET /_callhook/subscriptions/{id}/attempts`.
     pub attempt_retention: chrono::Duration,
+    /// Each webhook POST's request and response bodies are kept up to this many bytes (for the
+    /// console and `GET /_callhook/posts/…`); 0 keeps no POSTs at all.
+    pub post_body_cap: usize,
 }
 
 impl Default for NotifyConfig {
@@ -85,6 +88,7 @@ impl Default for NotifyConfig {
             idle_poll: Duration::from_millis(500),
             delivery_lease: chrono::Duration::seconds(30),
             attempt_retention: chrono::Duration::days(7),
+            post_body_cap: 64 * 1024,
         }
     }
 }

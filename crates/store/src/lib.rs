@@ -5,6 +5,7 @@
 //! opaque JSON text validated by the API before they get here). Every write method is one
 //! transaction: it happens whole or not at all, and once it returns `Ok` it survives `kill -9`.
 
+mod console;
 mod identity;
 pub mod matching;
 mod meetings;
@@ -16,6 +17,7 @@ mod sqlite_identity;
 mod sqlite_meetings;
 mod types;
 
+pub use console::{ConsoleStore, WebhookPost};
 pub use identity::*;
 pub use meetings::*;
 pub use postgres::{PostgresStore, OUTBOX_CHANNEL};
@@ -50,7 +52,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Durable state of a callhook installation.
 #[async_trait]
-pub trait Store: MeetingStore + IdentityStore + Send + Sync + 'static {
+pub trait Store: MeetingStore + IdentityStore + ConsoleStore + Send + Sync + 'static {
     // --- installation ---
     /// The setting `name`, inserting `value` first if there is none (race-free across nodes).
     async fn setting_or_insert(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;

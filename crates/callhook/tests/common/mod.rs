@@ -754,6 +754,8 @@ pub async fn spawn_server_on(
 pub struct ReceiverKey {
     pub certificate: String,
     pub key: callhook_client::DecryptionKey,
+    /// The private key as PKCS#8 PEM, as a receiver would paste it.
+    pub pem: String,
 }
 
 /// A fresh 2,048-bit RSA receiver key with a self-signed certificate.
@@ -769,6 +771,7 @@ pub fn receiver_key() -> ReceiverKey {
         certificate: base64::engine::general_purpose::STANDARD.encode(cert.der()),
         key: callhook_client::DecryptionKey::from_pkcs8(&pair.serialize_der())
             .expect("private key"),
+        pem: pair.serialize_pem(),
     }
 }
 
