@@ -177,7 +177,7 @@ mod tests {
     fn csv_quotes_what_needs_it_and_tables_align() {
         let rows = vec![
             json!({"key": "a,b", "n": 1, "rate": 2.5}),
-            json!({"key": "c", "n": null, "rate": 0.125}),
+            json!({"key": "c", "n": null, "rate": 0.126}),
         ];
         assert_eq!(
             render(&rows, Format::Csv),
