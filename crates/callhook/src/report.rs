@@ -140,6 +140,11 @@ pub enum ReportCommand {
     Emergency,
     /// One call's timeline: sessions, segments, streams with verdicts and reasons.
     Call { id: String },
+    /// Serves the dashboard alone (the collector's --listen serves it too) until Ctrl-C.
+    Dashboard {
+        #[arg(long, default_value = "127.0.0.1:8490")]
+        listen: std::net::SocketAddr,
+    },
     /// The CQD building file (buildings, sites, inside corp, VPN by subnet).
     Buildings {
         #[command(subcommand)]
@@ -198,7 +203,28 @@ fn usage_by(b: UsageByArg) -> UsageBy {
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let db = database(&args.data_dir, &args.database_url)?;
-    let store = Store::open(&db, 2).await?;
+    let store = Store::open(&db, 4).await?;
+    if let ReportCommand::Dashboard { listen } = &args.command {
+        let token = callhook_reports::dashboard::token_from_dir(&args.data_dir)?;
+        let dash =
+            callhook_reports::dashboard::Dashboard::new(store, &token, listen.ip().is_loopback())?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        eprintln!(
+            "dashboard at http://{}/dashboard (token in {})",
+            listener.local_addr()?,
+            args.data_dir
+                .join(callhook_reports::dashboard::TOKEN_FILE)
+                .display()
+        );
+        axum::serve(listener, dash.router())
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        return Ok(());
+    }
     let result = report(&store, &args).await;
     store.close().await;
     print!("{}", result?);
@@ -228,6 +254,7 @@ async fn report(store: &Store, args: &ReportArgs) -> anyhow::Result<String> {
                 None => anyhow::bail!("call {id} is not in the collector's database"),
             }
         }
+        ReportCommand::Dashboard { .. } => Vec::new(),
         ReportCommand::Buildings { command } => match command {
             BuildingsCommand::Import { file } => {
                 let text = std::fs::read_to_string(file)

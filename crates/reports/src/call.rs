@@ -229,3 +229,54 @@ pub async fn timeline(
     }
     Ok(Some(out))
 }
+
+/// One record as it arrived (the live feed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentRow {
+    pub id: String,
+    pub fetched_at: DateTime<Utc>,
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub call_type: String,
+    pub start: Option<DateTime<Utc>>,
+    pub sessions: i64,
+    pub streams: i64,
+}
+
+/// The `limit` records stored last (newest first), of calls that started in the range.
+pub async fn recent(
+    store: &Store,
+    f: &crate::Filters,
+    limit: i64,
+) -> anyhow::Result<Vec<RecentRow>> {
+    let mut sql = Sql::new(
+        "SELECT id, fetched_at, version, COALESCE(type, ''), start_date_time, session_count, \
+         stream_count FROM calls WHERE 1 = 1",
+    );
+    sql.eq("tenant_id", &f.tenant);
+    sql.range("start_date_time", f.from, f.to);
+    sql.eq("type", &f.call_type);
+    sql.push(&format!(
+        " ORDER BY fetched_at DESC, id LIMIT {}",
+        limit.max(1)
+    ));
+    with_pool!(&store.db, pool => {
+        fetch_all!(sql, pool)?
+            .iter()
+            .map(|r| {
+                use sqlx::Row;
+                Ok(RecentRow {
+                    id: r.try_get(0)?,
+                    fetched_at: r.try_get(1)?,
+                    version: r.try_get(2)?,
+                    call_type: r.try_get(3)?,
+                    start: r.try_get(4)?,
+                    sessions: r.try_get(5)?,
+                    streams: r.try_get(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(Into::into)
+    })
+}

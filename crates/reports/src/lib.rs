@@ -14,6 +14,7 @@
 
 pub mod buildings;
 pub mod call;
+pub mod dashboard;
 pub mod quality;
 mod sql;
 pub mod usage;

@@ -430,3 +430,186 @@ async fn a_bad_building_file_is_refused_by_line_and_nothing_is_stored() {
     assert_eq!(shown[0].network, "10.1.0.0/24");
     assert!(shown[1].vpn);
 }
+
+mod dashboard {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use callhook_reports::dashboard::Dashboard;
+    use tower::ServiceExt;
+
+    async fn get(app: &axum::Router, path: &str, cookie: &str) -> (StatusCode, String, String) {
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::get(path)
+                    .header(header::COOKIE, cookie)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
+            .await
+            .expect("body");
+        (status, location, String::from_utf8_lossy(&body).to_string())
+    }
+
+    async fn post(app: &axum::Router, path: &str, form: &str) -> (StatusCode, String, String) {
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form.to_string()))
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let h = |n: header::HeaderName| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        (resp.status(), h(header::LOCATION), h(header::SET_COOKIE))
+    }
+
+    /// The cells of the table `data-report="id"`, row by row, as the page shows them.
+    fn table_cells(html: &str, id: &str) -> Vec<Vec<String>> {
+        let Some(start) = html.find(&format!("<table data-report=\"{id}\"")) else {
+            return Vec::new();
+        };
+        let end = html[start..]
+            .find("</table>")
+            .map_or(html.len(), |e| start + e);
+        html[start..end]
+            .split("<tr>")
+            .skip(2)
+            .map(|row| {
+                row.split("<td data-col=")
+                    .skip(1)
+                    .map(|c| {
+                        let v = &c[c.find('>').map_or(0, |i| i + 1)..];
+                        v[..v.find("</td>").unwrap_or(v.len())].to_string()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pages_need_the_token_and_show_the_reports_numbers() {
+        let (plan, _truth, file) = plan();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("c.db").display().to_string(), 2)
+            .await
+            .expect("sqlite");
+        fill(&store, &plan, &file.to_csv()).await;
+        let token = callhook_reports::dashboard::token_from_dir(dir.path()).expect("token");
+        assert_eq!(
+            callhook_reports::dashboard::token_from_dir(dir.path()).expect("again"),
+            token
+        );
+        let app = Dashboard::new(store.clone(), &token, false)
+            .expect("dashboard")
+            .router();
+        // Not signed in: every page sends the browser to the login page.
+        let (status, location, _) = get(&app, "/dashboard", "").await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/dashboard/login")
+        );
+        let (_, _, login) = get(&app, "/dashboard/login", "").await;
+        let csrf_at = login.find("name=\"csrf\" value=\"").expect("login token") + 19;
+        let csrf = &login[csrf_at..csrf_at + login[csrf_at..].find('"').expect("end")];
+        let (_, location, cookie) = post(
+            &app,
+            "/dashboard/login",
+            &format!("csrf={csrf}&token=wrong"),
+        )
+        .await;
+        assert!(
+            location.starts_with("/dashboard/login?flash="),
+            "{location}"
+        );
+        assert!(cookie.is_empty());
+        let (_, _, cookie) = post(&app, "/dashboard/login", &format!("token={token}")).await;
+        assert!(cookie.is_empty(), "a login without its form token");
+        let (_, location, cookie) = post(
+            &app,
+            "/dashboard/login",
+            &format!("csrf={csrf}&token={token}"),
+        )
+        .await;
+        assert_eq!(location, "/dashboard");
+        let cookie = cookie.split(';').next().expect("cookie").to_string();
+        for page in [
+            "",
+            "/offenders",
+            "/network",
+            "/clients",
+            "/pstn",
+            "/emergency",
+            "/live",
+            "/call",
+        ] {
+            let (status, _, html) = get(&app, &format!("/dashboard{page}"), &cookie).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert!(!html.contains("The report failed"), "{page}");
+        }
+        // The numbers are the reports' numbers, formatted as the CLI's table.
+        let thresholds = Thresholds::default();
+        let days = quality(&store, By::Day, &Filters::default(), &thresholds)
+            .await
+            .expect("days");
+        let (_, _, html) = get(&app, "/dashboard", &cookie).await;
+        let expect: Vec<Vec<String>> = callhook_reports::to_objects(&days)
+            .iter()
+            .map(|r| {
+                callhook_reports::columns(std::slice::from_ref(r))
+                    .iter()
+                    .map(|c| callhook_reports::cell(&r[c.as_str()]))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(table_cells(&html, "quality-day"), expect);
+        // Filters in the query string are the CLI's: one building.
+        let lyon = Filters {
+            building: Some("Lyon office".into()),
+            ..Default::default()
+        };
+        let gw = usage::direct_routing(&store, &lyon).await.expect("dr");
+        let (_, _, html) = get(&app, "/dashboard/pstn?building=Lyon+office", &cookie).await;
+        assert_eq!(table_cells(&html, "direct-routing").len(), gw.len());
+        let (_, _, html) = get(&app, "/dashboard/network?building=Lyon+office", &cookie).await;
+        let rows = quality(&store, By::Building, &lyon, &thresholds)
+            .await
+            .expect("lyon");
+        let cells = table_cells(&html, "quality-building");
+        assert_eq!(cells.len(), rows.len());
+        assert_eq!(cells[0][0], "Lyon office");
+        // A call's drill-down lists its streams; a bad time is shown, not a failure.
+        let id = plan.call_records[0]["id"].as_str().expect("id");
+        let (status, _, html) = get(&app, &format!("/dashboard/call?id={id}"), &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("data-report=\"call\""));
+        let (status, _, html) = get(&app, "/dashboard?from=yesterday", &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("neither a date"), "{html}");
+        // Anonymous pages on a loopback listener only.
+        let open = Dashboard::new(store.clone(), &token, true)
+            .expect("dashboard")
+            .router();
+        assert_eq!(get(&open, "/dashboard/live", "").await.0, StatusCode::OK);
+        store.close().await;
+    }
+}
