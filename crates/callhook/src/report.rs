@@ -89,52 +89,29 @@ pub enum FormatArg {
     Json,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum QualityBy {
-    All,
-    Day,
-    Building,
-    Subnet,
-    Network,
-    WifiBand,
-    Vpn,
-    InsideCorp,
-    Transport,
-    Device,
-    Driver,
-    Platform,
-    Version,
-    User,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum UsageByArg {
-    User,
-    Country,
-    Destination,
-    CallType,
-    Day,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum ReportCommand {
     /// CQD measures (Poor Stream Rate, Audio Poor Call %, setup/drop failure %, TCP share) per
     /// day, building, subnet, network type, device, driver, client or user.
     Quality {
-        #[arg(long, value_enum, default_value = "day")]
-        by: QualityBy,
+        /// all, day, building, subnet, network, wifi-band, vpn, inside-corp, transport, device,
+        /// driver, platform, version or user.
+        #[arg(long, default_value = "day", value_parser = parse_quality_by)]
+        by: By,
     },
     /// PSTN calls, minutes and charges (per currency).
     Pstn {
-        #[arg(long, value_enum, default_value = "user")]
-        by: UsageByArg,
+        /// user, country, destination, call-type or day.
+        #[arg(long, default_value = "user", value_parser = parse_usage_by)]
+        by: UsageBy,
     },
     /// Direct routing per gateway: attempts, success ratio, NER, final SIP codes.
     DirectRouting,
     /// SMS messages, units and charges (per currency).
     Sms {
-        #[arg(long, value_enum, default_value = "user")]
-        by: UsageByArg,
+        /// user, country, destination, call-type or day.
+        #[arg(long, default_value = "user", value_parser = parse_usage_by)]
+        by: UsageBy,
     },
     /// Emergency calls: events of the emergency call feed and emergency report rows.
     Emergency,
@@ -160,6 +137,17 @@ pub enum BuildingsCommand {
     Show,
 }
 
+fn parse_quality_by(s: &str) -> Result<By, String> {
+    By::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = By::ALL.iter().map(|b| b.name()).collect();
+        format!("one of {}", names.join(", "))
+    })
+}
+
+fn parse_usage_by(s: &str) -> Result<UsageBy, String> {
+    UsageBy::parse(s).ok_or_else(|| "one of user, country, destination, call-type, day".into())
+}
+
 /// The collector's database target for `--data-dir`/`--database-url`.
 pub fn database(data_dir: &std::path::Path, url: &Option<String>) -> anyhow::Result<String> {
     match url {
@@ -169,35 +157,6 @@ pub fn database(data_dir: &std::path::Path, url: &Option<String>) -> anyhow::Res
                 .with_context(|| format!("cannot create {}", data_dir.display()))?;
             Ok(data_dir.join("collector.db").display().to_string())
         }
-    }
-}
-
-pub fn quality_by(b: QualityBy) -> By {
-    match b {
-        QualityBy::All => By::All,
-        QualityBy::Day => By::Day,
-        QualityBy::Building => By::Building,
-        QualityBy::Subnet => By::Subnet,
-        QualityBy::Network => By::Network,
-        QualityBy::WifiBand => By::WifiBand,
-        QualityBy::Vpn => By::Vpn,
-        QualityBy::InsideCorp => By::InsideCorp,
-        QualityBy::Transport => By::Transport,
-        QualityBy::Device => By::Device,
-        QualityBy::Driver => By::Driver,
-        QualityBy::Platform => By::Platform,
-        QualityBy::Version => By::Version,
-        QualityBy::User => By::User,
-    }
-}
-
-fn usage_by(b: UsageByArg) -> UsageBy {
-    match b {
-        UsageByArg::User => UsageBy::User,
-        UsageByArg::Country => UsageBy::Country,
-        UsageByArg::Destination => UsageBy::Destination,
-        UsageByArg::CallType => UsageBy::CallType,
-        UsageByArg::Day => UsageBy::Day,
     }
 }
 
@@ -242,11 +201,11 @@ async fn report(store: &Store, args: &ReportArgs) -> anyhow::Result<String> {
     use callhook_reports::{buildings, call, quality, usage};
     let rows = match &args.command {
         ReportCommand::Quality { by } => {
-            to_objects(&quality::quality(store, quality_by(*by), &f, &thresholds).await?)
+            to_objects(&quality::quality(store, *by, &f, &thresholds).await?)
         }
-        ReportCommand::Pstn { by } => to_objects(&usage::pstn(store, usage_by(*by), &f).await?),
+        ReportCommand::Pstn { by } => to_objects(&usage::pstn(store, *by, &f).await?),
         ReportCommand::DirectRouting => to_objects(&usage::direct_routing(store, &f).await?),
-        ReportCommand::Sms { by } => to_objects(&usage::sms(store, usage_by(*by), &f).await?),
+        ReportCommand::Sms { by } => to_objects(&usage::sms(store, *by, &f).await?),
         ReportCommand::Emergency => to_objects(&usage::emergency(store, &f).await?),
         ReportCommand::Call { id } => {
             match call::timeline(store, f.tenant.as_deref(), id, &thresholds).await? {
