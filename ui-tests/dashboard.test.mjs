@@ -44,11 +44,11 @@ function cleanup() {
 
 try {
   // --- a server, fed with a scenario ----------------------------------------------------
-  const server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", serverDir], {
+  const server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", serverDir, "--no-throttle"], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" },
   });
   children.push(server);
-  const base = await line(server, "stdout", /listening on (http:\/\/\S+)/, "the server to listen");
+  const base = await line(server, "stdout", /listening on (http:\/\/\S+)\s/, "the server to listen");
   const scenario = path.join(work, "scenario.toml");
   writeFileSync(scenario, `
 name = "dashboard test"
@@ -81,7 +81,7 @@ calls = 1
   run(["simulate", "--url", base, "--data-dir", serverDir, "--days", "2", "--calls", "120", "--users", "30",
     "--seed", "5", "--scenario", scenario, "--truth", truth]);
   run(["collect", "--data-dir", collectorDir, "--callhook-dir", serverDir, "--callhook-url", base,
-    "--once", "--reports", "all"]);
+    "--once", "--reports", "getPstnCalls,getDirectRoutingCalls,getSmsLog"]);
   run(["report", "--data-dir", collectorDir, "buildings", "import", path.join(work, "truth.buildings.csv")]);
   const cli = (...args) => JSON.parse(run(["report", "--data-dir", collectorDir, ...args, "--format", "json"]));
 
@@ -90,7 +90,7 @@ calls = 1
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" },
   });
   children.push(dash);
-  const dashUrl = await line(dash, "stderr", /dashboard at (http:\/\/\S+)/, "the dashboard to listen");
+  const dashUrl = await line(dash, "stderr", /dashboard at (http:\/\/\S+) \(/, "the dashboard to listen");
   const token = readFileSync(path.join(collectorDir, "dashboard-token"), "utf8").trim();
 
   const browser = await puppeteer.launch({
