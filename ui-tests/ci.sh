@@ -20,3 +20,5 @@ fi
 (cd "$here" && npm ci --silent --no-audit --no-fund)
 CALLHOOK_BIN="$bin" CHROMIUM="$(command -v chromium)" SCREENSHOTS="$root/target/ui-screenshots" \
     node "$here/console.test.mjs"
+CALLHOOK_BIN="$bin" CHROMIUM="$(command -v chromium)" SCREENSHOTS="$root/target/ui-screenshots" \
+    node "$here/dashboard.test.mjs"

@@ -138,6 +138,16 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     opts.public_url = args.public_url.clone();
     opts.reports = args.reports.clone();
     opts.progress = args.once && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Some(addr) = args.listen {
+        // The reports' dashboard on the same listener (its own pool on the same database).
+        let token = callhook_reports::dashboard::token_from_dir(&args.data_dir)?;
+        let dash = callhook_reports::dashboard::Dashboard::new(
+            Store::open(&opts.database, 4).await?,
+            &token,
+            addr.ip().is_loopback(),
+        )?;
+        opts.extra_routes = Some(dash.router());
+    }
     let collector = Arc::new(Collector::new(opts).await?);
     if args.once {
         let (swept, drained) = collector.backfill().await?;

@@ -9,6 +9,7 @@ pub mod collect;
 pub mod limits;
 pub mod listener;
 pub mod memory;
+pub mod report;
 pub mod server;
 
 pub use bootstrap::Credentials;

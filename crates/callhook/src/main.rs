@@ -160,6 +160,9 @@ enum Command {
     Simulate(SimulateArgs),
     /// Collect every call record of a tenant (from Graph or a callhook) into SQLite/PostgreSQL.
     Collect(callhook::collect::CollectArgs),
+    /// Reports over the collector's database: CQD quality, PSTN, direct routing, SMS,
+    /// emergency calls, one call's timeline; the building file.
+    Report(callhook::report::ReportArgs),
     /// The benchmark suite: ingest, reads under load, notifications basic and rich, on SQLite
     /// and PostgreSQL at 100,000 and 1,000,000 records, each next to the loopback ceiling.
     Bench(BenchArgs),
@@ -777,6 +780,7 @@ fn main() -> ExitCode {
             }
             Command::Simulate(args) => simulate(args).await,
             Command::Collect(args) => callhook::collect::run(args).await,
+            Command::Report(args) => callhook::report::run(args).await,
             Command::Bench(args) => bench(args).await,
             Command::BenchNotifications(args) => bench_notifications(args).await,
         }

@@ -88,6 +88,8 @@ pub struct CollectorOptions {
     pub retry: RetryPolicy,
     /// Show progress bars during a backfill.
     pub progress: bool,
+    /// More routes on the listener (the reports' dashboard, which builds on this crate).
+    pub extra_routes: Option<axum::Router>,
 }
 
 impl CollectorOptions {
@@ -106,6 +108,7 @@ impl CollectorOptions {
             report_interval: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
             progress: false,
+            extra_routes: None,
         }
     }
 }

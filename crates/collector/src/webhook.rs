@@ -47,7 +47,11 @@ pub async fn bind(
     let local = listener
         .local_addr()
         .map_err(|e| CollectError::Config(e.to_string()))?;
-    let app = router(collector);
+    let extra = collector.options.extra_routes.clone();
+    let app = match extra {
+        Some(more) => router(collector).merge(more),
+        None => router(collector),
+    };
     Ok((
         local,
         tokio::spawn(async move {
