@@ -126,7 +126,16 @@ pub struct DrainSummary {
     pub failed: u64,
 }
 
+/// Told of what the collector stored (the alerts evaluate their rules on it), after the write
+/// committed. Implementations return at once.
+pub trait Observer: Send + Sync {
+    fn record_stored(&self, tenant_id: &str, record: &serde_json::Value);
+    fn emergency_event(&self, tenant_id: &str, event: &serde_json::Value);
+}
+
 pub struct Collector {
+    /// Set once before `run` (`--alerts`).
+    pub observer: std::sync::OnceLock<Arc<dyn Observer>>,
     pub graph: Arc<GraphClient>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -195,6 +204,7 @@ impl Collector {
             store.release_leases(None).await?;
         }
         Ok(Self {
+            observer: std::sync::OnceLock::new(),
             graph: Arc::new(graph),
             store,
             metrics,
@@ -293,10 +303,14 @@ impl Collector {
         let result = match self.graph.fetch_record(&item.id).await {
             Ok(Some(record)) => {
                 self.metrics.records_fetched.fetch_add(1, Ordering::Relaxed);
-                self.store
+                let put = self
+                    .store
                     .put_record(&item.tenant_id, &record, Some(&item))
-                    .await
-                    .map(Some)
+                    .await;
+                if let (Ok(PutOutcome::Stored), Some(o)) = (&put, self.observer.get()) {
+                    o.record_stored(&item.tenant_id, &record);
+                }
+                put.map(Some)
             }
             Ok(None) => self.store.mark_gone(&item, Utc::now()).await.map(|_| None),
             Err(e) => Err(e),
