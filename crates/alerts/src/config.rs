@@ -235,7 +235,9 @@ mod span {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         super::parse_duration(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("'{s}' is not a duration such as 250ms, 10s, 15m, 2h or 1d"))
+            serde::de::Error::custom(format!(
+                "'{s}' is not a duration such as 250ms, 10s, 15m, 2h or 1d"
+            ))
         })
     }
 }

@@ -79,9 +79,8 @@ impl Alerter {
     pub async fn new(config: AlertsConfig, store: Store) -> Result<Arc<Self>, AlertError> {
         let buildings = match &config.building_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    AlertError::Config(format!("cannot read {}: {e}", p.display()))
-                })?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| AlertError::Config(format!("cannot read {}: {e}", p.display())))?;
                 Some(
                     callhook_quality::BuildingFile::parse(&text)
                         .map_err(|e| AlertError::Config(format!("{}: {e}", p.display())))?,
@@ -126,6 +125,21 @@ impl Alerter {
                 self.raise_all(found).await?;
             }
         }
+        // An event stored just before a crash still alerts (its id keeps it to one alert).
+        let events: Vec<(String, String)> = with_pool!(&self.outbox.store.db, pool => {
+            sqlx::query_as(
+                "SELECT tenant_id, event_json FROM emergency_events WHERE received_at >= $1",
+            )
+            .bind(now - chrono::Duration::days(1))
+            .fetch_all(pool)
+            .await?
+        });
+        for (tenant, json) in events {
+            if let Ok(v) = serde_json::from_str::<Value>(&json) {
+                let found = self.eval().emergency_event(&tenant, &v, now);
+                self.raise_all(found).await?;
+            }
+        }
         Ok(())
     }
 
@@ -148,7 +162,11 @@ impl Alerter {
     }
 
     /// Evaluates an emergency call event now and raises its alert (delivery starts at once).
-    pub async fn emergency_event(&self, tenant_id: &str, event: &Value) -> Result<usize, AlertError> {
+    pub async fn emergency_event(
+        &self,
+        tenant_id: &str,
+        event: &Value,
+    ) -> Result<usize, AlertError> {
         let found = self.eval().emergency_event(tenant_id, event, Utc::now());
         self.raise_all(found).await
     }
@@ -264,7 +282,10 @@ impl Alerter {
             let result = match config.channels.iter().find(|c| c.name == d.channel) {
                 Some(ch) => channels::send(&self.http, ch, &alert).await,
                 // A channel removed from the file since: nothing will ever take it.
-                None => Err(format!("no channel named '{}' in the alerts file", d.channel)),
+                None => Err(format!(
+                    "no channel named '{}' in the alerts file",
+                    d.channel
+                )),
             };
             match result {
                 Ok(()) => {
@@ -313,7 +334,10 @@ impl Alerter {
             let me = self.clone();
             let mut stop = stop.clone();
             tasks.spawn(async move {
-                let every = me.config().evaluation_interval.max(Duration::from_millis(10));
+                let every = me
+                    .config()
+                    .evaluation_interval
+                    .max(Duration::from_millis(10));
                 loop {
                     if let Err(e) = me.evaluate(Utc::now()).await {
                         tracing::error!(error = %e, "evaluating alert windows failed");
@@ -347,6 +371,34 @@ impl Alerter {
     }
 }
 
+/// Sends a test alert to every channel of `config` once (no store, no retries).
+pub async fn send_test(config: &AlertsConfig) -> Vec<(String, Result<(), String>)> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    let alert = Alert {
+        alert_id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: String::new(),
+        rule_name: "test".into(),
+        rule_type: "test".into(),
+        severity: "info".into(),
+        alert_title: "callhook test alert".into(),
+        summary: "This channel receives callhook's alerts.".into(),
+        scope: "test".into(),
+        late: false,
+        alert_raised_at: Utc::now(),
+        facts: vec![("Sent by".into(), "callhook collect alerts --test".into())],
+        details: serde_json::json!({}),
+        dedup_key: String::new(),
+    };
+    let mut out = Vec::new();
+    for ch in &config.channels {
+        out.push((ch.name.clone(), channels::send(&http, ch, &alert).await));
+    }
+    out
+}
+
 /// `retry_initial · 2^attempts`, at most `retry_max`.
 fn backoff(config: &AlertsConfig, attempts: i64) -> Duration {
     let factor = 1u32 << attempts.clamp(0, 20);
@@ -369,7 +421,6 @@ impl Observer for Alerter {
             .send(Input::Emergency(tenant_id.to_string(), event.clone()));
     }
 }
-
 
 /// Records started since `from`, for priming the windows.
 async fn with_db(store: &Store, from: DateTime<Utc>) -> Result<Vec<(String, String)>, AlertError> {

@@ -201,7 +201,12 @@ impl Evaluator {
 
     /// A stored call record (its latest version): late emergency calls by number, poor
     /// streaks, and its streams for the windows.
-    pub fn record(&mut self, tenant_id: &str, record: &Value, now: DateTime<Utc>) -> Vec<Candidate> {
+    pub fn record(
+        &mut self,
+        tenant_id: &str,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Vec<Candidate> {
         let mut out = Vec::new();
         let id = record["id"].as_str().unwrap_or_default().to_string();
         let at = record["startDateTime"]
@@ -330,7 +335,10 @@ impl Evaluator {
                 tenant_id,
                 &scope,
                 &format!("call:{id}"),
-                format!("Emergency call (late): {} dialled {hit}", who.unwrap_or("someone")),
+                format!(
+                    "Emergency call (late): {} dialled {hit}",
+                    who.unwrap_or("someone")
+                ),
                 format!(
                     "Call record {id} started {} reaches the emergency number {hit}.",
                     at.to_rfc3339()

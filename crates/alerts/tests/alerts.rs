@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::post;
 use axum::Router;
-use callhook_alerts::{channels, AlertsConfig, Alerter};
+use callhook_alerts::{channels, Alerter, AlertsConfig};
 use callhook_collector::store::Store;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -150,25 +150,62 @@ async fn an_alert_is_recorded_once_retried_while_its_channel_fails_and_redeliver
     for target in targets {
         let r = Receiver::start().await;
         let store = Store::open(&target, 2).await.expect("store");
-        let alerter = Alerter::new(config(&r), store.clone()).await.expect("alerter");
+        let alerter = Alerter::new(config(&r), store.clone())
+            .await
+            .expect("alerter");
         let t0 = Utc::now();
-        assert_eq!(alerter.emergency_event("t1", &emergency_event("em-1")).await.expect("raise"), 1);
+        assert_eq!(
+            alerter
+                .emergency_event("t1", &emergency_event("em-1"))
+                .await
+                .expect("raise"),
+            1
+        );
         // The same event again (a redelivered notification) is not a second alert.
-        assert_eq!(alerter.emergency_event("t1", &emergency_event("em-1")).await.expect("raise"), 0);
+        assert_eq!(
+            alerter
+                .emergency_event("t1", &emergency_event("em-1"))
+                .await
+                .expect("raise"),
+            0
+        );
 
         // Both channels fail: one attempt each, then each waits its backoff.
         r.fail(true);
-        assert_eq!(alerter.deliver_due(t0 + Duration::seconds(1)).await.expect("deliver"), 0);
+        assert_eq!(
+            alerter
+                .deliver_due(t0 + Duration::seconds(1))
+                .await
+                .expect("deliver"),
+            0
+        );
         assert_eq!(r.posts().len(), 2);
         assert!(r.posts().iter().all(|p| p.2 == 500));
-        assert_eq!(alerter.deliver_due(t0 + Duration::seconds(1)).await.expect("deliver"), 0);
+        assert_eq!(
+            alerter
+                .deliver_due(t0 + Duration::seconds(1))
+                .await
+                .expect("deliver"),
+            0
+        );
         assert_eq!(r.posts().len(), 2, "not retried before its backoff");
         // The second failure doubles the wait.
-        assert_eq!(alerter.deliver_due(t0 + Duration::seconds(10)).await.expect("deliver"), 0);
+        assert_eq!(
+            alerter
+                .deliver_due(t0 + Duration::seconds(10))
+                .await
+                .expect("deliver"),
+            0
+        );
         assert_eq!(r.posts().len(), 4);
-        let listed = alerter.outbox.list(t0 - Duration::hours(1), 10).await.expect("list");
+        let listed = alerter
+            .outbox
+            .list(t0 - Duration::hours(1), 10)
+            .await
+            .expect("list");
         assert_eq!(listed.len(), 1);
-        assert!(listed[0].deliveries.iter().all(|d| d.attempts == 2 && d.delivered_at.is_none()
+        assert!(listed[0].deliveries.iter().all(|d| d.attempts == 2
+            && d.delivered_at.is_none()
             && d.last_error.as_deref() == Some("answered 500 Internal Server Error")));
         drop(alerter);
         store.close().await;
@@ -176,10 +213,30 @@ async fn an_alert_is_recorded_once_retried_while_its_channel_fails_and_redeliver
         // A restart on the same database: the channels work again; each gets the alert once.
         r.fail(false);
         let store = Store::open(&target, 2).await.expect("store");
-        let alerter = Alerter::new(config(&r), store.clone()).await.expect("alerter");
-        assert_eq!(alerter.emergency_event("t1", &emergency_event("em-1")).await.expect("raise"), 0);
-        assert_eq!(alerter.deliver_due(t0 + Duration::minutes(5)).await.expect("deliver"), 2);
-        assert_eq!(alerter.deliver_due(t0 + Duration::hours(5)).await.expect("deliver"), 0);
+        let alerter = Alerter::new(config(&r), store.clone())
+            .await
+            .expect("alerter");
+        assert_eq!(
+            alerter
+                .emergency_event("t1", &emergency_event("em-1"))
+                .await
+                .expect("raise"),
+            0
+        );
+        assert_eq!(
+            alerter
+                .deliver_due(t0 + Duration::minutes(5))
+                .await
+                .expect("deliver"),
+            2
+        );
+        assert_eq!(
+            alerter
+                .deliver_due(t0 + Duration::hours(5))
+                .await
+                .expect("deliver"),
+            0
+        );
         let ok: Vec<_> = r.posts().into_iter().filter(|p| p.2 == 200).collect();
         assert_eq!(ok.len(), 2, "{ok:?}");
         let hook = ok.iter().find(|p| p.0 == "/hook").expect("webhook POST");
@@ -190,9 +247,19 @@ async fn an_alert_is_recorded_once_retried_while_its_channel_fails_and_redeliver
         assert_eq!(hook.1["details"]["emergencyNumberDialed"], "933");
         let teams = ok.iter().find(|p| p.0 == "/teams").expect("Teams POST");
         assert_eq!(teams.1["type"], "message");
-        assert_eq!(teams.1["attachments"][0]["contentType"], channels::ADAPTIVE_CARD);
-        let listed = alerter.outbox.list(t0 - Duration::hours(1), 10).await.expect("list");
-        assert!(listed[0].deliveries.iter().all(|d| d.attempts == 3 && d.delivered_at.is_some()));
+        assert_eq!(
+            teams.1["attachments"][0]["contentType"],
+            channels::ADAPTIVE_CARD
+        );
+        let listed = alerter
+            .outbox
+            .list(t0 - Duration::hours(1), 10)
+            .await
+            .expect("list");
+        assert!(listed[0]
+            .deliveries
+            .iter()
+            .all(|d| d.attempts == 3 && d.delivered_at.is_some()));
         store.close().await;
     }
 }
@@ -209,7 +276,10 @@ fn a_teams_workflows_message_carries_an_adaptive_card_1_4() {
         summary: "8 of 20 classified streams were poor.".into(),
         scope: "HQ".into(),
         late: false,
-        alert_raised_at: Utc.with_ymd_and_hms(2026, 3, 12, 4, 0, 0).single().expect("time"),
+        alert_raised_at: Utc
+            .with_ymd_and_hms(2026, 3, 12, 4, 0, 0)
+            .single()
+            .expect("time"),
         facts: vec![("Building".into(), "HQ".into())],
         details: json!({}),
         dedup_key: "k".into(),
@@ -218,19 +288,34 @@ fn a_teams_workflows_message_carries_an_adaptive_card_1_4() {
     assert_eq!(m["type"], "message");
     let attachments = m["attachments"].as_array().expect("attachments");
     assert_eq!(attachments.len(), 1);
-    assert_eq!(attachments[0]["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachments[0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let card = &attachments[0]["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
-    assert_eq!(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
+    assert_eq!(
+        card["$schema"],
+        "http://adaptivecards.io/schemas/adaptive-card.json"
+    );
     let body = card["body"].as_array().expect("body");
     assert_eq!(body[0]["type"], "TextBlock");
     assert_eq!(body[0]["text"], alert.alert_title);
-    let facts = body.iter().find(|b| b["type"] == "FactSet").expect("fact set");
-    assert_eq!(facts["facts"][0], json!({"title": "Building", "value": "HQ"}));
+    let facts = body
+        .iter()
+        .find(|b| b["type"] == "FactSet")
+        .expect("fact set");
+    assert_eq!(
+        facts["facts"][0],
+        json!({"title": "Building", "value": "HQ"})
+    );
     // Every element is a type Adaptive Cards 1.4 knows.
     for b in body {
-        assert!(["TextBlock", "FactSet"].contains(&b["type"].as_str().unwrap_or("")), "{b}");
+        assert!(
+            ["TextBlock", "FactSet"].contains(&b["type"].as_str().unwrap_or("")),
+            "{b}"
+        );
     }
 }
 
@@ -254,7 +339,10 @@ round_trip_ms = 700
 #[tokio::test]
 async fn a_staged_degraded_building_raises_exactly_its_alert_once_then_cools_down() {
     use callhook_sim::scenario::Scenario;
-    let now = Utc.with_ymd_and_hms(2026, 3, 12, 15, 0, 0).single().expect("time");
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 12, 15, 0, 0)
+        .single()
+        .expect("time");
     let scenario = Scenario::parse(SCENARIO).expect("scenario");
     let from = now - Duration::days(1);
     let staging = scenario.resolve(from, now, 5).expect("resolve");
@@ -265,7 +353,10 @@ async fn a_staged_degraded_building_raises_exactly_its_alert_once_then_cools_dow
     let plan = callhook_sim::generate_staged(&cfg, 0, Some(&staging));
     let dir = tempfile::tempdir().expect("tempdir");
     let buildings = dir.path().join("buildings.csv");
-    let file = scenario.building_file().expect("buildings").expect("a building file");
+    let file = scenario
+        .building_file()
+        .expect("buildings")
+        .expect("a building file");
     std::fs::write(&buildings, file.to_csv()).expect("write");
     let config = AlertsConfig::parse(&format!(
         r#"
@@ -305,11 +396,16 @@ cooldown = "3h"
         t += Duration::minutes(10);
     }
     assert_eq!(raised.len(), 1, "alerts at {raised:?}");
-    assert!(raised[0] > start && raised[0] <= end + Duration::hours(1), "{raised:?} vs {start}..{end}");
+    assert!(
+        raised[0] > start && raised[0] <= end + Duration::hours(1),
+        "{raised:?} vs {start}..{end}"
+    );
     let listed = alerter.outbox.list(from, 10).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].alert.scope, "Contoso HQ");
     assert_eq!(listed[0].alert.rule_type, "poor-stream-rate");
-    let rate = listed[0].alert.details["poorStreamRate"].as_f64().expect("rate");
+    let rate = listed[0].alert.details["poorStreamRate"]
+        .as_f64()
+        .expect("rate");
     assert!(rate > 0.3, "{rate}");
 }

@@ -88,6 +88,8 @@ pub struct CollectorOptions {
     pub retry: RetryPolicy,
     /// Show progress bars during a backfill.
     pub progress: bool,
+    /// Webhook mode: emergency policies whose call events to subscribe to (rich, beta).
+    pub emergency_policies: Vec<String>,
 }
 
 impl CollectorOptions {
@@ -106,6 +108,7 @@ impl CollectorOptions {
             report_interval: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
             progress: false,
+            emergency_policies: Vec::new(),
         }
     }
 }
@@ -152,6 +155,8 @@ pub struct Collector {
     pub stored: watch::Sender<u64>,
     /// The URL Graph posts to: `--public-url`, or the listener's own address.
     pub public_base: std::sync::OnceLock<String>,
+    /// Emergency call events' key and policies (`emergency_policies` set).
+    pub emergency: Option<crate::emergency::Receiver>,
 }
 
 /// Percent-encodes a query value.
@@ -203,7 +208,20 @@ impl Collector {
             // SQLite is one process's store: whatever a killed run had claimed is free again.
             store.release_leases(None).await?;
         }
+        let emergency = if options.emergency_policies.is_empty() {
+            None
+        } else {
+            Some(
+                crate::emergency::Receiver::load(
+                    &store,
+                    &options.source.tenant_id,
+                    options.emergency_policies.clone(),
+                )
+                .await?,
+            )
+        };
         Ok(Self {
+            emergency,
             observer: std::sync::OnceLock::new(),
             graph: Arc::new(graph),
             store,

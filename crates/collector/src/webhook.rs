@@ -160,9 +160,11 @@ async fn notifications(
         }
     };
     if delivery.validation_tokens.is_some() || delivery.has_encrypted_content() {
-        // The collector subscribes to basic call-record notifications only: resource data it
-        // did not ask for is refused rather than trusted.
-        return refuse(&c, StatusCode::BAD_REQUEST, "unexpected resource data");
+        // Only the emergency subscriptions carry resource data; anything else is refused.
+        return match crate::emergency::receive(&c, &delivery).await {
+            Ok(()) => text(StatusCode::ACCEPTED, ""),
+            Err((status, why)) => refuse(&c, status, why),
+        };
     }
     let subs = match c.store.subscriptions().await {
         Ok(s) => s,
@@ -319,6 +321,12 @@ async fn recreate(c: &Arc<Collector>, old: &SubscriptionRow) -> Result<()> {
             .await;
     }
     c.store.delete_subscription(&old.client_state).await?;
+    if let (Some(policy), Some(r)) = (
+        crate::emergency::policy_of(c, &old.resource),
+        c.emergency.as_ref(),
+    ) {
+        return crate::emergency::create(c, r, &policy).await.map(|_| ());
+    }
     create(c).await.map(|_| ())
 }
 
@@ -398,7 +406,12 @@ async fn renew(c: &Arc<Collector>, sub: &SubscriptionRow) -> Result<()> {
     let Some(id) = &sub.subscription_id else {
         return Ok(());
     };
-    let expiry = Utc::now() + chrono::Duration::minutes(MAX_LIFETIME_MINUTES - 1);
+    let lifetime = if crate::emergency::is_emergency(&sub.resource) {
+        crate::emergency::MAX_LIFETIME_MINUTES
+    } else {
+        MAX_LIFETIME_MINUTES
+    };
+    let expiry = Utc::now() + chrono::Duration::minutes(lifetime - 1);
     let body =
         json!({"expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
     match c
@@ -456,7 +469,7 @@ pub async fn ensure_subscriptions(c: &Arc<Collector>) -> Result<()> {
         create(c).await?;
         c.sweep_now.notify_one();
     }
-    Ok(())
+    crate::emergency::ensure(c).await
 }
 
 /// Renews subscriptions whose remaining life is short; runs until `stop`.
