@@ -29,6 +29,17 @@ struct Hook {
     count: watch::Sender<usize>,
 }
 
+impl Hook {
+    /// When the latest POST arrived.
+    fn last_arrival(&self) -> Instant {
+        self.posts
+            .lock()
+            .ok()
+            .and_then(|p| p.last().map(|x| x.0))
+            .unwrap_or_else(Instant::now)
+    }
+}
+
 async fn receive(State(h): State<Hook>, body: Bytes) -> &'static str {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut p) = h.posts.lock() {
@@ -109,7 +120,7 @@ pub async fn run(events: usize, interval: Duration) -> anyhow::Result<AlertsBenc
     let now = chrono::Utc::now();
     let scenario = callhook_sim::scenario::Scenario::parse(
         "[[building]]\nname = \"Bench HQ\"\nnetworks = [\"10.50.0.0/16\"]\n\
-         [[incident]]\nkind = \"network\"\nbuilding = \"Bench HQ\"\nstart = \"+23h20m\"\n\
+         [[incident]]\nkind = \"network\"\nbuilding = \"Bench HQ\"\nstart = \"+1320m\"\n\
          duration = \"30m\"\ncalls = 20\npacket_loss = 0.2\njitter_ms = 60\n",
     )?;
     let buildings = temp.path().join("buildings.csv");
@@ -131,7 +142,7 @@ pub async fn run(events: usize, interval: Duration) -> anyhow::Result<AlertsBenc
          [[channel]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{hook_url}\"\n\
          [[rule]]\nname = \"emergency\"\nkind = \"emergency\"\n\
          [[rule]]\nname = \"building\"\nkind = \"poor-stream-rate\"\nscope = \"building\"\n\
-         threshold = 0.3\nwindow = \"1h\"\nmin_samples = 20\n",
+         threshold = 0.3\nwindow = \"3h\"\nmin_samples = 20\n",
         interval.as_millis(),
         buildings.display()
     ))?;
@@ -163,13 +174,7 @@ pub async fn run(events: usize, interval: Duration) -> anyhow::Result<AlertsBenc
         tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|n| *n > before))
             .await
             .context("no alert within 30 s")??;
-        let at = hook
-            .posts
-            .lock()
-            .ok()
-            .and_then(|p| p.last().map(|x| x.0))
-            .unwrap_or_else(Instant::now);
-        emergency_ms.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+        emergency_ms.push(hook.last_arrival().duration_since(t0).as_secs_f64() * 1000.0);
     }
 
     // The degraded building: the simulator ingests it, the collector is notified and fetches,
@@ -195,13 +200,7 @@ pub async fn run(events: usize, interval: Duration) -> anyhow::Result<AlertsBenc
     tokio::time::timeout(Duration::from_secs(120), seen.wait_for(|n| *n > before))
         .await
         .context("no building alert within 120 s")??;
-    let at = hook
-        .posts
-        .lock()
-        .ok()
-        .and_then(|p| p.last().map(|x| x.0))
-        .unwrap_or_else(Instant::now);
-    let building_breach_ms = at.duration_since(t0).as_secs_f64() * 1000.0;
+    let building_breach_ms = hook.last_arrival().duration_since(t0).as_secs_f64() * 1000.0;
 
     let _ = stop_tx.send(true);
     let _ = runner.await;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use callhook_client::{ChangeNotificationCollection, DecryptionKeys, TokenValidator};
-use chrono::Utc;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -124,61 +123,19 @@ impl Receiver {
 
 /// Creates the emergency subscription of `policy` (beta, rich) and stores it.
 pub async fn create(c: &Arc<Collector>, r: &Receiver, policy: &str) -> Result<SubscriptionRow> {
-    let base = c
-        .public_base
-        .get()
-        .cloned()
-        .ok_or_else(|| CollectError::Config("emergency events need --listen".into()))?;
-    let mut row = SubscriptionRow {
-        client_state: callhook_crypto::random_secret(24)
-            .map_err(|e| CollectError::Other(format!("generating a clientState: {e}")))?,
-        tenant_id: c.tenant_id().to_string(),
-        subscription_id: None,
-        resource: resource(policy),
-        change_type: "updated".into(),
-        notification_url: format!("{base}/notifications"),
-        expiration_date_time: None,
-        status: "pending".into(),
-    };
-    c.store.put_subscription(&row).await?;
-    let expiry = Utc::now() + chrono::Duration::minutes(MAX_LIFETIME_MINUTES - 1);
-    let body = json!({
-        "changeType": row.change_type,
-        "notificationUrl": row.notification_url,
-        "lifecycleNotificationUrl": format!("{base}/lifecycle"),
-        "resource": row.resource,
-        "includeResourceData": true,
-        "encryptionCertificate": r.certificate,
-        "encryptionCertificateId": CERTIFICATE_ID,
-        "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "clientState": row.client_state,
-    });
-    let created = match c
-        .graph
-        .send(Method::POST, "/beta/subscriptions", Some(&body))
-        .await
-    {
-        Ok(Answer::Json(v)) => v,
-        Ok(_) => {
-            c.store.delete_subscription(&row.client_state).await?;
-            return Err(CollectError::Other(
-                "creating the emergency subscription: empty answer".into(),
-            ));
-        }
-        Err(e) => {
-            c.store.delete_subscription(&row.client_state).await?;
-            return Err(e);
-        }
-    };
-    row.subscription_id = created["id"].as_str().map(str::to_string);
-    row.expiration_date_time = created["expirationDateTime"]
-        .as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc));
-    row.status = "active".into();
-    c.store.put_subscription(&row).await?;
-    tracing::info!(policy, subscription = ?row.subscription_id, "subscribed to emergency call events");
-    Ok(row)
+    crate::webhook::create_subscription(
+        c,
+        &resource(policy),
+        "updated",
+        "beta",
+        MAX_LIFETIME_MINUTES,
+        json!({
+            "includeResourceData": true,
+            "encryptionCertificate": r.certificate,
+            "encryptionCertificateId": CERTIFICATE_ID,
+        }),
+    )
+    .await
 }
 
 /// Makes sure every configured policy has a live subscription.
