@@ -35,6 +35,9 @@ struct CallFacts {
     streams: Vec<StreamFact>,
 }
 
+/// One user's calls by (start time, call id): poor or not.
+type UserCalls = BTreeMap<(DateTime<Utc>, String), bool>;
+
 /// What the rules remember between records: the streams of recent calls and each user's calls.
 pub struct Evaluator {
     config: AlertsConfig,
@@ -42,7 +45,7 @@ pub struct Evaluator {
     thresholds: Thresholds,
     calls: HashMap<(String, String), CallFacts>,
     /// Per tenant and user: their calls by start time, poor or not.
-    users: HashMap<(String, String), BTreeMap<(DateTime<Utc>, String), bool>>,
+    users: HashMap<(String, String), UserCalls>,
 }
 
 fn chrono_of(d: std::time::Duration) -> chrono::Duration {

@@ -387,7 +387,11 @@ pub async fn create_subscription(
     }
     let created = match c
         .graph
-        .send(Method::POST, &format!("/{version}/subscriptions"), Some(&body))
+        .send(
+            Method::POST,
+            &format!("/{version}/subscriptions"),
+            Some(&body),
+        )
         .await
     {
         Ok(Answer::Json(v)) => v,
