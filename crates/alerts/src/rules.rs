@@ -575,3 +575,100 @@ fn humanize(d: std::time::Duration) -> String {
         s => format!("{s} s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluator(rules: &str) -> Evaluator {
+        let c = AlertsConfig::parse(&format!(
+            "[[channel]]\nname = \"log\"\nkind = \"log\"\n{rules}"
+        ))
+        .expect("config");
+        Evaluator::new(c, None)
+    }
+
+    fn row(id: &str, call_type: &str, callee: &str) -> ReportRow {
+        ReportRow {
+            id: id.into(),
+            user: Some("Adele@Contoso.example".into()),
+            call_type: Some(call_type.into()),
+            callee_number: Some(callee.into()),
+            start: None,
+        }
+    }
+
+    #[test]
+    fn report_rows_are_late_emergency_calls_by_call_type_or_number() {
+        let e = evaluator("[[rule]]\nname = \"em\"\nkind = \"emergency\"\nnumbers = [\"112\"]\n");
+        let now = Utc::now();
+        let dr = e.late_emergency_row(
+            "t",
+            "direct_routing_calls",
+            &row("r1", "dr_emergency_out", "+1 933"),
+            now,
+        );
+        assert_eq!(dr.len(), 1);
+        assert!(dr[0].alert.late);
+        assert_eq!(dr[0].alert.scope, "adele@contoso.example");
+        assert_eq!(dr[0].alert.dedup_key, "em|t|direct_routing_calls:r1");
+        assert_eq!(dr[0].alert.severity, "critical");
+        // CQD's spelling of the call type counts too; a Calling Plan row by its number.
+        assert_eq!(
+            e.late_emergency_row(
+                "t",
+                "pstn_calls",
+                &row("r2", "EmergencyOut", "5551234"),
+                now
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            e.late_emergency_row("t", "pstn_calls", &row("r3", "user_out", "+112"), now)
+                .len(),
+            1
+        );
+        assert!(e
+            .late_emergency_row(
+                "t",
+                "pstn_calls",
+                &row("r4", "user_out", "+14255550112"),
+                now
+            )
+            .is_empty());
+    }
+
+    #[test]
+    fn a_gateway_breaches_over_its_threshold_with_enough_calls_only() {
+        let e = evaluator(
+            "[[rule]]\nname = \"dr\"\nkind = \"direct-routing-failures\"\nthreshold = 0.2\nmin_samples = 10\n",
+        );
+        let rule = &e.config().rules[0].clone();
+        let counts = vec![
+            ("sbc1.contoso.com".to_string(), 20, 10),
+            ("sbc2.contoso.com".to_string(), 20, 4),
+            ("sbc3.contoso.com".to_string(), 5, 5),
+        ];
+        let found = e.gateways("t", rule, &counts, Utc::now());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].alert.scope, "sbc1.contoso.com");
+        assert_eq!(found[0].alert.details["failureRatio"], 0.5);
+    }
+
+    #[test]
+    fn a_call_to_an_emergency_number_in_a_record_is_a_late_alert() {
+        let e = evaluator("[[rule]]\nname = \"em\"\nkind = \"emergency\"\n");
+        let record = json!({"id": "c1", "startDateTime": "2026-03-02T09:15:00Z",
+            "organizer_v2": {"identity": {"user": {"displayName": "Adele", "userPrincipalName": "adele@contoso.example"}}},
+            "sessions": [{"callee": {"associatedIdentity": {}}, "segments": [{"callee": {"identity": {"phone": {"id": "911"}}}}]}]});
+        let found = e.late_emergency_in_record("t", "c1", &record, Utc::now(), Utc::now());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].alert.late);
+        assert_eq!(found[0].alert.scope, "adele@contoso.example");
+        let other = json!({"id": "c2", "sessions": [{"segments": [{"callee": {"identity": {"phone": {"id": "+14255550100"}}}}]}]});
+        assert!(e
+            .late_emergency_in_record("t", "c2", &other, Utc::now(), Utc::now())
+            .is_empty());
+    }
+}

@@ -409,3 +409,61 @@ cooldown = "3h"
         .expect("rate");
     assert!(rate > 0.3, "{rate}");
 }
+
+#[tokio::test]
+async fn a_staged_poor_streak_raises_one_alert_for_its_user() {
+    use callhook_sim::scenario::Scenario;
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 12, 15, 0, 0)
+        .single()
+        .expect("time");
+    let scenario = Scenario::parse(
+        "[[incident]]\nkind = \"poor-streak\"\ncalls = 6\n\
+         start = \"+6h\"\nduration = \"6h\"\n",
+    )
+    .expect("scenario");
+    let staging = scenario
+        .resolve(now - Duration::days(1), now, 9)
+        .expect("resolve");
+    let mut cfg = callhook_sim::SimConfig::new("11111111-2222-3333-4444-555555555555", now);
+    cfg.calls = 120;
+    cfg.users = 20;
+    cfg.days = 1;
+    let plan = callhook_sim::generate_staged(&cfg, 0, Some(&staging));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = AlertsConfig::parse(
+        "[[channel]]\nname = \"log\"\nkind = \"log\"\n\
+         [[rule]]\nname = \"streak\"\nkind = \"poor-streak\"\ncalls = 3\nwindow = \"8h\"\ncooldown = \"1d\"\n",
+    )
+    .expect("config");
+    let store = Store::open(&dir.path().join("c.db").display().to_string(), 2)
+        .await
+        .expect("store");
+    let alerter = Alerter::new(config, store).await.expect("alerter");
+    for r in &plan.call_records {
+        alerter.record(&cfg.tenant_id, r).await.expect("record");
+    }
+    let listed = alerter
+        .outbox
+        .list(Utc::now() - Duration::hours(1), 10)
+        .await
+        .expect("list");
+    let user_id = plan
+        .staged
+        .iter()
+        .find_map(|i| i.user_id.clone())
+        .expect("the streak's user");
+    let upn = plan
+        .users
+        .iter()
+        .find(|u| u["id"] == user_id.as_str())
+        .and_then(|u| u["userPrincipalName"].as_str())
+        .expect("the user's UPN")
+        .to_string();
+    let scopes: Vec<&str> = listed.iter().map(|a| a.alert.scope.as_str()).collect();
+    // Background traffic (about one poor call in ten) makes a few streaks of three of its own;
+    // the staged user's streak is among them, once despite six poor calls (the cooldown).
+    let mine: Vec<_> = listed.iter().filter(|a| a.alert.scope == upn).collect();
+    assert_eq!(mine.len(), 1, "{scopes:?}");
+    assert_eq!(mine[0].alert.details["userId"], user_id.as_str());
+}
