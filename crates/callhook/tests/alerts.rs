@@ -92,7 +92,7 @@ async fn an_emergency_call_event_reaches_the_alert_webhook_through_the_collector
         .expect("alerter");
     assert!(c.observer.set(alerter.clone()).is_ok());
     let (stop_tx, stop_rx) = watch::channel(false);
-    c.listen(stop_rx.clone()).await.expect("listen");
+    let addr = c.listen(stop_rx.clone()).await.expect("listen");
     callhook_collector::webhook::ensure_subscriptions(&c)
         .await
         .expect("subscribe");
@@ -151,6 +151,41 @@ async fn an_emergency_call_event_reaches_the_alert_webhook_through_the_collector
         .expect("list");
     assert_eq!(list.len(), 1);
     assert!(list[0].deliveries.iter().all(|d| d.delivered_at.is_some()));
+
+    // Forged rich deliveries are refused and store nothing: no validation token, or one that
+    // does not verify.
+    let sub_id = subs
+        .iter()
+        .find(|s| callhook_collector::emergency::is_emergency(&s.resource))
+        .and_then(|s| s.subscription_id.clone())
+        .expect("subscription id");
+    let forged = |tokens: Value| {
+        json!({"value": [{"subscriptionId": sub_id, "clientState": "guess", "changeType": "updated",
+            "resource": "communications/calls/getEmergencyEventsByPolicy(policyName='Redmond%20HQ')",
+            "encryptedContent": {"data": "AAAA", "dataKey": "AAAA", "dataSignature": "AAAA",
+                "encryptionCertificateId": "callhook-collector", "encryptionCertificateThumbprint": "00"}}],
+            "validationTokens": tokens})
+    };
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    for tokens in [Value::Null, json!(["not.a.token"])] {
+        let answer = http
+            .post(format!("http://{addr}/notifications"))
+            .json(&forged(tokens))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(answer.status().as_u16(), 401);
+    }
+    assert_eq!(
+        c.store
+            .count("emergency_events", s.tenant())
+            .await
+            .expect("count"),
+        1
+    );
 
     let _ = stop_tx.send(true);
     let _ = runner.await;
