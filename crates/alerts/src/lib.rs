@@ -350,10 +350,16 @@ impl Alerter {
             });
         }
         loop {
-            if let Err(e) = self.deliver_due(Utc::now()).await {
-                tracing::error!(error = %e, "delivering alerts failed");
-            }
+            let failed = match self.deliver_due(Utc::now()).await {
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "delivering alerts failed");
+                    true
+                }
+            };
             let wait = match self.outbox.next_due().await {
+                // A database that fails is not asked again at once.
+                _ if failed => Duration::from_secs(1),
                 Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
                 _ => Duration::from_secs(60),
             }
