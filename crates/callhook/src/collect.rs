@@ -75,12 +75,30 @@ pub struct CollectArgs {
     /// Sweep and fetch once, then exit (a backfill).
     #[arg(long)]
     pub once: bool,
+    /// Alert rules and channels (TOML, docs/alerts.md), evaluated as records arrive.
+    #[arg(long, env = "CALLHOOK_COLLECT_ALERTS", global = true)]
+    pub alerts: Option<PathBuf>,
+    /// Webhook mode: subscribe to the emergency call events of this policy (repeatable).
+    #[arg(long = "emergency-policy")]
+    pub emergency_policies: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum CollectCommand {
     /// Subscriptions and their expiry, queue depth and lag, last sweep, counts, last errors.
     Status,
+    /// Alerts raised (newest first) with the state of each delivery.
+    Alerts {
+        /// How far back, in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Send a test alert through every channel of --alerts now, and report each answer.
+        #[arg(long)]
+        test: bool,
+    },
 }
 
 fn database(args: &CollectArgs) -> anyhow::Result<String> {
@@ -130,6 +148,9 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         store.close().await;
         return Ok(());
     }
+    if let Some(CollectCommand::Alerts { hours, json, test }) = args.command {
+        return alerts_command(&args, &db, hours, json, test).await;
+    }
     let mut opts = CollectorOptions::new(source(&args)?, db);
     opts.concurrency = args.concurrency.max(1);
     opts.sweep_interval = Duration::from_secs(args.sweep_minutes.max(1) * 60);
@@ -148,7 +169,20 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         )?;
         opts.extra_routes = Some(dash.router());
     }
+    opts.emergency_policies = args.emergency_policies.clone();
+    let alerts_config = match &args.alerts {
+        Some(p) => Some(callhook_alerts::AlertsConfig::load(p)?),
+        None => None,
+    };
     let collector = Arc::new(Collector::new(opts).await?);
+    let alerter = match alerts_config {
+        Some(cfg) => {
+            let a = callhook_alerts::Alerter::new(cfg, collector.store.clone()).await?;
+            let _ = collector.observer.set(a.clone());
+            Some(a)
+        }
+        None => None,
+    };
     if args.once {
         let (swept, drained) = collector.backfill().await?;
         if !args.reports.is_empty() {
@@ -184,6 +218,71 @@ pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         let _ = stop_tx.send(true);
     });
+    let alerts = alerter.map(|a| tokio::spawn(a.run(stop_rx.clone())));
     collector.run(stop_rx).await?;
+    if let Some(a) = alerts {
+        let _ = a.await;
+    }
+    Ok(())
+}
+
+/// `callhook collect alerts`: the alert history, or a test alert through every channel.
+async fn alerts_command(
+    args: &CollectArgs,
+    db: &str,
+    hours: i64,
+    json: bool,
+    test: bool,
+) -> anyhow::Result<()> {
+    if test {
+        let path = args.alerts.as_ref().context("--test needs --alerts FILE")?;
+        let cfg = callhook_alerts::AlertsConfig::load(path)?;
+        for (name, result) in callhook_alerts::send_test(&cfg).await {
+            match result {
+                Ok(()) => println!("{name}: accepted"),
+                Err(e) => println!("{name}: FAILED ({e})"),
+            }
+        }
+        return Ok(());
+    }
+    let store = Store::open(db, 2).await?;
+    let outbox = callhook_alerts::Outbox::new(store.clone());
+    let list = outbox
+        .list(
+            chrono::Utc::now() - chrono::Duration::hours(hours.max(1)),
+            1000,
+        )
+        .await?;
+    store.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<25} {:<9} {:<24} {:<30} {:<5} DELIVERIES",
+        "RAISED", "SEVERITY", "RULE", "SCOPE", "LATE"
+    );
+    for a in list {
+        let deliveries: Vec<String> = a
+            .deliveries
+            .iter()
+            .map(|d| match (&d.delivered_at, &d.last_error) {
+                (Some(_), _) => format!("{} ok", d.channel),
+                (None, Some(e)) => {
+                    format!("{} retrying after {} attempts: {e}", d.channel, d.attempts)
+                }
+                (None, None) => format!("{} pending", d.channel),
+            })
+            .collect();
+        println!(
+            "{:<25} {:<9} {:<24} {:<30} {:<5} {}",
+            a.alert.alert_raised_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            a.alert.severity,
+            a.alert.rule_name,
+            a.alert.scope,
+            if a.alert.late { "yes" } else { "no" },
+            deliveries.join("; ")
+        );
+    }
     Ok(())
 }

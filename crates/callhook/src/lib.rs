@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod bench_alerts;
 pub mod bootstrap;
 pub mod collect;
 pub mod limits;

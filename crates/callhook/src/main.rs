@@ -168,6 +168,16 @@ enum Command {
     Bench(BenchArgs),
     /// Measure change-notification delivery (throughput, fan-out, latency) on a fresh in-process server.
     BenchNotifications(BenchNotificationsArgs),
+    /// Measure alert latency through the collector: emergency event → alert webhook, and a
+    /// staged building breach → alert (fresh in-process server and collector, loopback).
+    BenchAlerts {
+        /// Emergency events sent one after another.
+        #[arg(long, default_value_t = 20)]
+        events: usize,
+        /// The alerts' evaluation interval, in seconds.
+        #[arg(long, default_value_t = 10)]
+        interval_secs: u64,
+    },
 }
 
 #[derive(Args)]
@@ -783,6 +793,18 @@ fn main() -> ExitCode {
             Command::Report(args) => callhook::report::run(args).await,
             Command::Bench(args) => bench(args).await,
             Command::BenchNotifications(args) => bench_notifications(args).await,
+            Command::BenchAlerts {
+                events,
+                interval_secs,
+            } => {
+                let r = callhook::bench_alerts::run(
+                    events.max(1),
+                    std::time::Duration::from_secs(interval_secs.max(1)),
+                )
+                .await?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                Ok(())
+            }
         }
     });
     match result {

@@ -90,6 +90,8 @@ pub struct CollectorOptions {
     pub progress: bool,
     /// More routes on the listener (the reports' dashboard, which builds on this crate).
     pub extra_routes: Option<axum::Router>,
+    /// Webhook mode: emergency policies whose call events to subscribe to (rich, beta).
+    pub emergency_policies: Vec<String>,
 }
 
 impl CollectorOptions {
@@ -109,6 +111,7 @@ impl CollectorOptions {
             retry: RetryPolicy::default(),
             progress: false,
             extra_routes: None,
+            emergency_policies: Vec::new(),
         }
     }
 }
@@ -129,7 +132,16 @@ pub struct DrainSummary {
     pub failed: u64,
 }
 
+/// Told of what the collector stored (the alerts evaluate their rules on it), after the write
+/// committed. Implementations return at once.
+pub trait Observer: Send + Sync {
+    fn record_stored(&self, tenant_id: &str, record: &serde_json::Value);
+    fn emergency_event(&self, tenant_id: &str, event: &serde_json::Value);
+}
+
 pub struct Collector {
+    /// Set once before `run` (`--alerts`).
+    pub observer: std::sync::OnceLock<Arc<dyn Observer>>,
     pub graph: Arc<GraphClient>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
@@ -150,6 +162,8 @@ pub struct Collector {
     pub stored: watch::Sender<u64>,
     /// The URL Graph posts to: `--public-url`, or the listener's own address.
     pub public_base: std::sync::OnceLock<String>,
+    /// Emergency call events' key and policies (`emergency_policies` set).
+    pub emergency: Option<crate::emergency::Receiver>,
 }
 
 /// Percent-encodes a query value.
@@ -201,7 +215,21 @@ impl Collector {
             // SQLite is one process's store: whatever a killed run had claimed is free again.
             store.release_leases(None).await?;
         }
+        let emergency = if options.emergency_policies.is_empty() {
+            None
+        } else {
+            Some(
+                crate::emergency::Receiver::load(
+                    &store,
+                    &options.source.tenant_id,
+                    options.emergency_policies.clone(),
+                )
+                .await?,
+            )
+        };
         Ok(Self {
+            emergency,
+            observer: std::sync::OnceLock::new(),
             graph: Arc::new(graph),
             store,
             metrics,
@@ -303,10 +331,14 @@ impl Collector {
         let result = match self.graph.fetch_record(&item.id).await {
             Ok(Some(record)) => {
                 self.metrics.records_fetched.fetch_add(1, Ordering::Relaxed);
-                self.store
+                let put = self
+                    .store
                     .put_record(&item.tenant_id, &record, Some(&item))
-                    .await
-                    .map(Some)
+                    .await;
+                if let (Ok(PutOutcome::Stored), Some(o)) = (&put, self.observer.get()) {
+                    o.record_stored(&item.tenant_id, &record);
+                }
+                put.map(Some)
             }
             Ok(None) => self.store.mark_gone(&item, Utc::now()).await.map(|_| None),
             Err(e) => Err(e),

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod collector;
+pub mod emergency;
 pub mod error;
 pub mod flatten;
 pub mod graph;

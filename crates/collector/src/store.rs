@@ -678,6 +678,29 @@ impl Store {
         })
     }
 
+    /// Keeps an emergency call event as received (a redelivery of the same event changes
+    /// nothing).
+    pub async fn put_emergency_event(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        event: &Value,
+    ) -> Result<()> {
+        with_pool!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO emergency_events (tenant_id, id, received_at, event_json) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, id) DO NOTHING",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(Utc::now())
+            .bind(event.to_string())
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
     pub async fn delete_subscription(&self, client_state: &str) -> Result<()> {
         with_pool!(&self.db, pool => {
             sqlx::query("DELETE FROM subscriptions WHERE client_state = $1")

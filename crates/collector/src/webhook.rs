@@ -168,9 +168,11 @@ async fn notifications(
         Err(answer) => return *answer,
     };
     if delivery.validation_tokens.is_some() || delivery.has_encrypted_content() {
-        // The collector subscribes to basic call-record notifications only: resource data it
-        // did not ask for is refused rather than trusted.
-        return refuse(&c, StatusCode::BAD_REQUEST, "unexpected resource data");
+        // Only the emergency subscriptions carry resource data; anything else is refused.
+        return match crate::emergency::receive(&c, &delivery).await {
+            Ok(()) => text(StatusCode::ACCEPTED, ""),
+            Err((status, why)) => refuse(&c, status, why),
+        };
     }
     let mut ids = Vec::new();
     let mut refused = None;
@@ -319,6 +321,12 @@ async fn recreate(c: &Arc<Collector>, old: &SubscriptionRow) -> Result<()> {
             .await;
     }
     c.store.delete_subscription(&old.client_state).await?;
+    if let (Some(policy), Some(r)) = (
+        crate::emergency::policy_of(c, &old.resource),
+        c.emergency.as_ref(),
+    ) {
+        return crate::emergency::create(c, r, &policy).await.map(|_| ());
+    }
     create(c).await.map(|_| ())
 }
 
@@ -330,21 +338,43 @@ fn public_base(c: &Collector) -> Result<String> {
 
 /// Creates the call-records subscription (`created,updated`) and stores it.
 pub async fn create(c: &Arc<Collector>) -> Result<SubscriptionRow> {
+    create_subscription(
+        c,
+        CALL_RECORDS_RESOURCE,
+        "created,updated",
+        "v1.0",
+        MAX_LIFETIME_MINUTES,
+        json!({}),
+    )
+    .await
+}
+
+/// Creates a subscription to `resource` on Graph `version` and stores it (first as pending,
+/// so a notification arriving before the answer is recognised by its clientState). `extra`
+/// adds members such as a rich subscription's certificate.
+pub async fn create_subscription(
+    c: &Arc<Collector>,
+    resource: &str,
+    change_type: &str,
+    version: &str,
+    lifetime_minutes: i64,
+    extra: serde_json::Value,
+) -> Result<SubscriptionRow> {
     let base = public_base(c)?;
     let mut row = SubscriptionRow {
         client_state: callhook_crypto::random_secret(24)
             .map_err(|e| CollectError::Other(format!("generating a clientState: {e}")))?,
         tenant_id: c.tenant_id().to_string(),
         subscription_id: None,
-        resource: CALL_RECORDS_RESOURCE.into(),
-        change_type: "created,updated".into(),
+        resource: resource.into(),
+        change_type: change_type.into(),
         notification_url: format!("{base}/notifications"),
         expiration_date_time: None,
         status: "pending".into(),
     };
     c.store.put_subscription(&row).await?;
-    let expiry = Utc::now() + chrono::Duration::minutes(MAX_LIFETIME_MINUTES - 1);
-    let body = json!({
+    let expiry = Utc::now() + chrono::Duration::minutes(lifetime_minutes - 1);
+    let mut body = json!({
         "changeType": row.change_type,
         "notificationUrl": row.notification_url,
         "lifecycleNotificationUrl": format!("{base}/lifecycle"),
@@ -352,9 +382,16 @@ pub async fn create(c: &Arc<Collector>) -> Result<SubscriptionRow> {
         "expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "clientState": row.client_state,
     });
+    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(x.clone());
+    }
     let created = match c
         .graph
-        .send(Method::POST, "/v1.0/subscriptions", Some(&body))
+        .send(
+            Method::POST,
+            &format!("/{version}/subscriptions"),
+            Some(&body),
+        )
         .await
     {
         Ok(Answer::Json(v)) => v,
@@ -376,7 +413,7 @@ pub async fn create(c: &Arc<Collector>) -> Result<SubscriptionRow> {
         .map(|d| d.with_timezone(&Utc));
     row.status = "active".into();
     c.store.put_subscription(&row).await?;
-    tracing::info!(subscription = ?row.subscription_id, "subscribed to call records");
+    tracing::info!(resource, subscription = ?row.subscription_id, "subscribed");
     Ok(row)
 }
 
@@ -398,7 +435,12 @@ async fn renew(c: &Arc<Collector>, sub: &SubscriptionRow) -> Result<()> {
     let Some(id) = &sub.subscription_id else {
         return Ok(());
     };
-    let expiry = Utc::now() + chrono::Duration::minutes(MAX_LIFETIME_MINUTES - 1);
+    let lifetime = if crate::emergency::is_emergency(&sub.resource) {
+        crate::emergency::MAX_LIFETIME_MINUTES
+    } else {
+        MAX_LIFETIME_MINUTES
+    };
+    let expiry = Utc::now() + chrono::Duration::minutes(lifetime - 1);
     let body =
         json!({"expirationDateTime": expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
     match c
@@ -456,7 +498,7 @@ pub async fn ensure_subscriptions(c: &Arc<Collector>) -> Result<()> {
         create(c).await?;
         c.sweep_now.notify_one();
     }
-    Ok(())
+    crate::emergency::ensure(c).await
 }
 
 /// Renews subscriptions whose remaining life is short; runs until `stop`.
