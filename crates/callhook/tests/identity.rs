@@ -574,18 +574,25 @@ async fn not_yet_valid_wrong_audience_and_wrong_tenant_tokens_are_401() {
     s.stop().await;
 }
 
-#[tokio::test]
+// Multi-threaded, and each command waited for with `block_in_place`: the in-process server
+// must keep running while a command writes to its database. On a current-thread runtime a
+// server task that had begun a write transaction could not commit while the test thread sat
+// blocked in `output()`, and the command's write then failed "database is locked" after the
+// busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_commands_work_on_the_data_directory_and_print_the_secret_once() {
     let s = start().await;
     let dir = s.dir.path().to_path_buf();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("CALLHOOK_LOG", "warn")
-            .output()
-            .expect("run callhook");
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
+                .args(args)
+                .arg("--data-dir")
+                .arg(&dir)
+                .env("CALLHOOK_LOG", "warn")
+                .output()
+        })
+        .expect("run callhook");
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -658,20 +665,22 @@ async fn the_admin_commands_work_on_the_data_directory_and_print_the_secret_once
     .await
     .expect_status(200);
     // Bad input is an error exit, not a panic.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
-        .args([
-            "app",
-            "grant",
-            "--tenant",
-            "northwind",
-            "--app",
-            id,
-            "Mail.Read",
-        ])
-        .arg("--data-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_callhook"))
+            .args([
+                "app",
+                "grant",
+                "--tenant",
+                "northwind",
+                "--app",
+                id,
+                "Mail.Read",
+            ])
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+    })
+    .expect("run callhook");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Mail.Read"));
     s.stop().await;
