@@ -336,6 +336,31 @@ try {
     assert.match(log, /seed 7|7/);
   });
 
+  await step("a scenario run from the console keeps its ground truth", async () => {
+    const scenario = readFileSync(path.join(root, "examples/scenarios/site-outage.toml"), "utf8");
+    await visit("/_callhook/ui/simulator", null);
+    await page.$eval("#calls", (e) => { e.value = "60"; });
+    await page.type("#seed", "11");
+    await page.$eval("#scenario", (e, v) => { e.value = v; }, scenario);
+    await submit("#simulate-form button");
+    await page.waitForFunction(() => document.querySelector("#run .run-state").textContent !== "running", { timeout: 180000 });
+    assert.equal(await text("#run .run-state"), "done", await text("#run-log"));
+    await visit("/_callhook/ui/simulator", "simulator-scenario");
+    const truth = await page.$eval("#truth-link", (a) => fetch(a.href, { credentials: "same-origin" }).then((r) => r.json()));
+    assert.ok(JSON.stringify(truth).includes("Paris"), "the truth names the scenario's building");
+  });
+
+  await step("a live run runs until it is stopped from the console", async () => {
+    await visit("/_callhook/ui/simulator", null);
+    await page.click("input[name='--live']");
+    await page.$eval("input[name='--rate']", (e) => { e.value = "60"; });
+    await submit("#simulate-form button");
+    assert.equal(await text("#run .run-state"), "running");
+    await submit("form[action$='/simulator/stop'] button");
+    await page.waitForFunction(() => document.querySelector("#run .run-state").textContent === "stopped", { timeout: 30000 });
+    await page.screenshot({ path: path.join(shots, "simulator-stopped.png"), fullPage: true });
+  });
+
   await step("deleting a subscription from the console", async () => {
     page.once("dialog", (d) => d.accept());
     await visit(`/_callhook/ui/subscriptions/${sub2}`, null);

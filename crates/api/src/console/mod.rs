@@ -113,6 +113,8 @@ pub fn router() -> Router<AppState> {
         .route("/simulator", get(simulator::page))
         .route("/simulator/run", post(simulator::run))
         .route("/simulator/status", get(simulator::status))
+        .route("/simulator/stop", post(simulator::stop))
+        .route("/simulator/truth", get(simulator::truth))
         .merge(callhook_web::assets::router())
         .layer(middleware::from_fn(callhook_web::security_headers))
 }

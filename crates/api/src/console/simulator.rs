@@ -2,9 +2,10 @@
 //! (the same command a user types, so the console runs exactly what the CLI runs), its output
 //! kept as the run's progress. One run at a time.
 //!
-//! Hook for new simulator modes (live mode, scenario files): [`EXTRA_FLAGS`] lists the flags
-//! the form passes through; a new `callhook simulate` flag becomes available here by adding
-//! it there and a field to `simulator.html`.
+//! [`EXTRA_FLAGS`] lists the `callhook simulate` flags the form passes through (live mode's
+//! among them); a scenario pasted into the form is written to the data directory's `console/`
+//! and run with `--scenario`, its ground truth kept beside it (`/simulator/truth`). A live run
+//! lasts until its `--duration` or until stopped from the page.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -37,7 +38,17 @@ pub const EXTRA_FLAGS: &[(&str, bool)] = &[
     ("--emergency-calls", true),
     ("--update-fraction", true),
     ("--concurrency", true),
+    ("--live", false),
+    ("--rate", true),
+    ("--daily-profile", false),
+    ("--duration", true),
+    ("--speed", true),
+    ("--record-delay", true),
+    ("--version-delay", true),
 ];
+
+/// The largest scenario the form accepts (the example files are a few KiB).
+const SCENARIO_BYTES: usize = 256 * 1024;
 
 /// Lines of output kept per run.
 const LOG_LINES: usize = 200;
@@ -48,10 +59,12 @@ pub(super) struct Runs {
 }
 
 struct Run {
-    /// `running`, `done` or `failed`.
+    /// `running`, `done`, `failed` or `stopped`.
     state: &'static str,
     command: String,
     log: VecDeque<String>,
+    /// Ends the run early (a live run otherwise lasts until its `--duration`).
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Run {
@@ -84,7 +97,15 @@ pub(super) async fn page(
     let ctx = json!({
         "available": state.config.simulator.is_some(),
         "run": snapshot(&console.sim),
-        "flags": EXTRA_FLAGS.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        "flags": EXTRA_FLAGS
+            .iter()
+            .map(|(f, takes_value)| json!({ "name": f, "value": takes_value }))
+            .collect::<Vec<_>>(),
+        "truth": state
+            .config
+            .simulator
+            .as_ref()
+            .is_some_and(|c| truth_path(&c.data_dir).is_file()),
     });
     let ctx = flash.into_context(ctx);
     console
@@ -166,15 +187,33 @@ pub(super) async fn run(
             cmd.data_dir.display().to_string(),
         ];
         full.extend(args);
+        if let Some(text) = action
+            .form
+            .get("scenario")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            match write_scenario(&cmd.data_dir, text) {
+                Ok(path) => full.extend([
+                    "--scenario".to_string(),
+                    path.display().to_string(),
+                    "--truth".to_string(),
+                    truth_path(&cmd.data_dir).display().to_string(),
+                ]),
+                Err(e) => return back("/simulator", &e, false),
+            }
+        }
+        let stop = Arc::new(tokio::sync::Notify::new());
         let run = Arc::new(Mutex::new(Run {
             state: "running",
             command: format!("callhook {}", full.join(" ")),
             log: VecDeque::new(),
+            stop: stop.clone(),
         }));
         *current = Some(run.clone());
-        (run, full)
+        (run, full, stop)
     };
-    let (run, full) = run;
+    let (run, full, stop) = run;
     tokio::spawn(async move {
         let child = tokio::process::Command::new(&cmd.program)
             .args(&full)
@@ -200,10 +239,21 @@ pub(super) async fn run(
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(collect(BufReader::new(err), run.clone())));
         }
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = stop.notified() => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                if let Ok(mut r) = run.lock() {
+                    r.push("stopped from the console".into());
+                    r.state = "stopped";
+                }
+                return;
+            }
+        };
         for r in readers {
             let _ = r.await;
         }
-        let status = child.wait().await;
         if let Ok(mut r) = run.lock() {
             match status {
                 Ok(s) if s.success() => r.state = "done",
@@ -219,6 +269,72 @@ pub(super) async fn run(
         }
     });
     back("/simulator", "The simulator started.", true)
+}
+
+/// Stops the current run (the simulator process is killed; what it sent stays sent).
+pub(super) async fn stop(State(state): State<AppState>, _action: Action) -> Response {
+    let running = state
+        .console()
+        .sim
+        .current
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .and_then(|r| {
+            r.lock()
+                .ok()
+                .filter(|r| r.state == "running")
+                .map(|r| r.stop.clone())
+        });
+    match running {
+        Some(stop) => {
+            stop.notify_one();
+            back("/simulator", "The run is stopping.", true)
+        }
+        None => back("/simulator", "No run is in progress.", false),
+    }
+}
+
+/// The ground truth of the latest scenario run, as the simulator wrote it.
+pub(super) async fn truth(State(state): State<AppState>, _page: Page) -> Response {
+    let Some(cmd) = state.config.simulator.as_ref() else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(truth_path(&cmd.data_dir)).await {
+        Ok(bytes) => super::no_store(
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                bytes,
+            )
+                .into_response(),
+        ),
+        Err(_) => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn console_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("console")
+}
+
+fn truth_path(data_dir: &std::path::Path) -> PathBuf {
+    console_dir(data_dir).join("truth.json")
+}
+
+/// Writes a pasted scenario where the simulator reads it (the simulator checks its content and
+/// says what is wrong in the run's log).
+fn write_scenario(data_dir: &std::path::Path, text: &str) -> Result<PathBuf, String> {
+    if text.len() > SCENARIO_BYTES {
+        return Err(format!(
+            "Scenario: at most {} KiB.",
+            SCENARIO_BYTES / 1024
+        ));
+    }
+    let dir = console_dir(data_dir);
+    let path = dir.join("scenario.toml");
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&path, text))
+        .map_err(|e| format!("Scenario: cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 async fn collect<R: tokio::io::AsyncRead + Unpin>(reader: BufReader<R>, run: Arc<Mutex<Run>>) {
@@ -254,5 +370,14 @@ mod tests {
         );
         assert!(arguments(&form(&[("calls", "0")])).is_err());
         assert!(arguments(&form(&[("--days", "--url=x")])).is_err());
+        // A checkbox flag is passed bare when ticked, and never with a value.
+        assert_eq!(
+            arguments(&form(&[("calls", "5"), ("--live", "on"), ("--rate", "30")])).unwrap(),
+            ["--calls", "5", "--live", "--rate", "30"]
+        );
+        assert_eq!(
+            arguments(&form(&[("calls", "5"), ("--live", "yes")])).unwrap(),
+            ["--calls", "5"]
+        );
     }
 }
