@@ -324,10 +324,7 @@ fn truth_path(data_dir: &std::path::Path) -> PathBuf {
 /// says what is wrong in the run's log).
 fn write_scenario(data_dir: &std::path::Path, text: &str) -> Result<PathBuf, String> {
     if text.len() > SCENARIO_BYTES {
-        return Err(format!(
-            "Scenario: at most {} KiB.",
-            SCENARIO_BYTES / 1024
-        ));
+        return Err(format!("Scenario: at most {} KiB.", SCENARIO_BYTES / 1024));
     }
     let dir = console_dir(data_dir);
     let path = dir.join("scenario.toml");
