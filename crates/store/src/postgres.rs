@@ -48,10 +48,6 @@ impl PostgresStore {
         Self::connect_with(options, max_connections).await
     }
 
-    /// Every connection plans each statement with its actual values (`plan_cache_mode =
-    /// force_custom_plan`, set at connection start-up), never with a generic plan cached from
-    /// other table sizes; see "Query plans that do not depend on statistics" in
-    /// docs/deployment.md. A pool given to [`Self::from_pool`] brings its own settings.
     pub async fn connect_with(
         options: PgConnectOptions,
         max_connections: u32,
@@ -59,7 +55,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(StdDuration::from_secs(30))
-            .connect_with(options.options([("plan_cache_mode", "force_custom_plan")]))
+            .connect_with(options)
             .await?;
         Self::from_pool(pool).await
     }
@@ -446,7 +442,10 @@ impl Backend for PostgresStore {
 
 store_impl!(PostgresStore {
     async fn due_notifications(&self, q: &DueQuery<'_>) -> StoreResult<Vec<OutboxRow>> {
+        // Unnamed, not a prepared statement kept per connection: planned with this round's
+        // values every time, never with a generic plan cached from other table sizes.
         let rows = sqlx::query(&due_streams_sql("", ""))
+            .persistent(false)
             .bind(to_ns(q.now))
             .bind(q.skip)
             .bind(q.busy_keys())
@@ -478,6 +477,7 @@ store_impl!(PostgresStore {
             ", COALESCE((SELECT m.until_ns FROM delivery_leases m \
              WHERE m.subscription_id = o.subscription_id AND m.node_id = $6), 0) AS my_until",
         ))
+        .persistent(false)
         .bind(now_ns)
         .bind(q.skip)
         .bind(&busy)
@@ -574,6 +574,7 @@ store_impl!(PostgresStore {
         // Read the rows again now that the leases are ours: a node whose lease just ran out may
         // have settled some of them meanwhile.
         let rows = sqlx::query(&due_streams_sql("AND s.sub = ANY($6)", ""))
+            .persistent(false)
             .bind(now_ns)
             .bind(q.skip)
             .bind(&busy)
@@ -669,6 +670,7 @@ store_impl!(PostgresStore {
                (SELECT MIN(l.until_ns) FROM delivery_leases l WHERE l.node_id <> $1 AND l.until_ns > $2 \
                   AND EXISTS (SELECT 1 FROM outbox o WHERE o.subscription_id = l.subscription_id)))",
         )
+        .persistent(false)
         .bind(node_id)
         .bind(to_ns(now))
         .fetch_one(&self.pool)
